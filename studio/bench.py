@@ -1,0 +1,162 @@
+"""``studio bench store``: figures for the store on a synthetic 100-scene / 800-shot project.
+
+Measures, on a fresh store in a temporary dir: the median time to commit a one-scene edit
+and what such a commit writes, the time to switch branch, and the time to list a long log.
+Timing lives here and in the closing notes, never in pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from studio.config import Settings
+from studio.model import (
+    InputDoc,
+    ProjectParams,
+    ProjectState,
+    Scene,
+    SceneDoc,
+    ScriptElement,
+    ElementKind,
+    Script,
+    Shot,
+    ShotCharacter,
+)
+from studio.objects import canonical_json
+from studio.services import Studio
+from studio.store import Store
+from studio.timeline import diff_states, scene_key
+
+
+def synthetic_state(scenes: int, shots_per_scene: int) -> ProjectState:
+    """A project state with ``scenes`` scenes of ``shots_per_scene`` shots each."""
+    docs: dict[str, SceneDoc] = {}
+    for n in range(1, scenes + 1):
+        elements = tuple(
+            ScriptElement(kind=ElementKind.ACTION, text=f"Action line {i} of scene {n}: rain on glass.")
+            for i in range(6)
+        ) + tuple(
+            ScriptElement(kind=ElementKind.DIALOGUE, character="MARA", text=f"Line {i} in scene {n}.")
+            for i in range(4)
+        )
+        shots = tuple(
+            Shot(
+                id=f"{n}{chr(65 + s % 26)}" + ("" if s < 26 else chr(65 + s // 26)),
+                duration_s=6.0,
+                action=f"Shot {s} of scene {n}.",
+                dialogue="",
+                characters=(ShotCharacter(name="MARA"),),
+                setting=f"LOCATION {n}",
+                camera="MS",
+            )
+            for s in range(shots_per_scene)
+        )
+        scene = Scene(id=f"sc-{n}", heading=f"INT. LOCATION {n} - NIGHT", elements=elements, characters=("MARA",))
+        docs[scene.id] = SceneDoc(scene=scene).model_copy(
+            update={"work": SceneDoc(scene=scene).work.model_copy(update={"shots": shots})}
+        )
+    script = Script(title="Bench", scene_ids=tuple(docs), source="import")
+    params = ProjectParams(tonal_precision="Quiet, rain-soaked noir")
+    return ProjectState(input=InputDoc(params=params, submitted=True), script=script, scenes=docs)
+
+
+def _table_bytes(store: Store) -> tuple[int, int]:
+    row = store.conn.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects").fetchone()
+    return int(row[0]), int(row[1])
+
+
+def bench_store(scenes: int = 100, shots_per_scene: int = 8, log_commits: int = 10_000) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
+        home = Path(tmp)
+        settings = Settings(home=home)
+        store = Store(settings.db_path, settings.media_dir)
+        studio = Studio(settings, store)
+        project = studio.create_project("Bench")
+        base = synthetic_state(scenes, shots_per_scene)
+        studio.timeline.commit(project.id, "main", diff_states(ProjectState(), base), "Synthetic project")
+
+        # One-scene edits: each commit rewrites one scene object, one tree, one commit.
+        edit_ms: list[float] = []
+        objects_per_commit: list[int] = []
+        bytes_per_commit: list[int] = []
+        for i in range(60):
+            scene_id = f"sc-{1 + (i * 37) % scenes}"
+            key = scene_key(scene_id)
+            count0, size0 = _table_bytes(store)
+            start = time.perf_counter()
+
+            def compute(state: ProjectState, key: str = key, i: int = i) -> dict[str, SceneDoc]:
+                doc = state.scenes[key.split("/", 1)[1]]
+                shots = list(doc.work.shots)
+                shots[0] = shots[0].model_copy(update={"action": f"Edited action #{i}."})
+                return {key: doc.model_copy(update={"work": doc.work.model_copy(update={"shots": tuple(shots)})})}
+
+            commit = studio.timeline.update(project.id, "main", compute, f"Edit shot in {scene_id}", keys=[key])
+            edit_ms.append((time.perf_counter() - start) * 1000)
+            count1, size1 = _table_bytes(store)
+            commit_row_bytes = len(
+                canonical_json([commit.id, commit.tree, list(commit.parents), commit.message, commit.created_at])
+            )
+            objects_per_commit.append(count1 - count0)
+            bytes_per_commit.append(size1 - size0 + commit_row_bytes)
+
+        # Branch switch: create two branches, then switch back and forth.
+        studio.create_branch(project.id, "alt", "main")
+        switch_ms: list[float] = []
+        for i in range(40):
+            target = "alt" if i % 2 == 0 else "main"
+            start = time.perf_counter()
+            studio.switch(project.id, target)
+            studio.state(project.id)  # a switch is useful once the state is loaded
+            switch_ms.append((time.perf_counter() - start) * 1000)
+
+        # A long log: append commits straight through the store (same rows a commit writes).
+        log_project = studio.create_project("Bench log")
+        head = studio.timeline.head(log_project.id, "main")
+        tree = store.get_commit(head).tree
+        with store.write() as conn:
+            parent = head
+            for n in range(log_commits - 1):
+                row = store.insert_commit(conn, log_project.id, tree, [parent], f"Edit {n}", "edit")
+                parent = row.id
+            store.move_ref(conn, log_project.id, "main", head, parent, "bench: bulk history")
+        log_ms: list[float] = []
+        for _ in range(5):
+            start = time.perf_counter()
+            entries = studio.log(log_project.id)
+            log_ms.append((time.perf_counter() - start) * 1000)
+        assert len(entries) == log_commits
+        problems = store.fsck()
+        return {
+            "project": {"scenes": scenes, "shots": scenes * shots_per_scene},
+            "commit_one_scene_edit_ms_median": round(statistics.median(edit_ms), 2),
+            "commit_one_scene_edit_ms_p95": round(sorted(edit_ms)[int(len(edit_ms) * 0.95) - 1], 2),
+            "objects_per_edit_commit": statistics.median(objects_per_commit),
+            "bytes_per_edit_commit": int(statistics.median(bytes_per_commit)),
+            "switch_branch_ms_median": round(statistics.median(switch_ms), 2),
+            "log_commits": log_commits,
+            "log_ms_median": round(statistics.median(log_ms), 2),
+            "fsck_problems": len(problems),
+        }
+
+
+def format_figures(figures: dict[str, Any]) -> str:
+    p = figures["project"]
+    return "\n".join(
+        [
+            f"store benchmark on a synthetic {p['scenes']}-scene / {p['shots']}-shot project",
+            f"  commit a one-scene edit: median {figures['commit_one_scene_edit_ms_median']} ms"
+            f" (p95 {figures['commit_one_scene_edit_ms_p95']} ms)   target <= 10 ms",
+            f"  written per such commit: {figures['objects_per_edit_commit']} objects"
+            f" (scene + tree; the commit is a row) and {figures['bytes_per_edit_commit']:,} bytes",
+            f"  switch branch (and load its state): median {figures['switch_branch_ms_median']} ms"
+            "   target <= 20 ms",
+            f"  list a {figures['log_commits']:,}-commit log: median {figures['log_ms_median']} ms"
+            "   target <= 100 ms",
+            f"  fsck problems: {figures['fsck_problems']}",
+        ]
+    )

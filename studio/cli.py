@@ -1,0 +1,265 @@
+"""The ``studio`` command line: the same services as the UI (SPEC §6).
+
+Every command takes ``--home DIR`` and ``--json``; it prints human text by default and one
+JSON object with ``--json``, and exits non-zero with a one-line reason on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from studio.config import load_settings
+from studio.errors import BadInput, StudioError
+from studio.services import Studio
+
+Handler = Callable[[Studio, argparse.Namespace], tuple[Any, str]]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _read_limited(path: Path, limit: int) -> bytes:
+    """A file's bytes, refusing (before reading) one larger than the upload limit."""
+    size = path.stat().st_size
+    if size > limit:
+        raise BadInput(f"{path.name} is {size:,} bytes, over the {limit:,}-byte limit")
+    return path.read_bytes()
+
+
+def cmd_doctor(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    results = studio.doctor()
+    lines = [f"data dir: {studio.settings.home}"]
+    for r in results:
+        mark = "*" if r.active else " "
+        lines.append(f"{mark} {r.name:<11} {r.state:<15} {r.detail}")
+    return {"home": str(studio.settings.home), "probes": results}, "\n".join(lines)
+
+
+def cmd_new(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    script_path: Path | None = args.script
+    sheet_path: Path | None = args.assets
+    if script_path is not None and not script_path.is_file():
+        raise BadInput(f"no screenplay file at {script_path}")
+    if sheet_path is not None and not sheet_path.is_file():
+        raise BadInput(f"no asset sheet file at {sheet_path}")
+    limit = studio.settings.max_upload_bytes
+    script = (script_path.name, _read_limited(script_path, limit)) if script_path else None
+    sheet = (sheet_path.name, _read_limited(sheet_path, limit)) if sheet_path else None
+    project, result = studio.new_project(args.name, script, asset_sheet=sheet)
+    payload: dict[str, Any] = {"project": project}
+    text = f"created project {project.name} ({project.id}) on branch main"
+    if script_path is not None and result is not None:
+        payload["import"] = {
+            "commit": result.commit.id,
+            "scenes": result.scenes,
+            "characters": result.characters,
+            "locations": result.locations,
+            "assets": result.assets,
+            "warnings": result.warnings,
+        }
+        text += (
+            f"\nimported {script_path.name}: {result.scenes} scenes, "
+            f"{len(result.characters)} characters ({', '.join(result.characters)}), "
+            f"{len(result.locations)} locations"
+        )
+        text += "".join(f"\nwarning: {w}" for w in result.warnings)
+    return payload, text
+
+
+def cmd_projects(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    projects = studio.list_projects()
+    if not projects:
+        return {"projects": []}, "no projects yet: `studio new NAME --script FILE` creates one"
+    lines = [f"{'ID':<24} {'NAME':<28} {'BRANCH':<16} {'SCENES':>6} PROGRESS"]
+    for p in projects:
+        lines.append(f"{p.id:<24} {p.name[:28]:<28} {p.branch:<16} {p.scenes:>6} {p.progress:>7.0%}")
+    return {"projects": projects}, "\n".join(lines)
+
+
+def cmd_log(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    project = studio.project(args.project)
+    commits = studio.log(project.id, args.ref, args.limit)
+    lines = [f"{c.id[:10]}  {c.created_at[:19]}  {c.action or 'commit':<14} {c.message}" for c in commits]
+    payload = {
+        "project": project.id,
+        "ref": args.ref or project.active_branch,
+        "commits": [
+            {
+                "id": c.id,
+                "parents": c.parents,
+                "message": c.message,
+                "action": c.action,
+                "created_at": c.created_at,
+            }
+            for c in commits
+        ],
+    }
+    return payload, "\n".join(lines)
+
+
+def cmd_branch(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    project = studio.project(args.project)
+    if args.name is None:
+        rows = studio.branches(project.id)
+        lines = [f"{'*' if r['active'] else ' '} {r['name']:<24} {r['commit_id'][:10]}" for r in rows]
+        return {"project": project.id, "branches": rows}, "\n".join(lines)
+    commit = studio.create_branch(project.id, args.name, args.from_ref)
+    return (
+        {"project": project.id, "branch": args.name, "commit": commit},
+        f"created branch {args.name} at {commit[:10]} (switch with `studio switch {project.id} {args.name}`)",
+    )
+
+
+def cmd_switch(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    project = studio.project(args.project)
+    result = studio.switch(project.id, args.ref)
+    text = f"switched to branch {result.branch} at {result.commit[:10]}"
+    if result.forked:
+        text += f" (forked: {args.ref} is not a branch head, so nothing is overwritten)"
+    return {"project": project.id, **asdict(result)}, text
+
+
+def cmd_scenes(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    project = studio.project(args.project)
+    state = studio.state(project.id)
+    reports = studio.scene_reports(project.id)
+    rows = []
+    lines = [f"{'#':>3} {'STATUS':<17} {'HEADING':<44} CHARACTERS"]
+    for report, doc in zip(reports, state.ordered_scenes(), strict=True):
+        scene = doc.scene
+        row = {
+            "number": report.number,
+            "id": scene.id,
+            "heading": scene.heading,
+            "int_ext": scene.int_ext.value,
+            "location": scene.location,
+            "time_of_day": scene.time_of_day,
+            "characters": scene.characters,
+            "status": report.status.value,
+            "continuity_broken": report.continuity_broken,
+            "reasons": report.reasons,
+        }
+        rows.append(row)
+        flag = " (continuity broken)" if report.continuity_broken else ""
+        lines.append(
+            f"{report.number:>3} {report.status.value:<17} {scene.heading[:44]:<44} "
+            f"{', '.join(scene.characters)}{flag}"
+        )
+    if not rows:
+        lines = ["no scenes yet: import a screenplay (`studio new NAME --script FILE`)"]
+    return {"project": project.id, "branch": project.active_branch, "scenes": rows}, "\n".join(lines)
+
+
+def cmd_fsck(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    problems = studio.fsck()
+    if problems:
+        raise StudioError(f"fsck found {len(problems)} problem(s): {problems[0]}")
+    return {"ok": True, "problems": []}, "store is sound: every object, commit and ref checks out"
+
+
+def cmd_bench(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    from studio import bench
+
+    if args.name != "store":
+        raise BadInput(f"no benchmark {args.name!r}: available: store")
+    figures = bench.bench_store(scenes=args.scenes, shots_per_scene=args.shots, log_commits=args.commits)
+    return figures, bench.format_figures(figures)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", type=Path, default=argparse.SUPPRESS, help="data dir (AIUTEUR_HOME)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object")
+    parser = argparse.ArgumentParser(
+        prog="studio", description="Aiuteur Studio: story to film, locally.", parents=[common]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        p.set_defaults(handler=handler)
+        return p
+
+    add("doctor", cmd_doctor, "probe every backend and say what is active")
+    p = add("new", cmd_new, "create a project; with --script, import a screenplay (mode D)")
+    p.add_argument("name")
+    p.add_argument("--script", type=Path, help="Fountain or plain-text screenplay")
+    p.add_argument("--assets", type=Path, help="optional JSON asset sheet")
+    add("projects", cmd_projects, "list projects (id, name, branch, progress)")
+    p = add("log", cmd_log, "Story Timelines history of a branch")
+    p.add_argument("project")
+    p.add_argument("ref", nargs="?", help="branch or commit (default: the active branch)")
+    p.add_argument("--limit", type=int, default=None)
+    p = add("branch", cmd_branch, "list branches, or create NAME from --from COMMIT")
+    p.add_argument("project")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--from", dest="from_ref", help="commit or branch to branch from")
+    p = add("switch", cmd_switch, "switch to a branch, or fork a new branch at an old commit")
+    p.add_argument("project")
+    p.add_argument("ref")
+    p = add("scenes", cmd_scenes, "the script hub: scenes with their statuses")
+    p.add_argument("project")
+    add("fsck", cmd_fsck, "re-hash every object and check every ref and parent")
+    p = add("bench", cmd_bench, "print benchmark figures (store)")
+    p.add_argument("name", choices=["store"])
+    p.add_argument("--scenes", type=int, default=100)
+    p.add_argument("--shots", type=int, default=8, help="shots per scene")
+    p.add_argument("--commits", type=int, default=10_000, help="commits in the log benchmark")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    as_json = getattr(args, "json", False)
+    try:
+        from studio.wiring import build_studio
+
+        studio = build_studio(load_settings(getattr(args, "home", None)))
+        payload, text = args.handler(studio, args)
+    except StudioError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if as_json:
+            print(json.dumps({"ok": False, "error": type(exc).__name__, "message": reason}))
+        print(f"studio: {reason}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return 130
+    if as_json:
+        body = _jsonable(payload)
+        if isinstance(body, dict):
+            body = {"ok": True, **body}
+        print(json.dumps(body, ensure_ascii=False, default=str))
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The one error tree. Every message says what happened and what to do about it."""
+
+
+class StudioError(Exception):
+    """Base of every error the studio reports to a user (UI shows it, CLI exits non-zero)."""
+
+
+class NotFound(StudioError):
+    """A project, branch, commit, scene or object does not exist."""
+
+
+class BadInput(StudioError):
+    """User or model input was rejected; nothing was written."""
+
+
+class GateClosed(StudioError):
+    """A stage was asked for before the stage it depends on was locked."""
+
+
+class BranchMoved(StudioError):
+    """A branch head moved under us (compare-and-swap lost too many times)."""
+
+
+class BranchRequired(StudioError):
+    """The change invalidates history on this branch; it must go on a new branch."""
+
+
+class Conflict(StudioError):
+    """The request collides with existing state (a duplicate name, for instance)."""
+
+
+class BackendUnavailable(StudioError):
+    """A configured backend (LLM, ComfyUI, GPU) is down or not configured."""
+
+
+class Corrupt(StudioError):
+    """Stored data failed an integrity check."""

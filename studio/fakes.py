@@ -1,0 +1,110 @@
+"""In-memory fakes of every port, for tests and for the offline default where one fits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+
+from studio.errors import BackendUnavailable, BadInput
+from studio.ports import (
+    ClipSpec,
+    FrameSpec,
+    GpuSnapshot,
+    ProbeResult,
+    StyleHit,
+    T,
+)
+
+
+@dataclass
+class FakeTextModel:
+    """Answers from a list of canned replies, in order; records every call."""
+
+    replies: list[str] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    down: bool = False
+
+    def _next(self, system: str, prompt: str) -> str:
+        if self.down:
+            raise BackendUnavailable("fake LLM is down: start the backend or choose 'offline'")
+        self.calls.append((system, prompt))
+        if not self.replies:
+            raise BackendUnavailable("fake LLM has no reply left")
+        return self.replies.pop(0)
+
+    def generate(self, system: str, prompt: str) -> str:
+        return self._next(system, prompt)
+
+    def generate_structured(self, system: str, prompt: str, schema: type[T]) -> T:
+        raw = self._next(system, prompt)
+        try:
+            return schema.model_validate(json.loads(raw))
+        except (ValueError, ValidationError) as exc:
+            raise BadInput(f"the model's answer did not match {schema.__name__}: {exc}") from exc
+
+    def probe(self) -> ProbeResult:
+        return ProbeResult("llm", "down" if self.down else "ok", "fake text model")
+
+
+@dataclass
+class FakeStyleStore:
+    """Keyword-overlap retrieval over texts kept in memory."""
+
+    collections: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def add(self, collection: str, texts: list[str], source: str) -> int:
+        self.collections.setdefault(collection, []).extend((t, source) for t in texts)
+        return len(texts)
+
+    def query(self, collection: str, text: str, k: int = 4) -> list[StyleHit]:
+        words = set(text.lower().split())
+        hits = []
+        for chunk, source in self.collections.get(collection, []):
+            overlap = len(words & set(chunk.lower().split()))
+            hits.append(StyleHit(chunk, overlap / (len(words) or 1), source))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+
+@dataclass
+class FakeFrameRenderer:
+    """Returns a tiny deterministic byte string per spec (not an image); counts calls."""
+
+    calls: list[FrameSpec] = field(default_factory=list)
+
+    def render_frame(self, spec: FrameSpec) -> bytes:
+        self.calls.append(spec)
+        digest = hashlib.sha256(repr(spec).encode()).hexdigest()
+        return f"FAKEFRAME {spec.kind} {spec.title} {digest}".encode()
+
+
+@dataclass
+class FakeClipRenderer:
+    calls: list[ClipSpec] = field(default_factory=list)
+
+    def render_clip(self, spec: ClipSpec) -> bytes:
+        self.calls.append(spec)
+        digest = hashlib.sha256(spec.start_frame + (spec.end_frame or b"")).hexdigest()
+        return f"FAKECLIP {spec.duration_s} {spec.camera} {digest}".encode()
+
+
+@dataclass
+class FakeGpuProbe:
+    """A GPU with settable free memory, or no GPU at all."""
+
+    snapshot_value: GpuSnapshot = field(default_factory=lambda: GpuSnapshot(available=False))
+
+    def snapshot(self) -> GpuSnapshot:
+        return self.snapshot_value
+
+
+@dataclass
+class FakeNotifier:
+    messages: list[tuple[str, str]] = field(default_factory=list)
+
+    def notify(self, message: str, level: Literal["info", "success", "warning", "error"]) -> None:
+        self.messages.append((level, message))

@@ -1,0 +1,116 @@
+"""Small Protocols for every side effect; adapters live outside ``studio/``.
+
+Each port has an in-memory fake in ``studio.fakes`` that tests use instead of patching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel
+
+T = TypeVar("T", bound=BaseModel)
+
+ProbeState = Literal["ok", "down", "not configured", "not installed", "no gpu"]
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One backend health probe, as the Settings page and ``studio doctor`` show it."""
+
+    name: str
+    state: ProbeState
+    detail: str = ""
+    active: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+
+@runtime_checkable
+class Probe(Protocol):
+    """Anything whose health can be checked without side effects."""
+
+    def probe(self) -> ProbeResult: ...
+
+
+@runtime_checkable
+class TextModel(Protocol):
+    """An LLM behind LangChain: free text, or a validated pydantic object."""
+
+    def generate(self, system: str, prompt: str) -> str: ...
+
+    def generate_structured(self, system: str, prompt: str, schema: type[T]) -> T: ...
+
+
+@dataclass(frozen=True)
+class StyleHit:
+    text: str
+    score: float
+    source: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class StyleStore(Protocol):
+    """Written / visual style RAG."""
+
+    def add(self, collection: str, texts: list[str], source: str) -> int: ...
+
+    def query(self, collection: str, text: str, k: int = 4) -> list[StyleHit]: ...
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """What a frame renderer needs to draw one image (a panel or an asset card)."""
+
+    kind: Literal["panel", "character", "location", "prop"]
+    title: str
+    prompt: str
+    width: int = 1280
+    height: int = 720
+    seed: int = 0
+    palette: tuple[str, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class FrameRenderer(Protocol):
+    def render_frame(self, spec: FrameSpec) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    start_frame: bytes
+    end_frame: bytes | None
+    duration_s: float
+    fps: int = 24
+    camera: str = "static"
+    seed: int = 0
+
+
+@runtime_checkable
+class ClipRenderer(Protocol):
+    def render_clip(self, spec: ClipSpec) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class GpuSnapshot:
+    """Free/total VRAM in MiB; ``available`` False is the normal 'no GPU' state."""
+
+    available: bool
+    name: str = ""
+    total_mb: float = 0.0
+    free_mb: float = 0.0
+
+
+@runtime_checkable
+class GpuProbe(Protocol):
+    def snapshot(self) -> GpuSnapshot: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    def notify(self, message: str, level: Literal["info", "success", "warning", "error"]) -> None: ...

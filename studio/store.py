@@ -1,0 +1,575 @@
+"""The project store: one SQLite database per data dir, plus content-addressed media files.
+
+Objects (JSON documents) are immutable and addressed by ``sha256(canonical JSON)``; commits
+point at a tree object and their parents; branch heads live in ``refs`` and move only by
+compare-and-swap inside a ``BEGIN IMMEDIATE`` transaction, each move appended to ``reflog``.
+
+Transactions are ours, not sqlite-utils': the connection runs in autocommit mode and every
+write goes through :meth:`Store.write`, which holds ``BEGIN IMMEDIATE`` for as short as it
+can. (sqlite-utils' own write helpers wrap themselves in ``with conn:``, which would commit a
+surrounding transaction early, so inside :meth:`write` only plain SQL is used.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from studio.errors import Corrupt, NotFound, StudioError
+from studio.objects import canonical_json, sha256_hex
+
+SCHEMA_VERSION = 1
+
+# Each migration is a list of statements applied in one IMMEDIATE transaction. Append only.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE projects (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            created_at TEXT NOT NULL,
+            active_branch TEXT NOT NULL DEFAULT 'main'
+        )""",
+        """CREATE TABLE objects (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            data BLOB NOT NULL,
+            size INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE commits (
+            id TEXT PRIMARY KEY,
+            project_id TEXT NOT NULL REFERENCES projects(id),
+            tree TEXT NOT NULL,
+            parents TEXT NOT NULL,
+            message TEXT NOT NULL,
+            action TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX commits_by_project ON commits(project_id)",
+        """CREATE TABLE refs (
+            project_id TEXT NOT NULL REFERENCES projects(id),
+            name TEXT NOT NULL,
+            commit_id TEXT NOT NULL REFERENCES commits(id),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (project_id, name)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE reflog (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            old TEXT,
+            new TEXT NOT NULL,
+            message TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX reflog_by_ref ON reflog(project_id, ref)",
+        """CREATE TABLE media (
+            id TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mime TEXT NOT NULL DEFAULT 'application/octet-stream',
+            created_at TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE artifacts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            project_id TEXT NOT NULL REFERENCES projects(id),
+            branch TEXT NOT NULL,
+            stage INTEGER NOT NULL,
+            scene_id TEXT,
+            kind TEXT NOT NULL,
+            label TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            commit_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            cost_gpu_s REAL NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX artifacts_by_project ON artifacts(project_id, branch, stage)",
+        """CREATE TABLE global_assets (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL,
+            image_key TEXT,
+            origin_project TEXT,
+            origin_branch TEXT,
+            created_at TEXT NOT NULL
+        )""",
+    ],
+]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class CommitRow:
+    """A commit as stored; ``id`` is the sha256 of :meth:`hash_payload`."""
+
+    id: str
+    project_id: str
+    tree: str
+    parents: tuple[str, ...]
+    message: str
+    action: str
+    created_at: str
+
+    @staticmethod
+    def hash_payload(
+        project_id: str, tree: str, parents: Sequence[str], message: str, action: str, created_at: str
+    ) -> bytes:
+        return canonical_json(
+            {
+                "project": project_id,
+                "tree": tree,
+                "parents": list(parents),
+                "message": message,
+                "action": action,
+                "created_at": created_at,
+            }
+        )
+
+
+class Store:
+    """SQLite + media dir. Safe to share across threads (one connection per thread)."""
+
+    def __init__(self, db_path: Path, media_dir: Path, *, busy_timeout_ms: int = 10_000) -> None:
+        self.db_path = Path(db_path)
+        self.media_dir = Path(media_dir)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        # Objects are immutable, so a decoded-object cache never goes stale.
+        self._cache: dict[str, Any] = {}
+        self._cache_lock = threading.Lock()
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        self.migrate()
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.db_path, isolation_level=None, timeout=self.busy_timeout_ms / 1000
+                )
+            except sqlite3.Error as exc:
+                raise StudioError(f"cannot open the studio database {self.db_path}: {exc}") from exc
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL);
+            # only an OS crash or power cut can lose the last few, and never corrupts.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils view of this thread's connection, for reads and introspection."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite_utils.Database(self.conn)
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+            self._local.db = None
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StudioError(
+                f"the studio database is busy or read-only ({exc}); try again in a moment"
+            ) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise StudioError(f"could not save to the studio database: {exc}") from exc
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version. Safe under concurrency."""
+        with self.write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
+            for version, statements in enumerate(MIGRATIONS, start=1):
+                if version in done:
+                    continue
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO migrations (version, applied_at) VALUES (?, ?)", (version, now_iso())
+                )
+        return len(MIGRATIONS)
+
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT MAX(version) FROM migrations").fetchone()
+        return int(row[0] or 0)
+
+    # ------------------------------------------------------------------ objects
+
+    def put_object(self, conn: sqlite3.Connection, kind: str, data: Any) -> str:
+        """Store a JSON document inside a write transaction; returns its id."""
+        raw = canonical_json(data)
+        object_id = sha256_hex(raw)
+        conn.execute(
+            "INSERT OR IGNORE INTO objects (id, kind, data, size) VALUES (?, ?, ?, ?)",
+            (object_id, kind, raw, len(raw)),
+        )
+        return object_id
+
+    def has_object(self, object_id: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM objects WHERE id = ?", (object_id,)).fetchone()
+        return row is not None
+
+    def get_object(self, object_id: str) -> Any:
+        """A stored JSON document, decoded (cached: objects never change)."""
+        cached = self._cache.get(object_id)
+        if cached is not None:
+            return cached
+        row = self.conn.execute("SELECT data FROM objects WHERE id = ?", (object_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"object {object_id[:12]} is missing from the store (run `studio doctor`)")
+        value = json.loads(row[0])
+        with self._cache_lock:
+            if len(self._cache) > 20_000:
+                self._cache.clear()
+            self._cache[object_id] = value
+        return value
+
+    # ------------------------------------------------------------------ media
+
+    def media_path(self, media_id: str) -> Path:
+        return self.media_dir / media_id[:2] / media_id[2:]
+
+    def put_media(self, data: bytes, mime: str = "application/octet-stream") -> str:
+        """Write bytes content-addressed under media/ (temp, fsync, atomic rename), index them."""
+        media_id = sha256_hex(data)
+        path = self.media_path(media_id)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, path)
+            except OSError as exc:
+                Path(tmp).unlink(missing_ok=True)
+                raise StudioError(f"could not write media file ({exc}); is the disk full?") from exc
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO media (id, size, mime, created_at) VALUES (?, ?, ?, ?)",
+                (media_id, len(data), mime, now_iso()),
+            )
+        return media_id
+
+    def get_media(self, media_id: str) -> bytes:
+        path = self.media_path(media_id)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(f"media file {media_id[:12]} is missing from {self.media_dir}") from exc
+
+    # ------------------------------------------------------------------ projects
+
+    def insert_project(self, conn: sqlite3.Connection, project_id: str, name: str) -> None:
+        conn.execute(
+            "INSERT INTO projects (id, name, created_at, active_branch) VALUES (?, ?, ?, 'main')",
+            (project_id, name, now_iso()),
+        )
+
+    def project_rows(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM projects ORDER BY created_at"))
+
+    def project_row(self, ref: str) -> dict[str, Any]:
+        rows = list(
+            self.db.query("SELECT * FROM projects WHERE id = ? OR name = ? COLLATE NOCASE", [ref, ref])
+        )
+        if not rows:
+            raise NotFound(f"no project {ref!r}: `studio projects` lists them")
+        exact = [r for r in rows if r["id"] == ref]
+        return exact[0] if exact else rows[0]
+
+    def set_active_branch(self, project_id: str, branch: str) -> None:
+        with self.write() as conn:
+            conn.execute("UPDATE projects SET active_branch = ? WHERE id = ?", (branch, project_id))
+
+    # ------------------------------------------------------------------ commits
+
+    def insert_commit(
+        self,
+        conn: sqlite3.Connection,
+        project_id: str,
+        tree: str,
+        parents: Sequence[str],
+        message: str,
+        action: str = "",
+    ) -> CommitRow:
+        created_at = now_iso()
+        commit_id = sha256_hex(
+            CommitRow.hash_payload(project_id, tree, parents, message, action, created_at)
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO commits (id, project_id, tree, parents, message, action, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (commit_id, project_id, tree, json.dumps(list(parents)), message, action, created_at),
+        )
+        return CommitRow(commit_id, project_id, tree, tuple(parents), message, action, created_at)
+
+    @staticmethod
+    def _commit_from_row(row: Sequence[Any]) -> CommitRow:
+        return CommitRow(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], row[5], row[6])
+
+    def get_commit(self, commit_id: str) -> CommitRow:
+        row = self.conn.execute(
+            "SELECT id, project_id, tree, parents, message, action, created_at FROM commits WHERE id = ?",
+            (commit_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no commit {commit_id[:12]}")
+        return self._commit_from_row(row)
+
+    def find_commits(self, project_id: str, prefix: str) -> list[str]:
+        """Commit ids of a project starting with ``prefix`` (for short ids)."""
+        rows = self.conn.execute(
+            "SELECT id FROM commits WHERE project_id = ? AND id >= ? AND id < ?",
+            (project_id, prefix, prefix + "g"),
+        )
+        return [r[0] for r in rows]
+
+    def project_commits(self, project_id: str) -> dict[str, CommitRow]:
+        """Every commit of a project, by id (one query; graphs and logs walk this)."""
+        rows = self.conn.execute(
+            "SELECT id, project_id, tree, parents, message, action, created_at FROM commits"
+            " WHERE project_id = ?",
+            (project_id,),
+        )
+        return {row[0]: self._commit_from_row(row) for row in rows}
+
+    # ------------------------------------------------------------------ refs
+
+    def get_ref(self, project_id: str, name: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT commit_id FROM refs WHERE project_id = ? AND name = ?", (project_id, name)
+        ).fetchone()
+        return row[0] if row else None
+
+    def refs(self, project_id: str) -> dict[str, str]:
+        rows = self.conn.execute(
+            "SELECT name, commit_id FROM refs WHERE project_id = ? ORDER BY created_at, name",
+            (project_id,),
+        )
+        return {name: commit for name, commit in rows}
+
+    def ref_rows(self, project_id: str) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT name, commit_id, created_at FROM refs WHERE project_id = ? ORDER BY created_at, name",
+                [project_id],
+            )
+        )
+
+    def move_ref(
+        self,
+        conn: sqlite3.Connection,
+        project_id: str,
+        name: str,
+        expected: str | None,
+        new: str,
+        message: str,
+    ) -> bool:
+        """Compare-and-swap a branch head inside a write transaction; logs the move.
+
+        ``expected=None`` creates the branch and fails if it exists already.
+        """
+        if expected is None:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO refs (project_id, name, commit_id, created_at) VALUES (?, ?, ?, ?)",
+                (project_id, name, new, now_iso()),
+            )
+        else:
+            cursor = conn.execute(
+                "UPDATE refs SET commit_id = ? WHERE project_id = ? AND name = ? AND commit_id = ?",
+                (new, project_id, name, expected),
+            )
+        if cursor.rowcount != 1:
+            return False
+        conn.execute(
+            "INSERT INTO reflog (project_id, ref, old, new, message, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (project_id, name, expected, new, message, now_iso()),
+        )
+        return True
+
+    def move_branch(
+        self, project_id: str, name: str, expected: str | None, new: str, message: str
+    ) -> bool:
+        """Compare-and-swap in its own transaction: True when the head was ``expected``."""
+        with self.write() as conn:
+            return self.move_ref(conn, project_id, name, expected, new, message)
+
+    def reflog(self, project_id: str, ref: str | None = None) -> list[dict[str, Any]]:
+        if ref is None:
+            return list(
+                self.db.query("SELECT * FROM reflog WHERE project_id = ? ORDER BY id", [project_id])
+            )
+        return list(
+            self.db.query(
+                "SELECT * FROM reflog WHERE project_id = ? AND ref = ? ORDER BY id", [project_id, ref]
+            )
+        )
+
+    # ------------------------------------------------------------------ vault + global assets
+
+    def add_artifacts(self, conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        at = now_iso()
+        conn.executemany(
+            "INSERT INTO artifacts (project_id, branch, stage, scene_id, kind, label, object_id,"
+            " commit_id, created_at, cost_gpu_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r["project_id"],
+                    r["branch"],
+                    int(r["stage"]),
+                    r.get("scene_id"),
+                    r["kind"],
+                    r["label"],
+                    r["object_id"],
+                    r["commit_id"],
+                    at,
+                    float(r.get("cost_gpu_s", 0.0)),
+                )
+                for r in rows
+            ],
+        )
+
+    def artifact_rows(self, project_id: str, branch: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM artifacts WHERE project_id = ?"
+        params: list[Any] = [project_id]
+        if branch is not None:
+            sql += " AND branch = ?"
+            params.append(branch)
+        return list(self.db.query(sql + " ORDER BY branch, stage, scene_id, id", params))
+
+    def insert_global_asset(self, row: Mapping[str, Any]) -> bool:
+        with self.write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO global_assets (id, kind, name, description, image_key,"
+                " origin_project, origin_branch, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row["id"],
+                    row["kind"],
+                    row["name"],
+                    row["description"],
+                    row.get("image_key"),
+                    row.get("origin_project"),
+                    row.get("origin_branch"),
+                    now_iso(),
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def global_asset_rows(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM global_assets ORDER BY kind, name"))
+
+    # ------------------------------------------------------------------ integrity
+
+    def integrity_check(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def fsck(self) -> list[str]:
+        """Re-hash every object and commit; check every ref, parent, tree entry and media file.
+
+        Returns the problems found (empty when the store is sound).
+        """
+        problems: list[str] = []
+        integrity = self.integrity_check()
+        if integrity != "ok":
+            problems.append(f"sqlite integrity_check: {integrity}")
+        object_ids: set[str] = set()
+        trees: list[tuple[str, bytes]] = []
+        for object_id, kind, data in self.conn.execute("SELECT id, kind, data FROM objects"):
+            object_ids.add(object_id)
+            if sha256_hex(data) != object_id:
+                problems.append(f"object {object_id[:12]} does not match its hash")
+            if kind == "tree":
+                trees.append((object_id, data))
+        for object_id, data in trees:
+            try:
+                entries = json.loads(data)["entries"]
+            except (ValueError, KeyError, TypeError):
+                problems.append(f"tree {object_id[:12]} is not a tree")
+                continue
+            for key, child in entries.items():
+                if child not in object_ids:
+                    problems.append(f"tree {object_id[:12]} entry {key} -> missing object {child[:12]}")
+        commit_ids: set[str] = set()
+        rows = list(
+            self.conn.execute(
+                "SELECT id, project_id, tree, parents, message, action, created_at FROM commits"
+            )
+        )
+        for row in rows:
+            commit_ids.add(row[0])
+        for row in rows:
+            commit = self._commit_from_row(row)
+            payload = CommitRow.hash_payload(
+                commit.project_id, commit.tree, commit.parents, commit.message, commit.action,
+                commit.created_at,
+            )
+            if sha256_hex(payload) != commit.id:
+                problems.append(f"commit {commit.id[:12]} does not match its hash")
+            if commit.tree not in object_ids:
+                problems.append(f"commit {commit.id[:12]} -> missing tree {commit.tree[:12]}")
+            for parent in commit.parents:
+                if parent not in commit_ids:
+                    problems.append(f"commit {commit.id[:12]} -> missing parent {parent[:12]}")
+        for project_id, name, commit_id in self.conn.execute(
+            "SELECT project_id, name, commit_id FROM refs"
+        ):
+            if commit_id not in commit_ids:
+                problems.append(f"branch {name} of {project_id} -> missing commit {commit_id[:12]}")
+        for (media_id,) in self.conn.execute("SELECT id FROM media"):
+            path = self.media_path(media_id)
+            if not path.exists():
+                problems.append(f"media {media_id[:12]} is indexed but its file is missing")
+            elif sha256_hex(path.read_bytes()) != media_id:
+                problems.append(f"media {media_id[:12]} does not match its hash")
+        return problems
+
+
+def ensure_ok(problems: list[str]) -> None:
+    """Raise :class:`Corrupt` listing the problems fsck found."""
+    if problems:
+        shown = "; ".join(problems[:5])
+        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise Corrupt(f"the store failed its integrity check: {shown}{more}")
