@@ -676,6 +676,32 @@ class Studio:
             for r in self.store.global_asset_rows()
         ]
 
+    # ------------------------------------------------------------------ samples
+
+    def list_samples(self) -> list[str]:
+        """Bundled sample screenplays (file names), for the demo and 'use the sample'."""
+        folder = self.settings.samples_dir
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.name for p in folder.iterdir() if p.suffix in {".fountain", ".txt"} and p.is_file()
+        )
+
+    def sample(self, name: str) -> tuple[bytes, tuple[str, bytes] | None]:
+        """A sample's bytes and, when one sits beside it, its JSON asset sheet."""
+        if name not in self.list_samples():
+            raise NotFound(f"no bundled sample {name!r}")
+        path = self.settings.samples_dir / name
+        sheet_path = path.with_suffix(".assets.json")
+        sheet = (sheet_path.name, sheet_path.read_bytes()) if sheet_path.is_file() else None
+        return path.read_bytes(), sheet
+
+    def import_sample(self, project_ref: str, name: str) -> ImportResult:
+        """Import a bundled sample screenplay (with its asset sheet) into a project."""
+        data, sheet = self.sample(name)
+        state = self.state(project_ref)
+        return self.import_screenplay(project_ref, name, data, asset_sheet=sheet, params=state.input.params)
+
     # ------------------------------------------------------------------ health
 
     def doctor(self) -> list[ProbeResult]:

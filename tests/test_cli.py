@@ -1,0 +1,131 @@
+"""The `studio` command line: human text by default, one JSON object with --json, non-zero
+exit with a one-line reason on failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from studio.cli import main
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+SAMPLE = SAMPLES / "the_long_rain.fountain"
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def run_json(capsys, *args: str) -> dict:
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, "--json prints exactly one object"
+    return json.loads(lines[0])
+
+
+@pytest.fixture
+def home(tmp_path) -> str:
+    return str(tmp_path / "home")
+
+
+def test_new_with_script_then_scenes_log_branch_switch(capsys, home):
+    created = run_json(capsys, "new", "demo", "--script", str(SAMPLE), "--home", home)
+    assert created["project"]["id"] == "demo"
+    assert created["import"]["scenes"] >= 3
+
+    projects = run_json(capsys, "projects", "--home", home)
+    assert [p["name"] for p in projects["projects"]] == ["demo"]
+    assert projects["projects"][0]["branch"] == "main"
+
+    scenes = run_json(capsys, "scenes", "demo", "--home", home)
+    assert len(scenes["scenes"]) == created["import"]["scenes"]
+    assert {s["status"] for s in scenes["scenes"]} == {"Draft"}
+    assert scenes["scenes"][0]["heading"].startswith(("INT", "EXT"))
+
+    log = run_json(capsys, "log", "demo", "--home", home)
+    assert [c["action"] for c in log["commits"]] == ["import", "create"]
+    root = log["commits"][-1]["id"]
+
+    branch = run_json(capsys, "branch", "demo", "alt", "--from", root[:10], "--home", home)
+    assert branch["commit"] == root
+    listed = run_json(capsys, "branch", "demo", "--home", home)
+    assert {b["name"] for b in listed["branches"]} == {"main", "alt"}
+
+    switched = run_json(capsys, "switch", "demo", "alt", "--home", home)
+    assert switched["branch"] == "alt" and not switched["forked"]
+    forked = run_json(capsys, "switch", "demo", log["commits"][0]["id"], "--home", home)
+    assert forked["branch"] == "main"  # the import commit is main's head: no fork needed
+    assert run_json(capsys, "fsck", "--home", home)["ok"] is True
+
+
+def test_human_output(capsys, home):
+    code, out, _ = run(capsys, "new", "demo", "--script", str(SAMPLE), "--home", home)
+    assert code == 0 and "imported the_long_rain.fountain" in out
+    code, out, _ = run(capsys, "scenes", "demo", "--home", home)
+    assert code == 0 and "Draft" in out
+    code, out, _ = run(capsys, "doctor", "--home", home)
+    assert code == 0 and "store" in out and "not configured" in out
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["log", "nope"], "no project"),
+        (["scenes", "nope"], "no project"),
+        (["switch", "demo", "no-such-ref"], "no branch or commit"),
+        (["branch", "demo", "../x"], "not allowed"),
+        (["new", "other", "--script", "/does/not/exist.fountain"], "no screenplay file"),
+        (["new", "demo"], "exists already"),
+    ],
+)
+def test_failures_exit_non_zero_with_one_line(capsys, home, args, fragment):
+    assert main(["new", "demo", "--home", home]) == 0
+    capsys.readouterr()
+    code, out, err = run(capsys, *args, "--home", home)
+    assert code == 1
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err + out
+    code, out, _ = run(capsys, *args, "--home", home, "--json")
+    assert code == 1 and json.loads(out)["ok"] is False
+
+
+def test_bad_script_creates_nothing(capsys, home, tmp_path):
+    bad = tmp_path / "prose.txt"
+    bad.write_text("This is a paragraph of prose and no screenplay at all.")
+    code, _, err = run(capsys, "new", "demo", "--script", str(bad), "--home", home)
+    assert code == 1 and "scene heading" in err
+    assert run_json(capsys, "projects", "--home", home)["projects"] == []
+
+
+def test_home_from_environment(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path / "envhome"))
+    assert main(["new", "envproject"]) == 0
+    assert (tmp_path / "envhome" / "studio.db").exists()
+
+
+def test_console_script_is_installed(tmp_path):
+    exe = Path(sys.executable).with_name("studio")
+    assert exe.exists(), "the `studio` console script is installed with the package"
+    done = subprocess.run(
+        [str(exe), "projects", "--json", "--home", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"ok": True, "projects": []}
+
+
+def test_bench_store_reports_its_figures(capsys, home):
+    figures = run_json(capsys, "bench", "store", "--scenes", "6", "--shots", "3", "--commits", "120", "--home", home)
+    # Structure, not speed: a one-scene edit writes one scene object and one tree.
+    assert figures["objects_per_edit_commit"] == 2
+    assert figures["log_commits"] == 120
+    assert figures["fsck_problems"] == 0
+    for key in ("commit_one_scene_edit_ms_median", "switch_branch_ms_median", "log_ms_median"):
+        assert figures[key] >= 0

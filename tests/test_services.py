@@ -1,0 +1,294 @@
+"""The Studio facade on a real SQLite store in tmp_path: import, edits, branches, vault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from studio.config import Settings
+from studio.errors import BadInput, BranchRequired, Conflict, GateClosed, NotFound, StudioError
+from studio.model import AssetKind, FileRole, InputMode, ProjectParams, Stage
+from studio.pipeline import SceneStatus
+from studio.wiring import build_studio
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+SAMPLE = SAMPLES / "the_long_rain.fountain"
+SAMPLE_SHEET = SAMPLES / "the_long_rain.assets.json"
+
+TWO_SCENES = b"""Title: Two Rooms
+
+INT. KITCHEN - NIGHT
+
+Mara fills a kettle.
+
+MARA
+Are you staying?
+
+EXT. PORCH - CONTINUOUS
+
+Theo stands in the rain.
+
+THEO
+(quietly)
+Not tonight.
+"""
+
+
+@pytest.fixture
+def studio(tmp_path):
+    return build_studio(Settings(home=tmp_path / "home"))
+
+
+@pytest.fixture
+def sample_project(studio):
+    project, result = studio.new_project(
+        "Long Rain",
+        (SAMPLE.name, SAMPLE.read_bytes()),
+        asset_sheet=(SAMPLE_SHEET.name, SAMPLE_SHEET.read_bytes()),
+    )
+    assert result is not None
+    return project
+
+
+def footprint(studio) -> tuple[int, int, int, int]:
+    """Rows and files that any write would add to."""
+    conn = studio.store.conn
+    count = lambda table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: E731
+    media = sum(1 for p in studio.settings.media_dir.rglob("*") if p.is_file())
+    return count("objects"), count("commits"), count("reflog"), media
+
+
+# --------------------------------------------------------------------------- projects
+
+
+def test_new_project_starts_on_main_with_one_commit(studio):
+    project = studio.create_project("My Film")
+    assert project.id == "my-film"
+    assert project.active_branch == "main"
+    assert [c.message for c in studio.log(project.id)] == ["Create project"]
+    assert studio.create_project("My Film 2").id == "my-film-2"
+    with pytest.raises(Conflict):
+        studio.create_project("my film")
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a/b", "..", "x" * 81, "tab\there", "nul\x00"])
+def test_bad_project_names_write_nothing(studio, name):
+    before = footprint(studio)
+    with pytest.raises(BadInput):
+        studio.create_project(name)
+    assert footprint(studio) == before
+    assert studio.list_projects() == []
+
+
+def test_sample_import_lands_in_stage_4_and_5(studio, sample_project):
+    state = studio.state(sample_project.id)
+    assert state.input.submitted and state.input.params.input_mode is InputMode.SCRIPT
+    assert state.script is not None and not state.script.approved
+    scenes = state.ordered_scenes()
+    assert 3 <= len(scenes) <= 5
+    characters = {a.name for a in state.assets.assets if a.kind is AssetKind.CHARACTER}
+    assert 2 <= len(characters) <= 4
+    locations = [a for a in state.assets.assets if a.kind is AssetKind.LOCATION]
+    assert locations and all(a.mentions for a in locations)
+    # The asset sheet's descriptions were merged into the extracted assets.
+    assert any(a.source == "sheet" and a.description for a in state.assets.assets)
+    assert [r.status for r in studio.scene_reports(sample_project.id)] == [SceneStatus.DRAFT] * len(scenes)
+    gates = studio.gates(sample_project.id)
+    assert gates[Stage.SCRIPT].open and not gates[Stage.SCRIPT].locked
+    assert gates[Stage.TREATMENT].skipped and gates[Stage.BEATS].skipped
+    assert not gates[Stage.ASSETS].open
+    primary = state.input.staging.primary
+    assert primary is not None and primary.name == SAMPLE.name
+    # The import is one commit on top of the project's creation.
+    assert [c.action for c in studio.log(sample_project.id)] == ["import", "create"]
+
+
+def test_bad_screenplay_creates_no_project(studio):
+    before = footprint(studio)
+    with pytest.raises(BadInput):
+        studio.new_project("Prose", ("prose.txt", b"Once upon a time there was a film that was not a screenplay."))
+    assert studio.list_projects() == []
+    assert footprint(studio) == before
+
+
+HOSTILE = ["../x.fountain", "/etc/passwd", "a\x00b.fountain", "-rf.fountain", "..", "C:\\evil.fountain"]
+BAD_BYTES = {
+    "empty": b"",
+    "whitespace": b"   \n\n  ",
+    "binary": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
+    "utf16 without BOM garbage": bytes([0xFF, 0x00, 0xD8, 0x00]) * 50,
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_are_refused_and_write_nothing(studio, name):
+    project = studio.create_project("Guarded")
+    before = footprint(studio)
+    with pytest.raises(StudioError):
+        studio.import_screenplay(project.id, name, TWO_SCENES)
+    with pytest.raises(StudioError):
+        studio.stage_file(project.id, name, TWO_SCENES)
+    assert footprint(studio) == before
+
+
+@pytest.mark.parametrize("label", list(BAD_BYTES))
+def test_bad_files_are_refused_and_write_nothing(studio, label):
+    project = studio.create_project("Guarded")
+    before = footprint(studio)
+    with pytest.raises(BadInput):
+        studio.import_screenplay(project.id, "script.fountain", BAD_BYTES[label])
+    with pytest.raises(BadInput):
+        studio.stage_file(project.id, "script.fountain", BAD_BYTES[label])
+    assert footprint(studio) == before
+
+
+def test_huge_file_is_refused_before_parsing(tmp_path):
+    studio = build_studio(Settings(home=tmp_path, max_upload_bytes=4096))
+    project = studio.create_project("Small")
+    before = footprint(studio)
+    with pytest.raises(BadInput, match="limit|large|bytes"):
+        studio.import_screenplay(project.id, "big.fountain", TWO_SCENES * 100)
+    assert footprint(studio) == before
+
+
+def test_second_import_needs_a_new_branch(studio, sample_project):
+    with pytest.raises(BranchRequired):
+        studio.import_screenplay(sample_project.id, "two.fountain", TWO_SCENES)
+    result = studio.import_screenplay(sample_project.id, "two.fountain", TWO_SCENES, new_branch="two-rooms")
+    assert result.scenes == 2
+    assert studio.project(sample_project.id).active_branch == "two-rooms"
+    state = studio.state(sample_project.id)
+    assert state.script.generation == 2
+    main = studio.state(sample_project.id, "main")
+    assert len(main.scenes) > 2 and main.script.generation == 1
+
+
+# --------------------------------------------------------------------------- stage 1
+
+
+def test_params_validation_and_staging(studio):
+    project = studio.create_project("Staged")
+    with pytest.raises(BadInput, match="tonal_precision"):
+        studio.save_params(project.id, {"tonal_precision": "short"})
+    with pytest.raises(BadInput, match="target_max_s"):
+        studio.save_params(project.id, {"tonal_precision": "Dry, deadpan", "target_min_s": 300, "target_max_s": 200})
+    studio.save_params(project.id, ProjectParams(tonal_precision="Dry and deadpan comedy", genres=("comedy",)))
+    studio.stage_file(project.id, "two.fountain", TWO_SCENES, role=FileRole.PRIMARY)
+    studio.stage_file(project.id, "notes.txt", "Café notes: rain, always rain.".encode("cp1252"), tag="research")
+    studio.stage_file(project.id, "alt.fountain", TWO_SCENES, role=FileRole.PRIMARY)
+    staging = studio.state(project.id).input.staging
+    assert [f.name for f in staging.files] == ["two.fountain", "notes.txt", "alt.fountain"]
+    assert staging.primary.name == "alt.fountain"  # one Primary at a time
+    assert studio.staged_text(project.id, "notes.txt").startswith("Café")
+    studio.update_staged_file(project.id, "two.fountain", role=FileRole.PRIMARY)
+    studio.update_staged_file(project.id, "alt.fountain", remove=True)
+    studio.update_staged_file(project.id, "notes.txt", tag="world bible")
+    staging = studio.state(project.id).input.staging
+    assert staging.primary.name == "two.fountain"
+    assert {f.name: f.tag for f in staging.files} == {"two.fountain": "", "notes.txt": "world bible"}
+    with pytest.raises(NotFound):
+        studio.update_staged_file(project.id, "missing.txt", remove=True)
+    result = studio.import_staged(project.id)
+    assert result.scenes == 2 and result.characters == ("MARA", "THEO")
+    state = studio.state(project.id)
+    assert state.input.params.tonal_precision == "Dry and deadpan comedy"
+    assert state.input.params.input_mode is InputMode.SCRIPT
+    assert {f.name for f in state.input.staging.files} == {"two.fountain", "notes.txt"}
+
+
+def test_import_staged_needs_a_primary(studio):
+    project = studio.create_project("No primary")
+    studio.stage_file(project.id, "two.fountain", TWO_SCENES)
+    with pytest.raises(BadInput, match="Primary"):
+        studio.import_staged(project.id)
+
+
+# --------------------------------------------------------------------------- stage 4
+
+
+def test_script_edit_writes_only_the_changed_scene(studio, sample_project):
+    text = studio.script_fountain(sample_project.id)
+    state = studio.state(sample_project.id)
+    first = state.ordered_scenes()[0].scene
+    action = next(e.text for e in first.elements if e.kind.value == "action")
+    edited = text.replace(action, action + " Thunder rolls far away.", 1)
+    impact = studio.preview_script_edit(sample_project.id, edited)
+    assert impact.empty  # nothing is locked yet, so nothing is invalidated
+    objects_before = footprint(studio)[0]
+    commit = studio.save_script_text(sample_project.id, edited, "Add distant thunder to scene one")
+    assert footprint(studio)[0] - objects_before == 2  # one scene object + one tree
+    after = studio.state(sample_project.id)
+    assert after.ordered_scenes()[0].scene != first
+    assert after.ordered_scenes()[1:] == state.ordered_scenes()[1:]
+    assert studio.log(sample_project.id)[0].id == commit.id
+    with pytest.raises(BadInput, match="10 characters"):
+        studio.save_script_text(sample_project.id, edited, "short")
+    with pytest.raises(BadInput, match="nothing changed"):
+        studio.save_script_text(sample_project.id, edited, "Same text again, no change")
+    with pytest.raises(BadInput):
+        studio.save_script_text(sample_project.id, "Just prose with no headings.", "Break the script entirely")
+
+
+def test_approve_script_locks_stage_4(studio, sample_project):
+    studio.approve_script(sample_project.id)
+    gates = studio.gates(sample_project.id)
+    assert gates[Stage.SCRIPT].locked
+    assert gates[Stage.ASSETS].open
+    with pytest.raises(Conflict):
+        studio.approve_script(sample_project.id)
+
+
+def test_approve_needs_a_script(studio):
+    project = studio.create_project("Empty")
+    with pytest.raises(GateClosed):
+        studio.approve_script(project.id)
+
+
+# --------------------------------------------------------------------------- timelines + vault
+
+
+def test_switch_to_old_commit_forks_and_keeps_history(studio, sample_project):
+    first = studio.log(sample_project.id)[-1]
+    heads_before = {b["name"]: b["commit_id"] for b in studio.branches(sample_project.id)}
+    result = studio.switch(sample_project.id, first.id[:8])
+    assert result.forked and result.branch.startswith("fork-")
+    heads_after = {b["name"]: b["commit_id"] for b in studio.branches(sample_project.id)}
+    assert {k: v for k, v in heads_after.items() if k in heads_before} == heads_before
+    assert studio.state(sample_project.id).script is None
+    studio.switch(sample_project.id, "main")
+    assert studio.state(sample_project.id).script is not None
+    graph = studio.graph(sample_project.id)
+    assert {n.id for n in graph.nodes} >= {c.id for c in studio.log(sample_project.id)}
+    assert studio.fsck() == []
+
+
+def test_vault_groups_artifacts(studio, sample_project):
+    groups = studio.vault(sample_project.id)
+    assert groups and all(g.branch == "main" for g in groups)
+    script_group = next(g for g in groups if g.stage is Stage.SCRIPT)
+    state = studio.state(sample_project.id)
+    assert set(script_group.by_scene) == {None, *state.scenes}
+
+
+def test_promote_to_global(studio, sample_project):
+    state = studio.state(sample_project.id)
+    character = next(a for a in state.assets.assets if a.kind is AssetKind.CHARACTER)
+    promoted = studio.promote_to_global(sample_project.id, character.id)
+    assert promoted.name == character.name and promoted.origin_project == sample_project.id
+    assert [a.id for a in studio.global_assets()] == [promoted.id]
+    with pytest.raises(Conflict):
+        studio.promote_to_global(sample_project.id, character.id)
+    with pytest.raises(NotFound):
+        studio.promote_to_global(sample_project.id, "character-nobody")
+    # Another project sees the global library.
+    studio.create_project("Other")
+    assert studio.global_assets()[0].name == character.name
+
+
+def test_doctor_reports_every_backend_without_raising(studio):
+    results = {r.name: r for r in studio.doctor()}
+    assert results["store"].state == "ok"
+    assert {"llm", "comfyui", "gpu", "ffmpeg", "worker", "embeddings", "chroma"} <= set(results)
+    assert results["llm"].state == "not configured" and "ollama" in results["llm"].detail.lower()
+    assert results["comfyui"].state == "not configured"
