@@ -1,0 +1,67 @@
+"""Every port has an in-memory fake that satisfies its Protocol and behaves like the real thing."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from studio import ports
+from studio.errors import BackendUnavailable, BadInput
+from studio.fakes import (
+    FakeClipRenderer,
+    FakeFrameRenderer,
+    FakeGpuProbe,
+    FakeNotifier,
+    FakeStyleStore,
+    FakeTextModel,
+)
+
+
+@pytest.mark.parametrize(
+    "fake,protocol",
+    [
+        (FakeTextModel(), ports.TextModel),
+        (FakeStyleStore(), ports.StyleStore),
+        (FakeFrameRenderer(), ports.FrameRenderer),
+        (FakeClipRenderer(), ports.ClipRenderer),
+        (FakeGpuProbe(), ports.GpuProbe),
+        (FakeNotifier(), ports.Notifier),
+    ],
+)
+def test_fakes_satisfy_their_ports(fake, protocol):
+    assert isinstance(fake, protocol)
+
+
+class Beat(BaseModel):
+    text: str
+
+
+def test_fake_text_model_validates_structured_output():
+    model = FakeTextModel(replies=['{"text": "Mara waits."}', '{"oops": 1}', "not json"])
+    assert model.generate_structured("sys", "p", Beat) == Beat(text="Mara waits.")
+    with pytest.raises(BadInput, match="Beat"):
+        model.generate_structured("sys", "p", Beat)
+    with pytest.raises(BadInput):
+        model.generate_structured("sys", "p", Beat)
+    with pytest.raises(BackendUnavailable):
+        model.generate("sys", "nothing left")
+    assert len(model.calls) == 3
+
+
+def test_fake_style_store_ranks_by_overlap():
+    store = FakeStyleStore()
+    store.add("written", ["rain on neon glass", "sunny beach picnic"], "notes.txt")
+    hits = store.query("written", "neon rain", k=1)
+    assert hits[0].text == "rain on neon glass" and hits[0].source == "notes.txt"
+
+
+def test_fake_renderers_are_deterministic():
+    spec = ports.FrameSpec(kind="panel", title="1A", prompt="wide shot")
+    assert FakeFrameRenderer().render_frame(spec) == FakeFrameRenderer().render_frame(spec)
+    other = ports.FrameSpec(kind="panel", title="1B", prompt="wide shot")
+    assert FakeFrameRenderer().render_frame(spec) != FakeFrameRenderer().render_frame(other)
+
+
+def test_no_gpu_is_a_state():
+    snapshot = FakeGpuProbe().snapshot()
+    assert snapshot.available is False and snapshot.free_mb == 0
