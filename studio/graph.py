@@ -43,10 +43,14 @@ def first_parent_chain(head: K, get_parents: GetParents, limit: int | None = Non
 
 
 def topo_order(heads: Iterable[K], get_parents: GetParents) -> list[K]:
-    """Reachable commits, children before parents (iterative DFS post-order, reversed)."""
+    """Reachable commits, children before parents (iterative DFS post-order, reversed).
+
+    Earlier heads come first: the post-order is reversed at the end, so the heads are walked
+    last to first.
+    """
     order: list[K] = []
     seen: set[K] = set()
-    for head in heads:
+    for head in reversed(list(heads)):
         if head in seen:
             continue
         stack: list[tuple[K, bool]] = [(head, False)]
@@ -102,8 +106,15 @@ def layout(order: Sequence[K], get_parents: GetParents) -> dict[K, Placed]:
                 lane, next_lane = next_lane, next_lane + 1
         placed[node] = Placed(node, row, lane)
         parents = list(get_parents(node))
-        if parents and parents[0] not in lane_of and parents[0] not in placed:
-            lane_of[parents[0]] = lane
+        first = parents[0] if parents else None
+        # Where two chains meet, the lower lane keeps the shared parent, so the top row's
+        # first-parent chain stays in lane 0 even across merges.
+        if first is not None and first not in placed and lane_of.get(first, lane) >= lane:
+            other = lane_of.get(first)
+            lane_of[first] = lane
+            if other is not None and other != lane:
+                free_lanes.append(other)
+                free_lanes.sort()
         elif lane not in lane_of.values():
             free_lanes.append(lane)
             free_lanes.sort()

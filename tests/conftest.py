@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from dag import Dag
 from dag import make_dag as build_dag
 
 from studio.model import ProjectState
@@ -14,25 +13,25 @@ from studio.store import Store
 from studio.timeline import Timeline
 
 
-def open_store(home: Path) -> Store:
-    """A Store laid out the way every test expects: ``studio.db`` and ``media/`` in ``home``."""
-    return Store(home / "studio.db", home / "media")
+@pytest.fixture
+def open_store(tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """Open a Store on ``tmp_path/studio.db`` + ``tmp_path/media``; each call opens another
+    one on the same files (a second process, a restart). All are closed at teardown."""
+    opened: list[Store] = []
 
+    def open_one() -> Store:
+        store = Store(tmp_path / "studio.db", tmp_path / "media")
+        opened.append(store)
+        return store
 
-def create_project(store: Store, timeline: Timeline, project_id: str = "p",
-                   state: ProjectState | None = None) -> str:
-    """Insert a project with its root commit on ``main``; returns its id."""
-    with store.write() as conn:
-        store.insert_project(conn, project_id, project_id.upper())
-        timeline.create_root(conn, project_id, state or ProjectState())
-    return project_id
+    yield open_one
+    for store in opened:
+        store.close()
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(tmp_path)
-    yield store
-    store.close()
+def store(open_store: Callable[[], Store]) -> Store:
+    return open_store()
 
 
 @pytest.fixture
@@ -41,15 +40,24 @@ def timeline(store: Store) -> Timeline:
 
 
 @pytest.fixture
-def project(store: Store, timeline: Timeline) -> str:
-    return create_project(store, timeline)
+def make_project(store: Store, timeline: Timeline) -> Callable[..., str]:
+    """Create a project with its root commit on ``main``: ``make_project("q", state)`` -> id."""
+
+    def make(project_id: str = "p", state: ProjectState | None = None) -> str:
+        with store.write() as conn:
+            store.insert_project(conn, project_id, project_id.upper())
+            timeline.create_root(conn, project_id, state or ProjectState())
+        return project_id
+
+    return make
+
+
+@pytest.fixture
+def project(make_project: Callable[..., str]) -> str:
+    return make_project()
 
 
 @pytest.fixture
 def make_dag():
     """The ``[[1], [2, 1], [3, 1, 2]]`` DAG builder (also importable: ``from dag import make_dag``)."""
-
-    def make(spec) -> Dag:
-        return build_dag(spec)
-
-    return make
+    return build_dag

@@ -19,8 +19,8 @@ from studio.model import (
     ProjectState,
     Scene,
     SceneDoc,
-    ScriptElement,
     Script,
+    ScriptElement,
     Stage,
     Treatment,
 )

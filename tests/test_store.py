@@ -1,0 +1,651 @@
+"""studio.store: migrations, SQLite settings, content addressing, CAS refs, reflog, fsck.
+
+The two ``slow`` tests hammer one database file from several processes: four writers
+racing 1000 commits onto one branch, and a committing child killed with SIGKILL 100 times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from studio import graph as dag
+from studio.errors import Corrupt, NotFound
+from studio.model import Scene, SceneDoc
+from studio.objects import canonical_json, sha256_hex
+from studio.store import MIGRATIONS, SCHEMA_VERSION, CommitRow, Store, ensure_ok
+from studio.timeline import Timeline
+
+REPO = Path(__file__).resolve().parents[1]
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def scene_doc(scene_id: str, heading: str = "INT. ROOM - DAY") -> SceneDoc:
+    return SceneDoc(scene=Scene(id=scene_id, heading=heading))
+
+
+def counter_doc(scene_id: str, count: int) -> SceneDoc:
+    return scene_doc(scene_id, f"COUNT {count}")
+
+
+def count_of(doc: SceneDoc | None) -> int:
+    return int(doc.scene.heading.split()[1]) if doc is not None else 0
+
+
+def count_rows(store: Store, table: str) -> int:
+    return store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def raw_connect(store: Store) -> sqlite3.Connection:
+    """A plain connection with foreign keys off, for breaking the store on purpose."""
+    conn = sqlite3.connect(store.db_path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    return conn
+
+
+def parents_of(store: Store, project_id: str):
+    commits = store.project_commits(project_id)
+    return commits, (lambda c: commits[c].parents)
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def test_migrations_are_applied_at_open(store):
+    assert SCHEMA_VERSION == len(MIGRATIONS) == store.schema_version()
+    versions = [r[0] for r in store.conn.execute("SELECT version FROM migrations ORDER BY version")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    tables = set(store.db.table_names())
+    assert {"projects", "objects", "commits", "refs", "reflog", "media", "artifacts"} <= tables
+
+
+def test_reopening_is_idempotent(open_store, store, timeline, project):
+    head = timeline.head(project, "main")
+    store.close()
+    for _ in range(3):
+        again = open_store()
+        assert again.migrate() == SCHEMA_VERSION
+        assert again.schema_version() == SCHEMA_VERSION
+        assert count_rows(again, "migrations") == SCHEMA_VERSION
+        assert again.get_ref(project, "main") == head, "reopening keeps the data"
+        again.close()
+
+
+def test_two_stores_on_one_file_share_data(open_store):
+    first, second = open_store(), open_store()
+    with first.write() as conn:
+        object_id = first.put_object(conn, "doc", {"hello": "world"})
+        # Readers on the other Store are not blocked by the open write transaction.
+        assert second.schema_version() == SCHEMA_VERSION
+        assert not second.has_object(object_id)
+    assert second.get_object(object_id) == {"hello": "world"}
+    assert count_rows(second, "migrations") == SCHEMA_VERSION
+
+
+def test_concurrent_first_opens_migrate_once(open_store):
+    # Eight threads open the same brand-new file at once; BEGIN IMMEDIATE serialises them.
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+    versions: list[int] = []
+
+    def open_one() -> None:
+        try:
+            start.wait()
+            opened = open_store()
+            versions.append(opened.schema_version())
+            opened.close()
+        except BaseException as exc:  # collected and reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert versions == [SCHEMA_VERSION] * 8
+    assert count_rows(open_store(), "migrations") == SCHEMA_VERSION
+
+
+def test_connection_settings(store):
+    conn = store.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == store.busy_timeout_ms > 0
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert conn.isolation_level is None, "transactions are ours (BEGIN IMMEDIATE), not sqlite3's"
+
+
+def test_each_thread_gets_its_own_connection(store):
+    seen: list[sqlite3.Connection] = []
+    thread = threading.Thread(target=lambda: (seen.append(store.conn), store.close()))
+    thread.start()
+    thread.join()
+    assert seen and seen[0] is not store.conn
+
+
+def test_write_is_an_immediate_transaction(store):
+    with store.write() as conn:
+        assert conn.in_transaction
+        # A second connection cannot start writing while we hold the RESERVED lock.
+        other = sqlite3.connect(store.db_path, isolation_level=None, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+        other.close()
+    assert not store.conn.in_transaction
+
+
+def test_write_rolls_back_on_error(store):
+    with pytest.raises(RuntimeError), store.write() as conn:
+        store.put_object(conn, "doc", {"n": 1})
+        raise RuntimeError("boom")
+    assert count_rows(store, "objects") == 0
+    assert not store.conn.in_transaction
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def test_objects_are_content_addressed_and_stored_once(store):
+    doc = {"b": [1, 2, {"z": None, "a": "é"}], "a": 1}
+    with store.write() as conn:
+        first = store.put_object(conn, "doc", doc)
+        second = store.put_object(conn, "doc", dict(reversed(list(doc.items()))))
+    assert first == second == sha256_hex(canonical_json(doc))
+    assert HEX64.match(first)
+    assert count_rows(store, "objects") == 1
+    assert store.has_object(first)
+    assert store.get_object(first) == doc
+    data, size = store.conn.execute("SELECT data, size FROM objects WHERE id = ?", (first,)).fetchone()
+    assert bytes(data) == canonical_json(doc) and size == len(canonical_json(doc))
+
+
+def test_canonical_json_is_compact_sorted_utf8():
+    assert canonical_json({"b": 1, "a": [True, None, "é"]}) == '{"a":[true,null,"é"],"b":1}'.encode()
+
+
+def test_different_documents_get_different_ids(store):
+    with store.write() as conn:
+        ids = {store.put_object(conn, "doc", {"n": n}) for n in range(50)}
+    assert len(ids) == 50 == count_rows(store, "objects")
+
+
+def test_missing_object_is_not_found(store):
+    with pytest.raises(NotFound, match="missing"):
+        store.get_object("0" * 64)
+    assert not store.has_object("0" * 64)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), json_values, min_size=1, max_size=8), st.randoms())
+def test_object_id_does_not_depend_on_key_order(doc, rnd):
+    items = list(doc.items())
+    rnd.shuffle(items)
+    assert canonical_json(dict(items)) == canonical_json(doc)
+    assert json.loads(canonical_json(doc)) == doc
+
+
+# --------------------------------------------------------------------------- media
+
+
+def test_media_put_get_round_trip(store):
+    data = os.urandom(4096)
+    media_id = store.put_media(data, "image/png")
+    assert media_id == sha256_hex(data)
+    assert store.get_media(media_id) == data
+    assert store.media_path(media_id).read_bytes() == data
+    assert store.media_path(media_id).is_relative_to(store.media_dir)
+    row = store.conn.execute("SELECT size, mime FROM media WHERE id = ?", (media_id,)).fetchone()
+    assert row == (4096, "image/png")
+
+
+def test_media_is_stored_once_and_published_atomically(store):
+    ids = [store.put_media(b"same bytes") for _ in range(3)]
+    ids += [store.put_media(bytes([n]) * 100) for n in range(20)]
+    assert len(set(ids)) == 21 == count_rows(store, "media")
+    files = [p for p in store.media_dir.rglob("*") if p.is_file()]
+    assert len(files) == 21
+    assert not [p for p in store.media_dir.rglob(".tmp-*")], "no temp files left behind"
+    assert store.fsck() == []
+
+
+def test_missing_media_is_not_found(store):
+    with pytest.raises(NotFound, match="missing"):
+        store.get_media("ab" * 32)
+
+
+# --------------------------------------------------------------------------- refs (CAS) + reflog
+
+
+def make_commits(store: Store, project_id: str, n: int) -> list[str]:
+    """``n`` loose commits (no ref moves), each with its own tree."""
+    ids = []
+    with store.write() as conn:
+        for i in range(n):
+            tree = store.put_object(conn, "tree", {"entries": {}, "n": i})
+            ids.append(store.insert_commit(conn, project_id, tree, [], f"loose commit {i}").id)
+    return ids
+
+
+def test_move_branch_with_the_expected_head_moves_and_logs(store, timeline, project):
+    root = timeline.head(project, "main")
+    (new,) = make_commits(store, project, 1)
+    assert store.move_branch(project, "main", root, new, "test: move")
+    assert store.get_ref(project, "main") == new
+    last = store.reflog(project, "main")[-1]
+    assert (last["old"], last["new"], last["message"]) == (root, new, "test: move")
+
+
+def test_move_branch_with_a_stale_head_fails_and_logs_nothing(store, timeline, project):
+    root = timeline.head(project, "main")
+    a, b = make_commits(store, project, 2)
+    before = store.reflog(project)
+    assert not store.move_branch(project, "main", a, b, "stale")
+    assert store.get_ref(project, "main") == root
+    assert store.reflog(project) == before
+
+
+def test_create_with_expected_none_fails_when_the_branch_exists(store, timeline, project):
+    root = timeline.head(project, "main")
+    (other,) = make_commits(store, project, 1)
+    before = store.reflog(project)
+    assert not store.move_branch(project, "main", None, other, "recreate")
+    assert store.get_ref(project, "main") == root
+    assert store.reflog(project) == before
+    assert store.move_branch(project, "feature", None, other, "create")
+    assert store.refs(project) == {"main": root, "feature": other}
+    assert store.reflog(project, "feature")[0]["old"] is None
+
+
+def test_moving_a_branch_that_does_not_exist_fails(store, project):
+    (other,) = make_commits(store, project, 1)
+    assert not store.move_branch(project, "ghost", other, other, "nope")
+    assert store.get_ref(project, "ghost") is None
+    assert store.reflog(project, "ghost") == []
+
+
+def test_a_ref_cannot_point_at_an_unknown_commit(store, timeline, project):
+    root = timeline.head(project, "main")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.move_branch(project, "main", root, "f" * 64, "dangling")
+    assert store.get_ref(project, "main") == root
+    assert len(store.reflog(project, "main")) == 1
+
+
+def test_a_ref_move_rolls_back_with_its_transaction(store, timeline, project):
+    root = timeline.head(project, "main")
+    (other,) = make_commits(store, project, 1)
+    with pytest.raises(RuntimeError), store.write() as conn:
+        assert store.move_ref(conn, project, "main", root, other, "rolled back")
+        raise RuntimeError("abort after the move")
+    assert store.get_ref(project, "main") == root
+    assert len(store.reflog(project, "main")) == 1
+
+
+def test_reflog_is_append_only_and_equals_the_successful_moves(store, timeline, project):
+    rng = random.Random(7)
+    commits = make_commits(store, project, 12)
+    heads = dict(store.refs(project))
+    expected = [("main", None, heads["main"])]
+    snapshot = None
+    for step in range(200):
+        name = rng.choice(["main", "feature", "draft"])
+        new = rng.choice(commits)
+        # Half the time pass the real head, otherwise a guess that may be stale or None.
+        guess = heads.get(name) if rng.random() < 0.5 else rng.choice([None, *commits])
+        moved = store.move_branch(project, name, guess, new, f"step {step}")
+        assert moved == (guess == heads.get(name)), (name, guess, heads.get(name))
+        if moved:
+            expected.append((name, guess, new))
+            heads[name] = new
+        if step == 100:
+            snapshot = store.reflog(project)
+    rows = store.reflog(project)
+    assert [(r["ref"], r["old"], r["new"]) for r in rows] == expected
+    assert rows[: len(snapshot)] == snapshot, "earlier reflog rows never change"
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert store.refs(project) == heads
+    for name in heads:
+        mine = store.reflog(project, name)
+        assert mine[0]["old"] is None
+        assert all(a["new"] == b["old"] for a, b in zip(mine, mine[1:], strict=False))
+        assert mine[-1]["new"] == heads[name]
+
+
+# --------------------------------------------------------------------------- fsck
+
+
+@pytest.fixture
+def history(store, timeline, project):
+    """A small sound history: three commits on main, a branch, and one media file."""
+    timeline.commit(project, "main", {"scene/sc-1": scene_doc("sc-1")}, "add scene one")
+    timeline.commit(project, "main", {"scene/sc-2": scene_doc("sc-2")}, "add scene two")
+    timeline.create_branch(project, "alt", "main")
+    timeline.commit(project, "alt", {"scene/sc-1": scene_doc("sc-1", "EXT. ALT")}, "alt scene one")
+    media_id = store.put_media(b"frame bytes", "image/png")
+    assert store.fsck() == []
+    assert store.integrity_check() == "ok"
+    return {"media": media_id, "head": timeline.head(project, "main")}
+
+
+def test_fsck_is_clean_on_a_sound_store(store, history):
+    assert store.fsck() == []
+    ensure_ok(store.fsck())
+
+
+def test_fsck_catches_a_tampered_object(store, timeline, project, history):
+    entries = timeline.read_tree(store.get_commit(history["head"]).tree)
+    victim = entries["scene/sc-2"]
+    with raw_connect(store) as conn:
+        conn.execute(
+            "UPDATE objects SET data = ? WHERE id = ?",
+            (canonical_json({"scene": {"id": "sc-2", "heading": "TAMPERED"}}), victim),
+        )
+    problems = store.fsck()
+    assert problems == [f"object {victim[:12]} does not match its hash"]
+    with pytest.raises(Corrupt, match="does not match its hash"):
+        ensure_ok(problems)
+
+
+def test_fsck_catches_a_tampered_commit(store, history):
+    with raw_connect(store) as conn:
+        conn.execute("UPDATE commits SET message = 'rewritten' WHERE id = ?", (history["head"],))
+    assert store.fsck() == [f"commit {history['head'][:12]} does not match its hash"]
+
+
+def test_fsck_catches_a_commit_with_a_missing_parent(store, project, history):
+    commits, parents = parents_of(store, project)
+    root = dag.first_parent_chain(history["head"], parents)[-1]
+    child = next(c for c in commits if commits[c].parents == (root,))
+    with raw_connect(store) as conn:
+        conn.execute("DELETE FROM commits WHERE id = ?", (root,))
+    assert store.fsck() == [f"commit {child[:12]} -> missing parent {root[:12]}"]
+
+
+def test_fsck_catches_a_commit_with_a_missing_tree(store, history):
+    tree = store.get_commit(history["head"]).tree
+    with raw_connect(store) as conn:
+        conn.execute("DELETE FROM objects WHERE id = ?", (tree,))
+    assert store.fsck() == [f"commit {history['head'][:12]} -> missing tree {tree[:12]}"]
+
+
+def test_fsck_catches_a_ref_to_a_missing_commit(store, project, history):
+    with raw_connect(store) as conn:
+        conn.execute("UPDATE refs SET commit_id = ? WHERE name = 'alt'", ("e" * 64,))
+    assert store.fsck() == [f"branch alt of {project} -> missing commit {'e' * 12}"]
+
+
+def test_fsck_catches_a_tree_entry_to_a_missing_object(store, timeline, history):
+    entries = timeline.read_tree(store.get_commit(history["head"]).tree)
+    victim = entries["scene/sc-2"]
+    with raw_connect(store) as conn:
+        conn.execute("DELETE FROM objects WHERE id = ?", (victim,))
+    problems = store.fsck()
+    assert problems
+    assert all(f"entry scene/sc-2 -> missing object {victim[:12]}" in p for p in problems)
+
+
+def test_fsck_catches_a_missing_media_file(store, history):
+    store.media_path(history["media"]).unlink()
+    assert store.fsck() == [f"media {history['media'][:12]} is indexed but its file is missing"]
+
+
+def test_fsck_catches_a_corrupted_media_file(store, history):
+    store.media_path(history["media"]).write_bytes(b"bit rot")
+    assert store.fsck() == [f"media {history['media'][:12]} does not match its hash"]
+
+
+def test_fsck_reports_every_problem_at_once(store, project, history):
+    with raw_connect(store) as conn:
+        conn.execute("UPDATE refs SET commit_id = ? WHERE name = 'alt'", ("e" * 64,))
+    store.media_path(history["media"]).unlink()
+    assert len(store.fsck()) == 2
+
+
+def test_commit_ids_hash_their_content(store, project):
+    with store.write() as conn:
+        tree = store.put_object(conn, "tree", {"entries": {}})
+        row = store.insert_commit(conn, project, tree, [], "hello world", "edit")
+    payload = CommitRow.hash_payload(project, tree, [], "hello world", "edit", row.created_at)
+    assert row.id == sha256_hex(payload)
+    assert store.get_commit(row.id) == row
+    assert store.find_commits(project, row.id[:6]) == [row.id]
+
+
+# --------------------------------------------------------------------------- many processes
+
+# A worker process: its own Store + Timeline on the shared file, N read-modify-write updates
+# on main. Each update bumps the worker's own scene counter and one counter all workers
+# share; a lost update would show up as a count below 250 / 1000.
+CAS_WORKER = r"""
+import json, sys
+from pathlib import Path
+from studio.model import Scene, SceneDoc
+from studio.store import Store
+from studio.timeline import Timeline
+
+db, media, worker, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+timeline = Timeline(Store(Path(db), Path(media)))
+mine, shared = f"sc-w{worker}", "sc-shared"
+computed = 0
+
+def bump(state):
+    global computed
+    computed += 1
+    def doc(scene_id):
+        old = state.scenes.get(scene_id)
+        n = int(old.scene.heading.split()[1]) + 1 if old else 1
+        return SceneDoc(scene=Scene(id=scene_id, heading=f"COUNT {n}"))
+    return {"scene/" + mine: doc(mine), "scene/" + shared: doc(shared)}
+
+print("ready", flush=True)
+sys.stdin.readline()
+commits, errors = [], []
+for i in range(count):
+    try:
+        commit = timeline.update("p", "main", bump, f"worker {worker} update {i}",
+                                 keys=["scene/" + mine, "scene/" + shared])
+        commits.append(commit.id)
+    except Exception as exc:
+        errors.append(repr(exc))
+print(json.dumps({"commits": commits, "errors": errors, "computed": computed}), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_four_processes_commit_1000_times_through_cas(store, timeline, project):
+    workers, per_worker = 4, 250
+    root = timeline.head(project, "main")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CAS_WORKER, str(store.db_path), str(store.media_dir),
+             str(w), str(per_worker)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, cwd=REPO,
+        )
+        for w in range(workers)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        for proc in procs:  # start them together so they really race
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+            results.append(json.loads(out))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    assert [r["errors"] for r in results] == [[]] * workers
+    assert [len(r["commits"]) for r in results] == [per_worker] * workers
+    retries = sum(r["computed"] for r in results) - workers * per_worker
+    assert retries >= 0
+
+    head = timeline.head(project, "main")
+    commits, parents = parents_of(store, project)
+    chain = dag.first_parent_chain(head, parents)
+    assert len(chain) == 1 + workers * per_worker
+    assert chain[-1] == root
+    assert all(len(commits[c].parents) == 1 for c in chain[:-1]), "history is linear"
+    assert set(commits) == set(chain), "lost races left no stray commits behind"
+    acknowledged = [c for r in results for c in r["commits"]]
+    assert set(acknowledged) == set(chain[:-1])
+    position = {c: i for i, c in enumerate(reversed(chain))}
+    for r in results:  # each worker's commits sit on the chain in the order it made them
+        assert [position[c] for c in r["commits"]] == sorted(position[c] for c in r["commits"])
+
+    state = timeline.load_state(head)
+    assert count_of(state.scenes.get("sc-shared")) == workers * per_worker
+    assert [count_of(state.scenes.get(f"sc-w{w}")) for w in range(workers)] == [per_worker] * workers
+
+    reflog = store.reflog(project, "main")
+    assert len(reflog) == 1 + workers * per_worker  # the creation + one per successful move
+    assert reflog[0]["old"] is None
+    assert all(a["new"] == b["old"] for a, b in zip(reflog, reflog[1:], strict=False))
+    assert [r["new"] for r in reflog] == list(reversed(chain))
+    assert store.integrity_check() == "ok"
+    assert store.fsck() == []
+
+
+# A zygote: imports once, then forks one committing child per round on request, so each of
+# the 100 rounds costs a fork rather than a Python start-up. It never opens the database
+# itself (an SQLite connection must not cross a fork). Each child commits forever and
+# appends a commit id to the ack file only after `update` returned; the test kills it.
+KILL_ZYGOTE = r"""
+import os, sys, traceback
+from pathlib import Path
+from studio.model import Scene, SceneDoc
+from studio.store import Store
+from studio.timeline import Timeline
+
+db, media, acks = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def commit_forever(round_no):
+    timeline = Timeline(Store(Path(db), Path(media)))
+    ack = os.open(acks, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    n = 0
+    while True:
+        n += 1
+        def bump(state):
+            old = state.scenes.get("sc-counter")
+            count = int(old.scene.heading.split()[1]) + 1 if old else 1
+            return {
+                "scene/sc-counter": SceneDoc(scene=Scene(id="sc-counter", heading=f"COUNT {count}")),
+                f"scene/sc-r{round_no}": SceneDoc(scene=Scene(id=f"sc-r{round_no}", heading=f"ROUND {n}")),
+            }
+        commit = timeline.update("p", "main", bump, f"round {round_no} commit {n}",
+                                 keys=["scene/sc-counter"])
+        os.write(ack, (commit.id + "\n").encode())
+
+while line := sys.stdin.readline():
+    command, round_no = line.split()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            commit_forever(int(round_no))
+        except BaseException:
+            traceback.print_exc()
+        os._exit(70)
+    print(pid, flush=True)
+    sys.stdin.readline()  # "reap": the test has sent its SIGKILL
+    print(os.waitpid(pid, 0)[1], flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
+def test_sigkill_while_committing_never_loses_acknowledged_commits(
+    tmp_path, open_store, store, timeline, project
+):
+    rounds = 100
+    rng = random.Random(20240521)
+    acks = tmp_path / "acks.txt"
+    acks.touch()
+    root = timeline.head(project, "main")
+    err_path = tmp_path / "zygote.err"
+    stderr = err_path.open("w")
+    zygote = subprocess.Popen(
+        [sys.executable, "-c", KILL_ZYGOTE, str(store.db_path), str(store.media_dir), str(acks)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=REPO,
+    )
+
+    def reply() -> int:
+        line = zygote.stdout.readline()
+        assert line.strip(), f"the zygote died: {err_path.read_text()}"
+        return int(line)
+
+    try:
+        for round_no in range(rounds):
+            zygote.stdin.write(f"fork {round_no}\n")
+            zygote.stdin.flush()
+            pid = reply()
+            time.sleep(rng.uniform(0.005, 0.080))
+            os.kill(pid, signal.SIGKILL)
+            zygote.stdin.write("reap\n")
+            zygote.stdin.flush()
+            status = reply()
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (
+                f"round {round_no}: the child died on its own ({status}): "
+                + err_path.read_text()
+            )
+        zygote.stdin.close()
+        assert zygote.wait(timeout=30) == 0
+    finally:
+        if zygote.poll() is None:
+            zygote.kill()
+            zygote.wait()
+        zygote.stdout.close()
+        stderr.close()
+
+    acknowledged = acks.read_text().splitlines()
+    assert len(acknowledged) > 0
+    assert all(HEX64.match(c) for c in acknowledged), "ack lines are whole commit ids"
+    assert len(set(acknowledged)) == len(acknowledged)
+
+    check = open_store()  # a fresh connection, as after a restart
+    assert check.integrity_check() == "ok"
+    assert check.fsck() == []
+    head = check.get_ref(project, "main")
+    commits, parents = parents_of(check, project)
+    chain = dag.first_parent_chain(head, parents)
+    assert chain[-1] == root
+    assert all(len(commits[c].parents) == 1 for c in chain[:-1]), "history is linear"
+    assert set(commits) == set(chain), "no commit row outlived its killed transaction"
+    on_chain, acked = set(chain), set(acknowledged)
+    assert [c for c in acknowledged if c not in on_chain] == []
+    # Acks come in commit order; at most one commit per round was made but not acked.
+    newest_first = [c for c in chain if c in acked]
+    assert list(reversed(newest_first)) == acknowledged
+    assert len(chain) - 1 - len(acknowledged) <= rounds
+    # Every commit bumped the counter by one: no update was lost or applied twice.
+    state = Timeline(check).load_state(head)
+    assert count_of(state.scenes.get("sc-counter")) == len(chain) - 1
+    reflog = check.reflog(project, "main")
+    assert [r["new"] for r in reflog] == list(reversed(chain))
+
