@@ -15,14 +15,14 @@ from typing import Any
 
 from studio.config import Settings
 from studio.model import (
+    ElementKind,
     InputDoc,
     ProjectParams,
     ProjectState,
     Scene,
     SceneDoc,
-    ScriptElement,
-    ElementKind,
     Script,
+    ScriptElement,
     Shot,
     ShotCharacter,
 )

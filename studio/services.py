@@ -431,7 +431,7 @@ class Studio:
         if new_branch:
             commit = self.timeline.commit_on_new_branch(
                 project.id, self._branch(project, branch), new_branch, compute, message,
-                action="import",
+                action="import", vault=vault,
             )
             self.store.set_active_branch(project.id, new_branch)
         else:

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from studio import graph as dag
-from studio.errors import BranchMoved, BranchRequired, BadInput, Conflict, Corrupt, NotFound
+from studio.errors import BadInput, BranchMoved, BranchRequired, Conflict, Corrupt, NotFound
 from studio.model import (
     AssetsDoc,
     BeatSheet,
@@ -348,6 +348,7 @@ class Timeline:
         message: str,
         *,
         action: str = "",
+        vault: Sequence[VaultEntry] = (),
     ) -> CommitRow:
         """Fork ``new_branch`` at ``from_branch``'s head and commit there (mandatory branch)."""
         check_branch_name(new_branch)
@@ -361,7 +362,7 @@ class Timeline:
             ):
                 raise Conflict(f"branch {new_branch!r} already exists")
             return self._write_commit(
-                conn, project_id, new_branch, head, entries, changes, message, action, ()
+                conn, project_id, new_branch, head, entries, changes, message, action, vault
             )
 
     def create_root(self, conn: sqlite3.Connection, project_id: str, state: ProjectState) -> CommitRow:

@@ -292,3 +292,11 @@ def test_doctor_reports_every_backend_without_raising(studio):
     assert {"llm", "comfyui", "gpu", "ffmpeg", "worker", "embeddings", "chroma"} <= set(results)
     assert results["llm"].state == "not configured" and "ollama" in results["llm"].detail.lower()
     assert results["comfyui"].state == "not configured"
+
+
+def test_import_on_a_new_branch_is_in_the_vault(studio, sample_project):
+    studio.import_screenplay(sample_project.id, "two.fountain", TWO_SCENES, new_branch="two-rooms")
+    branches = {g.branch for g in studio.vault(sample_project.id)}
+    assert branches == {"main", "two-rooms"}
+    only_new = studio.vault(sample_project.id, "two-rooms")
+    assert {scene for g in only_new for scene in g.by_scene} == {None, "sc-1", "sc-2"}
