@@ -17,6 +17,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -167,13 +168,26 @@ class Store:
             except sqlite3.Error as exc:
                 raise StudioError(f"cannot open the studio database {self.db_path}: {exc}") from exc
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(conn)
             # NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL);
             # only an OS crash or power cut can lose the last few, and never corrupts.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL, retrying: on a brand-new file the switch needs a moment alone and
+        SQLite answers 'database is locked' at once instead of calling the busy handler."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StudioError(f"cannot open the studio database {self.db_path}: {exc}") from exc
+                time.sleep(0.005)
 
     @property
     def db(self) -> sqlite_utils.Database:
