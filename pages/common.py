@@ -1,0 +1,240 @@
+"""Helpers every page shares: the Studio, the selected project, the project header, flash
+messages, gate banners and safe rendering of user text.
+
+Pages may not import ``studio.services`` (it pulls in the store, and the import-linter
+contract keeps SQLite out of ``pages``), so the Studio is used by duck typing: it is built
+once by ``streamlit_app.py`` and handed over in ``st.session_state["studio"]``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from studio.errors import BadInput, StudioError
+from studio.model import Project, Stage
+from studio.pipeline import Gate
+
+T = TypeVar("T")
+
+STUDIO_KEY = "studio"
+PROJECT_KEY = "project_id"
+FLASH_KEY = "_flash"
+NEW_BRANCH_KEY = "_created_branch"
+
+DASHBOARD = "pages/dashboard.py"
+HISTORY = "pages/history.py"
+VAULT = "pages/vault.py"
+SETTINGS = "pages/settings.py"
+STAGE1 = "pages/stage1_input.py"
+STAGE4 = "pages/stage4_script.py"
+STAGE6 = "pages/stage6_hub.py"
+
+STAGE_ICONS: dict[Stage, str] = {
+    Stage.INPUT: ":material/input:",
+    Stage.TREATMENT: ":material/description:",
+    Stage.BEATS: ":material/format_list_numbered:",
+    Stage.SCRIPT: ":material/article:",
+    Stage.ASSETS: ":material/palette:",
+    Stage.HUB: ":material/hub:",
+    Stage.SHOTS: ":material/view_list:",
+    Stage.VISUAL_STATE: ":material/style:",
+    Stage.PROMPTS: ":material/edit_note:",
+    Stage.FRAMES: ":material/photo_library:",
+    Stage.CONFIRM: ":material/price_check:",
+    Stage.VIDEO: ":material/movie:",
+}
+LOCK_ICON = ":material/lock:"
+SKIP_ICON = ":material/skip_next:"
+
+# Every character CommonMark lets a backslash escape that could start markup: emphasis,
+# code, links, headings, lists, tables, HTML, LaTeX ($), Streamlit directives (:red[..]).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
+
+
+def escape_markdown(text: object) -> str:
+    """``text`` as Markdown that renders literally: markup characters are backslash-escaped,
+    lines keep their breaks, leading indentation (a code block in Markdown) is dropped."""
+    lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "  \n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line.strip()) for line in lines)
+
+
+def get_studio() -> Any:
+    """The Studio that ``streamlit_app.py`` built (stops the page when there is none)."""
+    studio = st.session_state.get(STUDIO_KEY)
+    if studio is None:
+        st.error(
+            "The studio is not open: start the app with `streamlit run streamlit_app.py` "
+            "and check the data dir (AIUTEUR_HOME) is writable."
+        )
+        st.stop()
+    return studio
+
+
+def select_project(project_id: str | None) -> None:
+    st.session_state[PROJECT_KEY] = project_id
+
+
+def current_project() -> Project | None:
+    """The project picked in the sidebar or on the dashboard, if it still exists."""
+    project_id = st.session_state.get(PROJECT_KEY)
+    if not project_id:
+        return None
+    try:
+        return get_studio().project(project_id)
+    except StudioError:
+        select_project(None)
+        return None
+
+
+def require_project() -> Project:
+    """The selected project; otherwise a friendly pointer to the dashboard, and stop."""
+    project = current_project()
+    if project is None:
+        st.info(
+            "Pick or create a project on the Projects page first.",
+            icon=":material/folder_open:",
+        )
+        st.page_link(DASHBOARD, label="Go to Projects", icon=":material/dashboard:")
+        st.stop()
+    return project
+
+
+def act(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """Run one Studio action; a StudioError becomes an ``st.error`` box and ``None``.
+
+    The message is escaped: it often quotes user text (a file or project name)."""
+    try:
+        return action(*args, **kwargs)
+    except StudioError as exc:
+        st.error(escape_markdown(str(exc)), icon=":material/error:")
+        return None
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """A message to show once on the next run (after an action that reruns the page)."""
+    st.session_state.setdefault(FLASH_KEY, []).append((kind, message))
+
+
+def show_flash() -> None:
+    boxes = {"success": st.success, "info": st.info, "warning": st.warning, "error": st.error}
+    for kind, message in st.session_state.pop(FLASH_KEY, []):
+        boxes.get(kind, st.info)(message)
+
+
+def seed_widgets(scope: str, token: str, values: dict[str, Any]) -> None:
+    """Load stored values into keyed widgets: all of them when ``token`` changes (another
+    project, branch or commit), and any whose state Streamlit dropped (the page was left).
+
+    Setting them through Session State (not ``value=``) makes the browser show them even
+    where it still holds the user's earlier input. Call before the widgets are drawn, and
+    draw those widgets without a ``value``/``index``/``default`` argument."""
+    marker = f"_scope_{scope}"
+    fresh = st.session_state.get(marker) != token
+    for key, value in values.items():
+        if fresh or key not in st.session_state:
+            st.session_state[key] = value
+    st.session_state[marker] = token
+
+
+def short(commit_id: str) -> str:
+    return commit_id[:7]
+
+
+def commit_label(commit: Any) -> str:
+    """``abc1234 — message`` for selectboxes (their options render as plain text)."""
+    message = " ".join(str(commit.message).split())
+    if len(message) > 70:
+        message = message[:69] + "…"
+    return f"{short(commit.id)} — {message}"
+
+
+def show_gate(gate: Gate) -> None:
+    """A one-line banner: the stage's gate, open or closed, and why."""
+    label = f"Stage {int(gate.stage)} — {gate.stage.title}"
+    if gate.skipped:
+        st.info(f"{label}: {gate.reason}", icon=SKIP_ICON)
+    elif gate.locked:
+        st.success(f"{label}: locked ({gate.reason})", icon=LOCK_ICON)
+    elif gate.open:
+        reason = gate.reason.removeprefix("open: ")
+        st.info(f"{label}: gate open — {reason}", icon=":material/lock_open:")
+    else:
+        st.warning(f"{label}: gate closed — {gate.reason}", icon=LOCK_ICON)
+
+
+def gate_icon(stage: Stage, gate: Gate | None) -> str:
+    """The navigation icon of a stage page: a lock while its gate is closed."""
+    if gate is None:
+        return STAGE_ICONS[stage]
+    if gate.skipped:
+        return SKIP_ICON
+    if not gate.open and not gate.locked:
+        return LOCK_ICON
+    return STAGE_ICONS[stage]
+
+
+def parse_duration(text: str, what: str) -> int:
+    """``"3:30"`` (mm:ss) or ``"210"`` (seconds) -> seconds; ``BadInput`` otherwise."""
+    match = re.fullmatch(r"\s*(?:(\d{1,3}):)?(\d{1,5})\s*", text or "")
+    if match is None or (match[1] is not None and int(match[2]) >= 60):
+        raise BadInput(f"{what} must be minutes:seconds like 3:30 (got {text!r})")
+    return int(match[1] or 0) * 60 + int(match[2])
+
+
+def format_duration(seconds: int) -> str:
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def project_header(project: Project) -> None:
+    """Project name, active branch, links to the vault and the history, "Create branch"."""
+    studio = get_studio()
+    name_col, vault_col, history_col, branch_col = st.columns(
+        [4, 1.4, 1.6, 1.5], vertical_alignment="center"
+    )
+    name_col.markdown(
+        f":material/movie: **{escape_markdown(project.name)}** · "
+        f":material/call_split: branch `{project.active_branch}`"
+    )
+    vault_col.page_link(VAULT, label="Artifact vault", icon=":material/inventory_2:")
+    history_col.page_link(HISTORY, label="Version history", icon=":material/account_tree:")
+    with branch_col.popover("Create branch", icon=":material/add:"):
+        _create_branch_form(studio, project)
+    created = st.session_state.get(NEW_BRANCH_KEY)
+    if created and created[0] == project.id:
+        _offer_switch(studio, project, created[1])
+    show_flash()
+
+
+def _create_branch_form(studio: Any, project: Project) -> None:
+    name = st.text_input("New branch name", key="hdr_branch_name", placeholder="alt-ending")
+    commits = act(studio.log, project.id, None, 100) or []
+    start = st.selectbox(
+        "From commit",
+        [c.id for c in commits],
+        format_func=lambda cid: commit_label(next(c for c in commits if c.id == cid)),
+        key="hdr_branch_from",
+        help=f"Commits of branch {project.active_branch}, newest first.",
+    )
+    if st.button("Create", key="hdr_branch_create", icon=":material/call_split:", type="primary"):
+        if act(studio.create_branch, project.id, (name or "").strip(), start) is not None:
+            st.session_state[NEW_BRANCH_KEY] = (project.id, (name or "").strip())
+            st.rerun()
+
+
+def _offer_switch(studio: Any, project: Project, branch: str) -> None:
+    st.success(f"Branch `{branch}` created. Switch to it now?", icon=":material/call_split:")
+    switch_col, stay_col, _ = st.columns([1, 1, 4])
+    label = f"Switch to {escape_markdown(branch)}"
+    if switch_col.button(label, key="hdr_branch_switch", type="primary"):
+        result = act(studio.switch, project.id, branch)
+        if result is not None:
+            st.session_state.pop(NEW_BRANCH_KEY, None)
+            flash(f"Now on branch `{result.branch}`.")
+            st.rerun()
+    if stay_col.button("Stay here", key="hdr_branch_stay"):
+        st.session_state.pop(NEW_BRANCH_KEY, None)
+        st.rerun()

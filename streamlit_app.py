@@ -1,0 +1,178 @@
+"""Aiuteur Studio: ``streamlit run streamlit_app.py``.
+
+Builds the Studio once per data dir, draws the sidebar (project, branch, backends, render
+queue) and hands over to ``st.navigation``: our folder is called ``pages/``, so without an
+explicit navigation Streamlit's legacy auto-discovery would take over.
+
+Every page gets a ``url_path`` that differs from its file name on purpose: until the first
+``st.navigation`` call of a process Streamlit still routes by the legacy ``pages/`` names,
+and a matching name would run that page file alone, without this script (no Studio, no
+sidebar). With distinct paths such a request falls through to this script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import streamlit as st
+
+from pages import common
+from pages.placeholder import stage_placeholder
+from studio.config import load_settings
+from studio.errors import StudioError
+from studio.model import Stage
+from studio.pipeline import Gate
+from studio.services import Studio
+from studio.wiring import build_studio
+
+BUILT_STAGES: dict[Stage, str] = {
+    Stage.INPUT: common.STAGE1,
+    Stage.SCRIPT: common.STAGE4,
+    Stage.HUB: common.STAGE6,
+}
+PROBE_ICONS = {
+    "ok": ":material/check_circle:",
+    "down": ":material/error:",
+    "no gpu": ":material/memory:",
+    "not configured": ":material/radio_button_unchecked:",
+    "not installed": ":material/block:",
+}
+
+st.set_page_config(page_title="Aiuteur Studio", page_icon=":material/movie:", layout="wide")
+
+
+@st.cache_resource(show_spinner="Opening the studio…")
+def open_studio(home: str) -> Studio:
+    """One Studio per data dir for the whole server (keyed by the home path)."""
+    return build_studio(load_settings(home))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def backend_status(home: str, _studio: Studio) -> list[dict]:
+    """Backend probes, refreshed at most every 30 s (they may touch the network).
+
+    Plain dicts: st.cache_data pickles its values, and a dev-mode module reload would make
+    cached ProbeResult instances unpicklable."""
+    return [{**asdict(probe), "ok": probe.ok} for probe in _studio.doctor()]
+
+
+def start_studio() -> Studio | None:
+    try:
+        settings = load_settings()
+        studio = open_studio(str(settings.home))
+    except (StudioError, OSError, ValueError) as exc:
+        st.error(f"The studio could not open its data dir: {exc}", icon=":material/error:")
+        studio = None
+    st.session_state[common.STUDIO_KEY] = studio
+    return studio
+
+
+def project_picker(studio: Studio) -> None:
+    """The sidebar project selector, kept in step with ``session_state["project_id"]``."""
+    try:
+        projects = studio.list_projects()
+    except StudioError as exc:
+        st.error(str(exc))
+        return
+    ids = [p.id for p in projects]
+    selected = st.session_state.get(common.PROJECT_KEY)
+    if selected not in ids:
+        selected = None
+        common.select_project(None)
+    if not projects:
+        st.caption("No projects yet: create one on the Projects page.")
+        return
+    # Pages change the selection by setting PROJECT_KEY and rerunning; align the widget
+    # before it is drawn (a widget's state cannot change after it is instantiated).
+    if st.session_state.get("sidebar_project") != selected:
+        st.session_state["sidebar_project"] = selected
+    names = {p.id: p.name for p in projects}
+    st.selectbox(
+        "Project",
+        ids,
+        index=None,
+        format_func=lambda pid: names.get(pid, pid),
+        key="sidebar_project",
+        placeholder="Choose a project",
+        on_change=lambda: common.select_project(st.session_state.get("sidebar_project")),
+    )
+    current = next((p for p in projects if p.id == selected), None)
+    if current is not None:
+        st.caption(f":material/call_split: Branch `{current.branch}` · {current.scenes} scene(s)")
+
+
+def sidebar_status(studio: Studio) -> None:
+    probes = backend_status(str(studio.settings.home), studio)
+    ok = sum(p["ok"] for p in probes)
+    with st.expander(f"Backends: {ok} of {len(probes)} ok", icon=":material/dns:"):
+        for probe in probes:
+            icon = PROBE_ICONS.get(probe["state"], ":material/help:")
+            marker = " (active)" if probe["active"] else ""
+            st.caption(f"{icon} **{probe['name']}**: {probe['state']}{marker}")
+    st.caption(":material/queue: Render queue: not built yet")
+
+
+def stage_gates(studio: Studio | None) -> dict[Stage, Gate]:
+    project_id = st.session_state.get(common.PROJECT_KEY)
+    if studio is None or not project_id:
+        return {}
+    try:
+        return studio.gates(project_id)
+    except StudioError:
+        return {}
+
+
+def stage_page(stage: Stage, gates: dict[Stage, Gate]) -> st.Page:
+    """A stage's navigation entry; a lock icon while its gate is closed."""
+    gate = gates.get(stage)
+    title = f"{int(stage)} · {stage.title}"
+    tooltip = gate.reason if gate else None
+    if stage in BUILT_STAGES:
+        icon = common.gate_icon(stage, gate)
+        return st.Page(
+            BUILT_STAGES[stage], title=title, icon=icon, url_path=f"stage-{int(stage)}", help=tooltip
+        )
+    icon = common.gate_icon(stage, gate) if gate else common.LOCK_ICON
+    return st.Page(
+        stage_placeholder(stage),
+        title=f"{title} (not built)",
+        icon=icon,
+        url_path=f"stage-{int(stage)}",
+        help=tooltip,
+    )
+
+
+studio = start_studio()
+with st.sidebar:
+    st.markdown("#### :material/movie_edit: Aiuteur Studio")
+    if studio is not None:
+        project_picker(studio)
+        sidebar_status(studio)
+
+gates = stage_gates(studio)
+navigation = st.navigation(
+    {
+        "Studio": [
+            st.Page(
+                common.DASHBOARD, title="Projects", icon=":material/dashboard:",
+                url_path="projects", default=True,
+            ),
+            st.Page(
+                common.HISTORY, title="Version history", icon=":material/account_tree:",
+                url_path="version-history",
+            ),
+            st.Page(
+                common.VAULT, title="Artifact vault", icon=":material/inventory_2:",
+                url_path="artifact-vault",
+            ),
+            st.Page(
+                common.SETTINGS, title="Settings", icon=":material/settings:",
+                url_path="studio-settings",
+            ),
+        ],
+        "Phase A": [stage_page(stage, gates) for stage in Stage if stage <= Stage.ASSETS],
+        "Phase B": [stage_page(stage, gates) for stage in Stage if stage >= Stage.HUB],
+    },
+    expanded=True,
+)
+navigation.run()
