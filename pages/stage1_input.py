@@ -230,6 +230,16 @@ st.caption(
     "Mode D imports the Primary file; a staged JSON file tagged “asset sheet” pre-defines "
     "characters, locations and props."
 )
+has_script = common.act(studio.state, project.id)
+has_script = has_script is not None and has_script.script is not None
+new_branch = None
+if has_script:
+    st.info(
+        "This branch already has a script. Importing another replaces it and invalidates its "
+        "scenes, so the import goes on a new branch.",
+        icon=":material/call_split:",
+    )
+    new_branch = st.text_input("New branch name", key="import_branch", placeholder="e.g. new-draft")
 import_col, sample_col = st.columns(2)
 if import_col.button(
     "Import screenplay (mode D)",
@@ -238,7 +248,7 @@ if import_col.button(
     type="primary",
     disabled=needs_llm or staging.primary is None,
 ):
-    result = common.act(studio.import_staged, project.id)
+    result = common.act(studio.import_staged, project.id, new_branch=new_branch or None)
     if result is not None:
         report_import(result)
 
@@ -253,6 +263,6 @@ if samples:
         icon=":material/auto_stories:",
         disabled=needs_llm,
     ):
-        result = common.act(studio.import_sample, project.id, sample)
+        result = common.act(studio.import_sample, project.id, sample, new_branch=new_branch or None)
         if result is not None:
             report_import(result)

@@ -77,7 +77,18 @@ if state.script is None:
 
 approved = state.script.approved
 if approved:
-    st.success("Approved — frozen. Branch off an earlier commit to change the script.", icon=":material/lock:")
+    st.success("Approved — frozen.", icon=":material/lock:")
+    with st.expander("Reopen for editing", icon=":material/lock_open:"):
+        st.caption(
+            "Scenes whose text you then change become Outdated and later scenes get a "
+            "continuity warning. The reason becomes the commit message."
+        )
+        reason = st.text_input("Why reopen? (at least 10 characters)", key="reopen_reason")
+        if st.button("Reopen the script", key="reopen_script", icon=":material/lock_open:"):
+            commit = common.act(studio.reopen_script, project.id, reason or "")
+            if commit is not None:
+                common.flash(f"Reopened for editing (commit `{common.short(commit.id)}`).")
+                st.rerun()
 elif st.button(
     "Approve master script",
     key="approve_script",
@@ -101,7 +112,7 @@ with read_tab:
 
 with edit_tab:
     if approved:
-        st.info("The approved script is frozen: edits go on a branch from an earlier commit.")
+        st.info("The approved script is frozen: reopen it (above) or branch from an earlier commit.")
     head = common.act(studio.head, project.id) or ""
     fountain = common.act(studio.script_fountain, project.id) or ""
     common.seed_widgets(

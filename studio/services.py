@@ -483,8 +483,12 @@ class Studio:
         )
         return self.project(project.id), result
 
-    def import_staged(self, project_ref: str, *, branch: str | None = None) -> ImportResult:
-        """Import the staged Primary file as a screenplay (with a staged asset sheet, if any)."""
+    def import_staged(
+        self, project_ref: str, *, branch: str | None = None, new_branch: str | None = None
+    ) -> ImportResult:
+        """Import the staged Primary file as a screenplay (with a staged asset sheet, if any).
+
+        ``new_branch`` imports on a new branch (required when this branch has a script)."""
         state = self.state(project_ref, branch)
         primary = state.input.staging.primary
         if primary is None:
@@ -500,6 +504,7 @@ class Studio:
             asset_sheet=sheet_arg,
             params=state.input.params,
             branch=branch,
+            new_branch=new_branch or None,
         )
 
     # ------------------------------------------------------------------ stage 4
@@ -553,6 +558,11 @@ class Studio:
             raise BadInput("the edited script is larger than the upload limit")
 
         def compute(state: ProjectState) -> dict[str, BaseModel | None]:
+            if state.script is not None and state.script.approved:
+                raise GateClosed(
+                    "the master script is approved (frozen): reopen it for editing with a "
+                    "reason, or branch from a commit before the approval"
+                )
             changes = diff_states(state, self._script_edit(state, text))
             if not changes:
                 raise BadInput("nothing changed: the script is the same as the saved one")
@@ -587,6 +597,21 @@ class Studio:
         return self.timeline.update(
             project.id, branch_name, compute, "Approve master script", action="approve_script",
             vault=[VaultEntry(Stage.SCRIPT, "approved script", "Approved master script", key="script")],
+        )
+
+    def reopen_script(self, project_ref: str, reason: str, *, branch: str | None = None) -> CommitRow:
+        """Unfreeze an approved script for editing; the reason (>= 10 chars) is the commit
+        message. Scenes whose text then changes become Outdated, later ones continuity-broken."""
+        project = self.project(project_ref)
+        message = pipeline.check_guidance(reason, "the reason for reopening")
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            if state.script is None or not state.script.approved:
+                raise Conflict("the master script is not approved, so there is nothing to reopen")
+            return {"script": state.script.model_copy(update={"approved": False})}
+
+        return self.timeline.update(
+            project.id, self._branch(project, branch), compute, message, action="reopen_script"
         )
 
     # ------------------------------------------------------------------ hub + gates
@@ -696,11 +721,16 @@ class Studio:
         sheet = (sheet_path.name, sheet_path.read_bytes()) if sheet_path.is_file() else None
         return path.read_bytes(), sheet
 
-    def import_sample(self, project_ref: str, name: str) -> ImportResult:
+    def import_sample(
+        self, project_ref: str, name: str, *, new_branch: str | None = None
+    ) -> ImportResult:
         """Import a bundled sample screenplay (with its asset sheet) into a project."""
         data, sheet = self.sample(name)
         state = self.state(project_ref)
-        return self.import_screenplay(project_ref, name, data, asset_sheet=sheet, params=state.input.params)
+        return self.import_screenplay(
+            project_ref, name, data, asset_sheet=sheet, params=state.input.params,
+            new_branch=new_branch or None,
+        )
 
     # ------------------------------------------------------------------ health
 

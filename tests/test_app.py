@@ -287,6 +287,33 @@ def test_stage4_manual_edit_is_a_commit_then_approve(studio, sample_project):
     assert "Approved — frozen" in texts(at.success)
     assert at.text_area(key="script_text").disabled
 
+    at.text_input(key="reopen_reason").input("Fix a typo the director spotted")
+    at.button(key="reopen_script").click().run()
+    assert_ok(at)
+    assert not studio.state(pid).script.approved
+    assert studio.log(pid)[0].message == "Fix a typo the director spotted"
+    assert not at.text_area(key="script_text").disabled
+
+
+def test_reimport_goes_on_a_new_branch(studio, sample_project):
+    pid = sample_project.id
+    at = open_app(pid)
+    at.switch_page("pages/stage1_input.py").run()
+    assert_ok(at)
+    at.button(key="use_sample").click().run()
+    assert_ok(at)
+    assert "new branch" in texts(at.error)
+    assert studio.project(pid).active_branch == "main"
+    at.text_input(key="import_branch").input("second-draft")
+    at.button(key="use_sample").click().run()
+    assert_ok(at)
+    assert studio.project(pid).active_branch == "second-draft"
+    at.text_input(key="import_branch").input("third-draft")
+    at.button(key="import_staged").click().run()
+    assert_ok(at)
+    assert studio.project(pid).active_branch == "third-draft"
+    assert {b["name"] for b in studio.branches(pid)} == {"main", "second-draft", "third-draft"}
+
 
 def test_history_switch_to_an_old_commit_forks(studio, sample_project):
     pid = sample_project.id

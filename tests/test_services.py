@@ -300,3 +300,28 @@ def test_import_on_a_new_branch_is_in_the_vault(studio, sample_project):
     assert branches == {"main", "two-rooms"}
     only_new = studio.vault(sample_project.id, "two-rooms")
     assert {scene for g in only_new for scene in g.by_scene} == {None, "sc-1", "sc-2"}
+
+
+def test_approved_script_is_frozen_until_reopened(studio, sample_project):
+    text = studio.script_fountain(sample_project.id)
+    edited = text.replace("FADE IN:", "FADE IN:\n\nThunder.", 1)
+    studio.approve_script(sample_project.id)
+    with pytest.raises(GateClosed, match="frozen"):
+        studio.save_script_text(sample_project.id, edited, "Add thunder before scene one")
+    with pytest.raises(BadInput, match="10 characters"):
+        studio.reopen_script(sample_project.id, "typo")
+    studio.reopen_script(sample_project.id, "Fix a typo the director spotted")
+    assert not studio.gates(sample_project.id)[Stage.SCRIPT].locked
+    assert studio.log(sample_project.id)[0].message == "Fix a typo the director spotted"
+    studio.save_script_text(sample_project.id, edited, "Add thunder before scene one")
+    with pytest.raises(Conflict):
+        studio.reopen_script(sample_project.id, "Nothing to reopen here")
+
+
+def test_import_staged_on_a_new_branch(studio, sample_project):
+    studio.stage_file(sample_project.id, "two.fountain", TWO_SCENES, role=FileRole.PRIMARY)
+    with pytest.raises(BranchRequired):
+        studio.import_staged(sample_project.id)
+    result = studio.import_staged(sample_project.id, new_branch="two-rooms")
+    assert result.scenes == 2
+    assert studio.project(sample_project.id).active_branch == "two-rooms"
