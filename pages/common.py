@@ -103,6 +103,15 @@ def require_project() -> Project:
     return project
 
 
+def project_page(title: str) -> tuple[Any, Project]:
+    """Open a project page: the studio, the selected project (or stop), title and header."""
+    studio = get_studio()
+    project = require_project()
+    st.title(title, anchor=False)
+    project_header(project)
+    return studio, project
+
+
 def act(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
     """Run one Studio action; a StudioError becomes an ``st.error`` box and ``None``.
 

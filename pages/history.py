@@ -122,10 +122,7 @@ def switch_to(project_id: str, commit_id: str) -> None:
     st.rerun()
 
 
-studio = common.get_studio()
-project = common.require_project()
-st.title("Version history", anchor=False)
-common.project_header(project)
+studio, project = common.project_page("Version history")
 
 graph = common.act(studio.graph, project.id)
 if graph is None:

@@ -39,10 +39,7 @@ def report_import(result) -> None:
     st.rerun()
 
 
-studio = common.get_studio()
-project = common.require_project()
-st.title("Stage 1 — Input", anchor=False)
-common.project_header(project)
+studio, project = common.project_page("Stage 1 — Input")
 
 pending = st.session_state.pop(PENDING_KEY, None)
 if pending is not None:

@@ -58,10 +58,7 @@ def render_screenplay(state) -> None:
                 render_element(element)
 
 
-studio = common.get_studio()
-project = common.require_project()
-st.title("Stage 4 — Master script", anchor=False)
-common.project_header(project)
+studio, project = common.project_page("Stage 4 — Master script")
 
 gates = common.act(studio.gates, project.id)
 state = common.act(studio.state, project.id)

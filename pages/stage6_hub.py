@@ -8,10 +8,7 @@ import streamlit as st
 from pages import common
 from studio.model import Stage
 
-studio = common.get_studio()
-project = common.require_project()
-st.title("Stage 6 — Script hub", anchor=False)
-common.project_header(project)
+studio, project = common.project_page("Stage 6 — Script hub")
 
 gates = common.act(studio.gates, project.id)
 state = common.act(studio.state, project.id)

@@ -30,10 +30,7 @@ def artifact_table(rows: list[dict]) -> pd.DataFrame:
     )
 
 
-studio = common.get_studio()
-project = common.require_project()
-st.title("Artifact vault", anchor=False)
-common.project_header(project)
+studio, project = common.project_page("Artifact vault")
 
 groups = common.act(studio.vault, project.id)
 state = common.act(studio.state, project.id)
