@@ -304,6 +304,19 @@ class Asset(Frozen):
     voice_profile: str | None = None
 
 
+class StylePack(Frozen):
+    """A visual style from ``data/styles/``: what every frame prompt of the film carries."""
+
+    id: str = Field(pattern=r"^[0-9a-z-]{1,48}$")
+    name: NonEmpty
+    description: str = ""
+    palette: tuple[Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")], ...] = ()
+    lighting: str = ""
+    lens: str = ""
+    grain: str = ""
+    tags: tuple[str, ...] = ()
+
+
 class AssetsDoc(Frozen):
     """Stage 5 document: the master assets and the locked visual style."""
 
@@ -333,18 +346,31 @@ class ShotCharacter(Frozen):
     prominence: Literal["primary", "secondary", "background"] = "primary"
 
 
+CameraMove = Literal["static", "pan", "tilt", "dolly in", "dolly out", "tracking", "crane"]
+MAX_SHOT_S = 8.0
+
+
 class Shot(Frozen):
-    """An 8-second shot (stage 7)."""
+    """An 8-second shot (stage 7).
+
+    ``camera`` is the framing (WS, MS, CU, OTS, INSERT…, optionally with an angle),
+    ``movement`` the camera move the renderer animates. ``element_refs`` are the indices of
+    the scene elements the shot's text comes from (an element split at sentence boundaries
+    appears in several consecutive shots), so nothing is lost and nothing invented.
+    """
 
     id: str = Field(pattern=r"^[0-9]+[A-Z]+$")
-    duration_s: float = Field(gt=0, le=8.0)
+    duration_s: float = Field(gt=0, le=MAX_SHOT_S)
     dialogue: str = ""
     action: str = ""
     characters: tuple[ShotCharacter, ...] = ()
     setting: str = ""
     camera: str = ""
+    movement: CameraMove = "static"
+    sfx: tuple[str, ...] = ()
     continuity_flags: tuple[str, ...] = ()
     start_frame_only: bool = False
+    element_refs: tuple[int, ...] = ()
 
 
 class PromptSet(Frozen):
@@ -358,6 +384,18 @@ class PromptSet(Frozen):
     video_edited: bool = False
     model_tags: tuple[str, ...] = ()
     basis: str = ""
+    # When an upstream change re-assembles a prompt the user had edited, the old edit is
+    # kept here so the user sees both and chooses.
+    previous_frame_edit: str | None = None
+    previous_video_edit: str | None = None
+
+
+class CarryDecision(Frozen):
+    """The user's answer to 'carry this condition tag into this scene?' (stage 6/8)."""
+
+    asset_id: NonEmpty
+    tag: NonEmpty
+    carry: bool
 
 
 class Frame(Frozen):
@@ -400,6 +438,7 @@ class SceneWork(Frozen):
     shots: tuple[Shot, ...] = ()
     shots_lock: LockRecord | None = None
     visual_state: tuple[AssetState, ...] = ()
+    carry_decisions: tuple[CarryDecision, ...] = ()
     visual_lock: LockRecord | None = None
     prompts: tuple[PromptSet, ...] = ()
     prompts_lock: LockRecord | None = None
