@@ -422,7 +422,7 @@ class Clip(Frozen):
 class LockRecord(Frozen):
     """What a scene lock was built on, so later edits can be recognised as invalidating it.
 
-    ``scene_hash`` fingerprints this scene's script content, ``upstream_hash`` the content of
+    ``scene_hash`` fingerprints this scene's script content and shot list, ``upstream_hash`` the content of
     every earlier scene, ``generation`` the script generation.
     """
 

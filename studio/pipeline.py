@@ -17,7 +17,6 @@ from studio.model import (
     InputMode,
     LockRecord,
     ProjectState,
-    Scene,
     SceneDoc,
     Stage,
 )
@@ -26,13 +25,16 @@ from studio.objects import canonical_json, document_id, sha256_hex
 # --------------------------------------------------------------------------- fingerprints
 
 
-def scene_hash(scene: Scene) -> str:
-    """Fingerprint of a scene's script content; source line numbers are left out so that an
-    edit in scene 2 does not look like an edit of scene 5 merely because lines shifted."""
-    data = scene.model_dump(mode="json", exclude={"line"})
+def scene_hash(doc: SceneDoc) -> str:
+    """Fingerprint of what a scene's downstream work is built on: its script content and its
+    shot list. Source line numbers are left out, so an edit in scene 2 does not look like an
+    edit of scene 5 merely because lines shifted; the per-shot start-frame-only tag (a
+    stage 9 choice) is left out too."""
+    data = doc.scene.model_dump(mode="json", exclude={"line"})
     for element in data["elements"]:
         element.pop("line", None)
-    return sha256_hex(canonical_json(data))
+    shots = [s.model_dump(mode="json", exclude={"start_frame_only"}) for s in doc.work.shots]
+    return sha256_hex(canonical_json({"scene": data, "shots": shots}))
 
 
 def upstream_hashes(scenes: Sequence[SceneDoc]) -> list[str]:
@@ -41,7 +43,7 @@ def upstream_hashes(scenes: Sequence[SceneDoc]) -> list[str]:
     running = sha256_hex(b"start")
     for doc in scenes:
         result.append(running)
-        running = sha256_hex((running + scene_hash(doc.scene)).encode())
+        running = sha256_hex((running + scene_hash(doc)).encode())
     return result
 
 
@@ -53,7 +55,7 @@ def lock_record(state: ProjectState, scene_id: str, message: str = "") -> LockRe
         if doc.scene.id == scene_id:
             generation = state.script.generation if state.script else 0
             return LockRecord(
-                scene_hash=scene_hash(doc.scene),
+                scene_hash=scene_hash(doc),
                 upstream_hash=upstream,
                 generation=generation,
                 commit_message=message,
@@ -124,7 +126,7 @@ def scene_reports(state: ProjectState) -> list[SceneReport]:
     generation = state.script.generation if state.script else 0
     reports: list[SceneReport] = []
     for number, (doc, upstream) in enumerate(zip(ordered, upstream_hashes(ordered), strict=True), 1):
-        own = scene_hash(doc.scene)
+        own = scene_hash(doc)
         reasons: list[str] = []
         outdated = broken = False
         for name, lock in _locks(doc):
@@ -136,7 +138,9 @@ def scene_reports(state: ProjectState) -> list[SceneReport]:
                 )
             elif lock.scene_hash != own:
                 outdated = True
-                reasons.append(f"this scene's script changed after the {name} was locked")
+                reasons.append(
+                    f"this scene's script or shot list changed after the {name} was locked"
+                )
             elif lock.upstream_hash != upstream:
                 broken = True
                 reasons.append(f"an earlier scene changed after this scene's {name} was locked")

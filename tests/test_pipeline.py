@@ -252,7 +252,7 @@ def test_outdated_reason_explains_why():
     report = pipeline.scene_reports(state)[1]
     assert report.status is SceneStatus.OUTDATED
     assert report.level is SceneStatus.FRAMES_LOCKED
-    assert any("this scene's script changed" in r for r in report.reasons)
+    assert any("this scene's script or shot list changed" in r for r in report.reasons)
     later = pipeline.scene_reports(state)[2]
     assert any("earlier scene changed" in r for r in later.reasons)
 
@@ -273,17 +273,35 @@ def test_impact_lists_what_an_edit_would_invalidate():
 def test_impact_counts_the_work_at_risk():
     from studio.model import Shot
 
-    before = with_locks(base_state(), {1: "shots", 2: "shots"})
-    doc = before.scenes["sc-2"]
-    shots = (Shot(id="2A", duration_s=4.0), Shot(id="2B", duration_s=5.0))
-    scenes = dict(before.scenes)
-    scenes["sc-2"] = doc.model_copy(update={"work": doc.work.model_copy(update={"shots": shots})})
-    before = before.model_copy(update={"scenes": scenes})
+    before = with_shots(base_state(), 2, (Shot(id="2A", duration_s=4.0), Shot(id="2B", duration_s=5.0)))
+    before = with_locks(before, {1: "shots", 2: "shots"})
     impact = pipeline.impact(before, edit_scene(before, 1))
     assert impact.outdated == ("sc-1",)
     assert impact.continuity_broken == ("sc-2",)
     assert impact.shots == 2
     assert impact.locks_lost == 2
+
+
+def with_shots(state: ProjectState, number: int, shots) -> ProjectState:
+    scenes = dict(state.scenes)
+    doc = scenes[f"sc-{number}"]
+    scenes[f"sc-{number}"] = doc.model_copy(update={"work": doc.work.model_copy(update={"shots": tuple(shots)})})
+    return state.model_copy(update={"scenes": scenes})
+
+
+def test_a_shot_list_edit_after_locking_is_an_edit_of_the_scene():
+    from studio.model import Shot
+
+    shots = (Shot(id="2A", duration_s=4.0, action="Mara waits."), Shot(id="2B", duration_s=5.0, action="Rain."))
+    locked = with_locks(with_shots(base_state(), 2, shots), {1: "video", 2: "frames", 3: "shots", 4: "video"})
+    assert [r.status.value for r in pipeline.scene_reports(locked)][1] == "Frames locked"
+    edited = with_shots(locked, 2, (shots[0].model_copy(update={"action": "Mara paces."}), shots[1]))
+    reports = pipeline.scene_reports(edited)
+    assert [r.status.value for r in reports] == ["Video complete", "Outdated", "Shot list locked", "Video complete"]
+    assert [r.continuity_broken for r in reports] == [False, False, True, True]
+    # The start-frame-only tag is a stage 9 choice, not an edit of the shot list.
+    tagged = with_shots(locked, 2, (shots[0].model_copy(update={"start_frame_only": True}), shots[1]))
+    assert not any(r.outdated or r.continuity_broken for r in pipeline.scene_reports(tagged))
 
 
 # --------------------------------------------------------------------------- branching rules
