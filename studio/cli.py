@@ -172,6 +172,57 @@ def cmd_scenes(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     return {"project": project.id, "branch": project.active_branch, "scenes": rows}, "\n".join(lines)
 
 
+def cmd_shots(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    project = studio.project(args.project)
+    view = studio.shot_list(project.id, args.scene)
+    state = "locked" if view.locked else ("saved" if view.saved else "draft (deterministic breakdown)")
+    lines = [f"scene {view.number} shot list: {len(view.shots)} shots, {view.total_s:.1f} s, {state}"]
+    for shot in view.shots:
+        who = ", ".join(f"{c.name} ({c.prominence})" for c in shot.characters)
+        lines.append(f"{shot.id:>5} {shot.duration_s:>4.1f}s {shot.camera:<10} {shot.movement:<9} {who}")
+        if shot.action:
+            lines.append(f"        action: {shot.action}")
+        if shot.dialogue:
+            lines.append(f"        dialogue: {shot.dialogue}")
+    lines.extend(f"problem: {p}" for p in view.problems)
+    payload = {
+        "project": project.id,
+        "scene": view.scene_id,
+        "number": view.number,
+        "status": state,
+        "total_s": view.total_s,
+        "shots": view.shots,
+        "problems": view.problems,
+    }
+    return payload, "\n".join(lines)
+
+
+def cmd_prompts(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    project = studio.project(args.project)
+    view = studio.prompt_sets(
+        project.id, args.scene, frame_model=args.frame_model, video_model=args.video_model
+    )
+    lines = [f"prompt sets for {len(view.prompt_sets)} shots ({'locked' if view.locked else 'draft'})"]
+    for ps in view.prompt_sets:
+        lines += [
+            f"[{ps.shot_id}] frame prompt (drives the anchor frames, {view.frame_model}):",
+            f"    {ps.frame_prompt}",
+            f"[{ps.shot_id}] video prompt (drives the clip, {view.video_model or 'auto'}):",
+            f"    {ps.video_prompt}",
+        ]
+    lines.extend(f"warning [{w.shot_id} {w.prompt}]: {w.message}" for w in view.warnings)
+    payload = {
+        "project": project.id,
+        "scene": view.scene_id,
+        "frame_model": view.frame_model,
+        "video_model": view.video_model,
+        "locked": view.locked,
+        "prompt_sets": view.prompt_sets,
+        "warnings": view.warnings,
+    }
+    return payload, "\n".join(lines)
+
+
 def cmd_fsck(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     problems = studio.fsck()
     if problems:
@@ -224,6 +275,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref")
     p = add("scenes", cmd_scenes, "the script hub: scenes with their statuses")
     p.add_argument("project")
+    p = add("shots", cmd_shots, "a scene's shot list (the deterministic draft until one is saved)")
+    p.add_argument("project")
+    p.add_argument("scene", help="scene number (1-based) or id")
+    p = add("prompts", cmd_prompts, "a scene's prompt sets: frame, video and system prompts")
+    p.add_argument("project")
+    p.add_argument("scene", help="scene number (1-based) or id")
+    p.add_argument("--frame-model", default="sdxl", help="target image model (sdxl, flux, animatic)")
+    p.add_argument(
+        "--video-model", default=None,
+        help="target video model (default: per shot, wan2.2-flf2v or wan2.2-i2v for start-frame-only)",
+    )
     add("fsck", cmd_fsck, "re-hash every object and check every ref and parent")
     p = add("bench", cmd_bench, "print benchmark figures (store)")
     p.add_argument("name", choices=["store"])
