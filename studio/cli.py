@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("prompts", cmd_prompts, "a scene's prompt sets: frame, video and system prompts")
     p.add_argument("project")
     p.add_argument("scene", help="scene number (1-based) or id")
-    p.add_argument("--frame-model", default="sdxl", help="target image model (sdxl, flux, animatic)")
+    p.add_argument("--frame-model", default="flux", help="target image model (flux, sdxl, animatic)")
     p.add_argument(
         "--video-model", default=None,
         help="target video model (default: per shot, wan2.2-flf2v or wan2.2-i2v for start-frame-only)",

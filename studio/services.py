@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from studio import pipeline
+from studio.cards import PlaceholderCardRenderer
 from studio.config import Settings
 from studio.errors import BadInput, BranchRequired, Conflict, GateClosed, NotFound, StudioError
 from studio.model import (
@@ -38,7 +39,8 @@ from studio.model import (
     slugify,
 )
 from studio.pipeline import Gate, Impact, SceneReport
-from studio.ports import Probe, ProbeResult
+from studio.planning import PlanningServices
+from studio.ports import FrameRenderer, Probe, ProbeResult
 from studio.screenplay import (
     AssetSheetEntry,
     ParsedScript,
@@ -171,7 +173,7 @@ def assets_from_script(
     return tuple(unique.values()), tuple(warnings)
 
 
-class Studio:
+class Studio(PlanningServices):
     """One studio over one data dir. Built once by :func:`studio.wiring.build_studio`."""
 
     def __init__(
@@ -180,11 +182,14 @@ class Studio:
         store: Store,
         *,
         probes: Sequence[Probe | Callable[[], ProbeResult]] = (),
+        frame_renderer: FrameRenderer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.timeline = Timeline(store)
         self._probes = list(probes)
+        # Until the animatic renderer lands, image keys are palette placeholder cards.
+        self.frame_renderer = frame_renderer or PlaceholderCardRenderer()
 
     # ------------------------------------------------------------------ projects
 
@@ -415,7 +420,10 @@ class Studio:
                 assets=AssetsDoc(assets=assets, style_pack=state.assets.style_pack),
                 scenes={s.id: SceneDoc(scene=s) for s in parsed.scenes},
             )
-            return diff_states(state, after)
+            # Stage 5's deterministic extraction runs at import: props from the caps
+            # convention and descriptions pre-filled from every mention.
+            extracted = after.assets.model_copy(update={"assets": self.extracted_assets(after)})
+            return diff_states(state, after.model_copy(update={"assets": extracted}))
 
         vault = [VaultEntry(Stage.SCRIPT, "script", f"Imported {safe}", key="script")] + [
             VaultEntry(Stage.SCRIPT, "scene", s.heading, key=scene_key(s.id), scene_id=s.id)
