@@ -709,6 +709,12 @@ class Studio(PlanningServices):
             for r in self.store.global_asset_rows()
         ]
 
+    def media_bytes(self, media_id: str) -> bytes:
+        """The bytes of a stored media file (an image key, a staged file, a frame)."""
+        if not re.fullmatch(r"[0-9a-f]{64}", media_id or ""):
+            raise BadInput("not a media id")
+        return self.store.get_media(media_id)
+
     # ------------------------------------------------------------------ samples
 
     def list_samples(self) -> list[str]:
