@@ -129,3 +129,22 @@ def test_bench_store_reports_its_figures(capsys, home):
     assert figures["fsck_problems"] == 0
     for key in ("commit_one_scene_edit_ms_median", "switch_branch_ms_median", "log_ms_median"):
         assert figures[key] >= 0
+
+
+def test_shots_and_prompts_drafts_for_every_scene(capsys, home):
+    created = run_json(capsys, "new", "demo", "--script", str(SAMPLE), "--home", home)
+    for number in range(1, created["import"]["scenes"] + 1):
+        shots = run_json(capsys, "shots", "demo", str(number), "--home", home)
+        assert shots["status"].startswith("draft") and shots["problems"] == []
+        assert shots["shots"] and all(0 < s["duration_s"] <= 8 for s in shots["shots"])
+        assert [s["id"] for s in shots["shots"]][0] == f"{number}A"
+        prompts = run_json(capsys, "prompts", "demo", str(number), "--home", home)
+        assert [p["shot_id"] for p in prompts["prompt_sets"]] == [s["id"] for s in shots["shots"]]
+        for prompt_set in prompts["prompt_sets"]:
+            assert prompt_set["frame_prompt"] and prompt_set["video_prompt"] and prompt_set["system_prompt"]
+    code, out, _ = run(capsys, "prompts", "demo", "2", "--home", home)
+    assert code == 0 and "frame prompt (drives the anchor frames" in out
+    code, _, err = run(capsys, "shots", "demo", "99", "--home", home)
+    assert code == 1 and "scene 99 does not exist" in err
+    code, _, err = run(capsys, "prompts", "demo", "1", "--frame-model", "dall-e", "--home", home)
+    assert code == 1 and "unknown target model" in err

@@ -1,0 +1,276 @@
+"""Stages 5-9 through the Studio facade, on a real store: gates, locks, inheritance,
+invalidation after edits, deterministic drafts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from studio.config import Settings
+from studio.errors import BadInput, Conflict, GateClosed, NotFound
+from studio.model import AssetKind, Stage
+from studio.wiring import build_studio
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+SAMPLE = SAMPLES / "the_long_rain.fountain"
+SHEET = SAMPLES / "the_long_rain.assets.json"
+
+
+@pytest.fixture
+def studio(tmp_path):
+    return build_studio(Settings(home=tmp_path / "home"))
+
+
+@pytest.fixture
+def project(studio):
+    project, _ = studio.new_project(
+        "Long Rain", (SAMPLE.name, SAMPLE.read_bytes()), asset_sheet=(SHEET.name, SHEET.read_bytes())
+    )
+    return project.id
+
+
+def lock_phase_a(studio, pid: str, style: str = "neo-noir") -> None:
+    """Approve the script and lock every asset and the style (stage 5)."""
+    studio.approve_script(pid)
+    studio.choose_style(pid, style)
+    for asset in studio.state(pid).assets.assets:
+        studio.generate_image_key(pid, asset.id)
+        studio.lock_asset(pid, asset.id)
+    studio.lock_style(pid)
+
+
+def lock_scene(studio, pid: str, scene: int, until: str = "prompts") -> None:
+    studio.lock_shots(pid, scene)
+    if until == "shots":
+        return
+    for asset_id, tag in studio.hub(pid)[scene - 1].pending_carry:
+        studio.decide_carry(pid, scene, asset_id, tag, True)
+    studio.lock_visual_state(pid, scene)
+    if until == "visual":
+        return
+    studio.lock_prompts(pid, scene)
+
+
+# --------------------------------------------------------------------------- stage 5
+
+
+def test_import_extracts_props_with_descriptions(studio, project):
+    assets = studio.state(project).assets.assets
+    kinds = {a.kind for a in assets}
+    assert kinds == {AssetKind.CHARACTER, AssetKind.LOCATION, AssetKind.PROP}
+    props = {a.name.upper() for a in assets if a.kind is AssetKind.PROP}
+    assert {"RED UMBRELLA", "CLAIM TICKET", "ENVELOPE"} <= props
+    assert all(a.description for a in assets), "every asset is pre-filled from its mentions"
+
+
+def test_stage5_gate_and_locks(studio, project):
+    with pytest.raises(GateClosed, match="stage 5"):
+        studio.choose_style(project, "neo-noir")  # script not approved yet
+    studio.approve_script(project)
+    asset = studio.state(project).assets.assets[0]
+    with pytest.raises(GateClosed, match="style"):
+        studio.generate_image_key(project, asset.id)
+    with pytest.raises(NotFound):
+        studio.choose_style(project, "no-such-style")
+    studio.choose_style(project, "neo-noir")
+    with pytest.raises(GateClosed, match="image key"):
+        studio.lock_asset(project, asset.id)
+    studio.generate_image_key(project, asset.id)
+    image = studio.media_bytes(studio.state(project).assets.get(asset.id).image_key)
+    assert image.startswith(b"\x89PNG")
+    studio.lock_asset(project, asset.id)
+    with pytest.raises(GateClosed, match="locked"):
+        studio.edit_asset(project, asset.id, {"description": "changed"})
+    with pytest.raises(Conflict):
+        studio.lock_asset(project, asset.id)
+    assert not studio.gates(project)[Stage.HUB].open
+    lock_phase_a_rest(studio, project)
+    assert studio.gates(project)[Stage.ASSETS].locked
+    assert studio.gates(project)[Stage.HUB].open
+
+
+def lock_phase_a_rest(studio, pid):
+    for asset in studio.state(pid).assets.assets:
+        if not asset.locked:
+            studio.generate_image_key(pid, asset.id)
+            studio.lock_asset(pid, asset.id)
+    studio.lock_style(pid)
+
+
+def test_asset_edits_and_additions(studio, project):
+    studio.approve_script(project)
+    mia = next(a for a in studio.state(project).assets.assets if a.name == "MIA")
+    studio.edit_asset(project, mia.id, {"description": "Mia, 28, grey wool coat."})
+    assert studio.state(project).assets.get(mia.id).description == "Mia, 28, grey wool coat."
+    with pytest.raises(BadInput):
+        studio.edit_asset(project, mia.id, {"colour": "red"})
+    studio.add_asset(project, "prop", "Brass Loupe", "Jeweller's loupe")
+    with pytest.raises(Conflict):
+        studio.add_asset(project, "prop", "brass loupe")
+    with pytest.raises(Conflict, match="up to date"):
+        studio.refresh_assets(project)
+    assert studio.state(project).assets.get("prop-brass-loupe").source == "manual"
+
+
+def test_style_packs_are_bundled(studio):
+    packs = studio.style_packs()
+    assert len(packs) >= 5
+    assert all(p.palette and p.tags for p in packs)
+
+
+# --------------------------------------------------------------------------- stage 7
+
+
+def test_shot_list_draft_before_any_lock(studio, project):
+    view = studio.shot_list(project, 1)
+    assert not view.saved and not view.locked and view.problems == ()
+    assert [s.id for s in view.shots][:3] == ["1A", "1B", "1C"]
+    assert all(s.duration_s <= 8 for s in view.shots)
+    assert view.shots[0].camera.startswith(("WS", "EWS"))
+    # Drafts are read-only: saving needs the gate.
+    with pytest.raises(GateClosed):
+        studio.lock_shots(project, 1)
+
+
+def test_shot_edits_split_merge_and_lock(studio, project):
+    lock_phase_a(studio, project)
+    view = studio.shot_list(project, 2)
+    count = len(view.shots)
+    studio.split_shot(project, 2, view.shots[0].id)
+    after = studio.shot_list(project, 2)
+    assert after.saved and len(after.shots) == count + 1
+    assert [s.id for s in after.shots] == [f"2{chr(65 + i)}" for i in range(count + 1)]
+    assert round(after.shots[0].duration_s + after.shots[1].duration_s, 1) == pytest.approx(
+        view.shots[0].duration_s, abs=0.11
+    )
+    studio.merge_shots(project, 2, "2A")
+    assert len(studio.shot_list(project, 2).shots) == count
+    rows = [s.model_dump() for s in studio.shot_list(project, 2).shots]
+    rows[0]["duration_s"] = 9
+    with pytest.raises(BadInput, match="8"):
+        studio.save_shots(project, 2, rows)
+    rows[0]["duration_s"] = 4
+    rows[0]["characters"] = "MIA (primary), BUS DRIVER (background)"
+    studio.save_shots(project, 2, rows, "Tighten the opening shot")
+    saved = studio.shot_list(project, 2).shots[0]
+    assert saved.duration_s == 4 and [c.prominence for c in saved.characters] == ["primary", "background"]
+    studio.lock_shots(project, 2)
+    assert studio.gates(project, "sc-2")[Stage.SHOTS].locked
+    assert studio.gates(project, "sc-2")[Stage.VISUAL_STATE].open
+    with pytest.raises(Conflict):
+        studio.lock_shots(project, 2)
+
+
+def test_edit_after_locking_invalidates(studio, project):
+    lock_phase_a(studio, project)
+    for scene in (1, 2, 3):
+        lock_scene(studio, project, scene, "shots")
+    rows = [s.model_dump() for s in studio.shot_list(project, 2).shots]
+    rows[0]["camera"] = "CU"
+    studio.save_shots(project, 2, rows, "Open on a close-up of Mia")
+    hub = {row.number: row for row in studio.hub(project)}
+    assert hub[1].status == "Shot list locked"
+    assert hub[2].status == "Outdated"
+    assert hub[3].continuity_broken and hub[3].verdict == "Broken"
+    assert not studio.gates(project, "sc-2")[Stage.VISUAL_STATE].open
+    studio.lock_shots(project, 2)
+    assert studio.hub(project)[1].status == "Shot list locked"
+
+
+def test_rearview_shows_the_previous_scene(studio, project):
+    first = studio.rearview(project, 1)
+    assert first.previous_heading is None
+    second = studio.rearview(project, 2)
+    scene_one = studio.state(project).ordered_scenes()[0].scene
+    assert second.previous_heading == scene_one.heading
+    assert second.last_action and second.last_dialogue and ":" in second.last_dialogue
+
+
+# --------------------------------------------------------------------------- stage 6 + 8
+
+
+def test_wet_carries_forward_across_scenes(studio, project):
+    lock_phase_a(studio, project)
+    hub = studio.hub(project)
+    assert hub[2].verdict == "Risky" and ("character-mia", "wet") in hub[2].pending_carry
+    for scene in (1, 2):
+        lock_scene(studio, project, scene, "visual")
+    lock_scene(studio, project, 3, "shots")
+    with pytest.raises(GateClosed, match="carry"):
+        studio.lock_visual_state(project, 3)
+    studio.decide_carry(project, 3, "character-mia", "wet", True)
+    mia3 = next(r for r in studio.visual_state(project, 3) if r.asset.id == "character-mia")
+    assert "wet" in mia3.state.condition_tags
+    studio.lock_visual_state(project, 3)
+    lock_scene(studio, project, 4, "shots")
+    mia4 = next(r for r in studio.visual_state(project, 4) if r.asset.id == "character-mia")
+    assert "wet" in mia4.state.condition_tags + mia4.pending_tags
+    with pytest.raises(NotFound):
+        studio.decide_carry(project, 3, "character-oskar", "bloody", True)
+
+
+def test_scene_instance_edit(studio, project):
+    lock_phase_a(studio, project)
+    lock_scene(studio, project, 1, "shots")
+    studio.edit_asset_state(project, 1, "character-mia", {"condition_tags": ["Muddy", " "], "description": "Mia, mud on her boots"})
+    mia = next(r for r in studio.visual_state(project, 1) if r.asset.id == "character-mia")
+    assert mia.state.source == "new" and mia.state.condition_tags == ("muddy",)
+    master = studio.state(project).assets.get("character-mia")
+    assert "mud" not in master.description  # the master asset is untouched
+    studio.bulk_image_keys(project, 1, ["character-mia"])
+    mia = next(r for r in studio.visual_state(project, 1) if r.asset.id == "character-mia")
+    assert mia.state.image_key and mia.state.image_key != master.image_key
+    with pytest.raises(BadInput):
+        studio.bulk_image_keys(project, 1, ["character-nobody"])
+    with pytest.raises(NotFound):
+        studio.edit_asset_state(project, 1, "character-bus-driver", {"description": "x"})
+
+
+# --------------------------------------------------------------------------- stage 9
+
+
+def test_prompt_drafts_are_deterministic_and_complete(studio, project):
+    first = studio.prompt_sets(project, 1)
+    second = studio.prompt_sets(project, 1)
+    assert first == second
+    shots = studio.shot_list(project, 1).shots
+    assert [p.shot_id for p in first.prompt_sets] == [s.id for s in shots]
+    assert all(p.frame_prompt and p.video_prompt and p.system_prompt for p in first.prompt_sets)
+    assert any(w.code == "missing_style" for w in first.warnings)  # no style chosen yet
+    with pytest.raises(BadInput):
+        studio.prompt_sets(project, 1, frame_model="dall-e")
+
+
+def test_prompt_edits_survive_until_upstream_changes(studio, project):
+    lock_phase_a(studio, project)
+    lock_scene(studio, project, 1, "visual")
+    shot_id = studio.prompt_sets(project, 1).prompt_sets[1].shot_id
+    studio.edit_prompt(project, 1, shot_id, frame_prompt="Harsh fluorescent light on Oskar's bench.")
+    edited = next(p for p in studio.prompt_sets(project, 1).prompt_sets if p.shot_id == shot_id)
+    assert edited.frame_edited and edited.frame_prompt == "Harsh fluorescent light on Oskar's bench."
+    # An upstream change (a scene-instance edit of a character in the shot) re-assembles it.
+    studio.edit_asset_state(project, 1, "character-oskar", {"description": "Oskar, 74, ink on his fingers"})
+    changed = next(p for p in studio.prompt_sets(project, 1).prompt_sets if p.shot_id == shot_id)
+    assert changed.previous_frame_edit == "Harsh fluorescent light on Oskar's bench."
+    assert changed.frame_prompt != changed.previous_frame_edit
+    with pytest.raises(GateClosed, match="kept manual edits"):
+        studio.lock_prompts(project, 1)
+    # Tagging the shot start-frame-only changes its inputs too (another video model).
+    studio.set_start_frame_only(project, 1, shot_id, True)
+    view = studio.prompt_sets(project, 1)
+    tagged = next(p for p in view.prompt_sets if p.shot_id == shot_id)
+    assert "start-frame-only" in tagged.model_tags
+    assert tagged.previous_frame_edit == "Harsh fluorescent light on Oskar's bench."
+    studio.edit_prompt(project, 1, shot_id, frame_prompt=tagged.previous_frame_edit)  # keep mine
+    studio.lock_prompts(project, 1)
+    assert studio.gates(project, "sc-1")[Stage.PROMPTS].locked
+    assert studio.gates(project, "sc-1")[Stage.FRAMES].open
+
+
+def test_every_scene_has_complete_drafts(studio, project):
+    for number in range(1, len(studio.state(project).scenes) + 1):
+        view = studio.shot_list(project, number)
+        assert view.shots and not view.problems
+        prompts = studio.prompt_sets(project, number)
+        assert len(prompts.prompt_sets) == len(view.shots)
