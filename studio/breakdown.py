@@ -1,81 +1,85 @@
 """Stage 7 breakdown: one scene into shots of at most 8 s, deterministically, with no LLM.
 
 The breakdown never invents content: every shot's ``action`` and ``dialogue`` is script text
-of the scene, cut only at sentence boundaries, and ``element_refs`` say which elements of
-``scene.elements`` it came from. Split and merge work on the same representation, so the
-user's edits keep that guarantee too.
+of the scene, cut only between sentences, and ``element_refs`` say which elements of
+``scene.elements`` it came from. ``split_shot`` and ``merge_shots`` read a shot back through
+its refs and keep that guarantee; a shot whose text was edited by hand so that it is no
+longer its elements' text is refused with ``BadInput`` rather than guessed at.
 
-Timing (all constants below, tuned against ``estimate_scene_seconds``, the page-per-minute
-rule, on the bundled sample and the breakdown fixtures):
+Timing (constants below, tuned against ``estimate_scene_seconds``, the page-per-minute rule,
+on the bundled sample and ``tests/fixtures/breakdown``):
 
 - Action: each sentence is a visual beat of ``words / ACTION_WORDS_PER_SECOND`` seconds, at
-  least ``ACTION_MIN_BEAT_S``. Description maps to screen time faster than speech, because a
-  picture shows at once what prose lists word by word ("cardigan buttoned one hole wrong, a
-  brass loupe…" is one image), but every beat needs a minimum hold to register.
-- Dialogue: ``words / wps`` (parenthetical words are not spoken), plus ``TURN_S`` per speech
-  (the reaction beat / cut between speakers) and ``PAREN_PAUSE_S`` per parenthetical.
-- Lyrics are sung: dialogue timing at ``LYRICS_RATE`` times the speaking rate, one unit per
-  lyric line, kept verbatim in ``dialogue`` between ``♪`` marks, lines joined by `` / ``.
-- Centered text is an on-screen title card, always a shot of its own: at least
-  ``TITLE_CARD_MIN_S``, longer cards at ``TITLE_READ_WPS`` reading speed; start frame only.
-- Transitions take no screen time. They close the current shot and land on it as the
-  continuity flag ``transition: CUT TO:``; a transition before any content (``FADE IN:``)
-  lands on the first shot.
-- Sections, synopses and page breaks take no time and show nowhere, but their indices are
-  still listed in ``element_refs`` (of the shot holding the next screen element, or the last
-  shot), so the shots' refs together cover every element of the scene exactly once in order
-  (an element cut across shots is referenced by each of them).
-- A shot lasts its elements' total, rounded to 0.1 s, at least ``MIN_SHOT_S``, at most
-  ``MAX_SHOT_S`` (8 s).
+  least ``ACTION_MIN_BEAT_S``.
+- Dialogue: ``words / wps`` (words inside parentheticals are not spoken), plus ``TURN_S``
+  per speech and ``PAREN_PAUSE_S`` per parenthetical (leading or inline).
+- Lyrics are sung: dialogue timing at ``LYRICS_RATE`` x ``wps``, one unit per lyric line,
+  verbatim in ``dialogue`` between ``♪`` marks, lines joined by `` / ``.
+- Centered text is an on-screen title card, always a shot of its own (``TITLE CARD``,
+  static, start frame only): ``TITLE_CARD_MIN_S`` at least, ``TITLE_READ_WPS`` beyond.
+- Transitions take no screen time. A transition closes the current shot and lands on it as
+  the continuity flag ``transition: CUT TO:``; one before any content (``FADE IN:``) lands on
+  the first shot.
+- Sections, synopses and page breaks take no time and show nowhere. Their indices still go
+  in ``element_refs`` (of the shot holding the next screen element, else the last shot), so
+  the shots' refs together cover every element index of the scene, in order; an element cut
+  across shots is referenced by each of them.
+- The establishing shot (the first that is not a title card) holds ``ESTABLISHING_S`` on the
+  place before the first beat plays, as far as 8 s allows; a bare heading is just that shot
+  (with no text, which ``validate_shots`` reports).
+- A shot lasts its units' total, rounded to 0.1 s, at least ``MIN_SHOT_S``, at most 8 s.
 
 Grouping: consecutive elements fill a shot while the total stays within 8 s; an element that
-fits in 8 s is never cut. An element longer than 8 s starts a new shot and is cut at sentence
-boundaries into the fewest pieces of at most 8 s, balanced (the longest piece as short as
-possible); a single sentence longer than 8 s is cut at word boundaries into equal word counts
-(the only mid-sentence cut). Title cards and dual dialogue are shots of their own; dual
-dialogue longer than 8 s is cut on both sides into the same number of pieces, side by side.
+fits in 8 s is never cut. An element longer than 8 s starts a new shot and is cut between
+sentences into the fewest pieces of at most 8 s, balanced (the longest piece as short as
+possible); a single sentence longer than 8 s is cut between words into equal word counts
+(the only mid-sentence cut). A line break is a sentence boundary too, a lone parenthetical
+("(beat)") belongs to the sentence after it, and Mr./Dr./St./V.O./No. 5… do not end one.
+Title cards and dual dialogue are shots of their own; a dual pair longer than 8 s is cut on
+both sides into the same number of pieces, side by side.
 
-Text format: ``action`` holds one line per element (its sentences joined by spaces);
-``dialogue`` one line per speech: ``NAME: line``, ``NAME (V.O.) (beat): line`` with the cue
-extension and the leading parenthetical (inline parentheticals stay where they are), and
+Text format: ``action`` has one line per element (its sentences joined by spaces);
+``dialogue`` one line per speech, ``NAME: line`` or ``NAME (V.O.) (beat): line`` with the
+cue extension and the leading parenthetical (inline parentheticals stay in place), and
 ``[simultaneous] NAME: line`` on both speeches of dual dialogue. A speech cut across shots
-repeats the name (not the parenthetical) on each piece.
+repeats the name and extension, not the parenthetical.
 
-Characters: the shot's speakers are ``primary``; a character named in its action text
-(``scene.characters`` plus ``cast``, matched case-insensitively as whole words; a multi-word
-name also by its first word, when that is written capitalised, "Mia" for "MIA VARGA") is
-``primary`` when the first action sentence of the shot starts with the name (after an
-optional article), else ``secondary``. On a wide shot (WS/EWS) every character already
-present in the scene (spoken or named in this or an earlier shot) is added as
-``background``. Speakers first, then characters in order of mention.
+Characters: the shot's speakers are ``primary``. Characters named in its action text
+(``scene.characters`` plus ``cast``, case-insensitive whole words; a multi-word name also by
+its first word when written capitalised, "Mia" for "MIA VARGA") are ``primary`` when the
+shot's first action sentence starts with the name (after an optional article), else
+``secondary``. Only on a wide shot (WS/EWS) are the scene's characters present so far
+(spoken or named in this or an earlier shot) who are not mentioned added as ``background``.
 
 Camera (first rule that applies):
 
-=====================================  ======================================
+=====================================  ================================================
 shot                                   camera
-=====================================  ======================================
-title card (centered)                  ``TITLE CARD``
-first shot of the scene                ``EWS`` exterior / ``WS`` interior (establishing)
+=====================================  ================================================
+title card                             ``TITLE CARD``
+establishing (first non-title shot)    ``EWS`` exterior or INT/EXT, ``WS`` interior
 dual dialogue                          ``2-SHOT``
-action names a prop from ``props``     ``INSERT`` (no dialogue) / ``CU`` (with dialogue)
-dialogue, one speaker                  coverage: that speaker's 1st shot ``MS``, 2nd ``OTS``,
-                                       later ``CU``; ``CU`` on an emotional beat
+action names a prop from ``props``     ``INSERT``; ``CU`` if someone speaks or is named
+dialogue, one speaker                  that speaker's 1st coverage shot ``MS on X``, 2nd
+                                       ``OTS on X (over Y)`` (``CU`` when alone), later
+                                       ``CU on X``; ``CU`` on an emotional beat
 dialogue, two / more speakers          ``2-SHOT`` / ``GROUP``
-action naming no character             ``WS``
-other action                           ``MS``
-=====================================  ======================================
+action naming a character              ``MS``
+other action                           ``WS``
+=====================================  ================================================
 
-Movement (first rule that applies): title card ``static``; exterior first shot ``crane``;
-an emotional beat (keyword in action or parenthetical: tears, whispers, barely audible, for
-the first time…) or the closing lines (the scene's last dialogue shot) ``dolly in``;
-walks/runs/crosses… ``tracking``; something enters (enters, arrives, glides past, swings
-open…) ``pan``; climbs/looks up/rises ``tilt``; otherwise ``static``.
+Movement (first rule that applies): title card ``static``; exterior establishing shot
+``crane``; an emotional beat (tears, cries, whispers, trembles, barely audible, for the
+first time… in the action or a parenthetical) or the scene's closing lines (its last shot
+with dialogue) ``dolly in``; a person walks/runs/crosses/follows… (a pronoun or name right
+before the verb: not "water runs off") ``tracking``; something enters, arrives, glides
+past, pulls away, swings open ``pan``; climbs, looks up, rises ``tilt``; else ``static``.
 
-Sound: ``sfx`` are the all-caps words of the action text (screenplay convention: "The door
-bell JANGLES"), consecutive ones as one cue, leaving out character names (a run touching a
-name, or followed by an age like ``(74)``, is a character introduction), props named in
-``props`` (capitalised props not listed there do come out as cues), abbreviations (INT, EXT,
-CU, V.O.…) and emphasis words (NOT, NEVER…).
+Sound: ``sfx`` are the all-caps words of the action (screenplay convention: "The door bell
+JANGLES"; title cards are not searched), consecutive ones as one cue, leaving out character
+names (a run touching a name word, or followed by an age like ``(74)``, is a character
+introduction), props named in ``props`` (capitalised props not listed come out as cues),
+abbreviations (INT, EXT, CU, POV…) and emphasis words (NOT, NEVER…).
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from studio.errors import BadInput, NotFound
 from studio.model import (
@@ -98,20 +103,26 @@ from studio.model import (
     ShotCharacter,
 )
 
-# Screen speech runs 150-180 words a minute (2.5-3 wps). Film dialogue sits at the brisk end
-# of that, and the page-per-minute rule the breakdown is checked against agrees best with
-# 3.0 on the sample (short exchanges) and the long-speech fixture alike.
-WORDS_PER_SECOND = 3.0
-# Description words per screen second: one sentence of action is usually one image, shown at
-# once, so words go by far faster than speech; fitted to the page rule (60-char action lines).
-ACTION_WORDS_PER_SECOND = 8.0
-# Shortest hold for one action beat (a sentence) so the eye can take it in.
-ACTION_MIN_BEAT_S = 1.5
-# A reaction beat / cut per speech, and the pause a parenthetical ("(beat)") asks for.
-TURN_S = 1.0
+# The often-quoted 2.5 wps (150 wpm) is speaking rate *with* pauses. Here the pauses are
+# timed on their own (TURN_S before each speech, PAREN_PAUSE_S per parenthetical), so the
+# word rate is the articulation rate of fluent English, about 5 syllables a second at ~1.4
+# syllables a word = 3.5 wps; a typical 10-15-word line then plays at ~2.5 wps overall. Tuned
+# against the page-per-minute rule (see estimate_scene_seconds): at 3.0 the long-speech
+# fixture runs 24 % over it (41 % at 2.5), because a 35-character dialogue line carries ~5.5
+# words and the page rule gives long speeches little time; a scene made only of monologues
+# still runs ~1.4x the page rule at 3.5. Pass a smaller ``wps`` for slow delivery.
+WORDS_PER_SECOND = 3.5
+# Description words per screen second: a sentence of action is usually one image, shown at
+# once while prose lists it word by word, so words go by twice as fast as speech. Tuned to
+# the page rule's 60-character action lines (7-8 wps fit best).
+ACTION_WORDS_PER_SECOND = 7.5
+# Shortest hold for one action beat (a sentence), so the eye can take it in.
+ACTION_MIN_BEAT_S = 1.2
+# The reaction beat / cut before each speech, and the pause a parenthetical ("(beat)") asks.
+TURN_S = 1.5
 PAREN_PAUSE_S = 0.5
-# Sung words come slower than spoken ones: 0.6 x the speaking rate.
-LYRICS_RATE = 0.6
+# Sung words come slower than spoken ones: 0.7 x the word rate, ~2.5 wps.
+LYRICS_RATE = 0.7
 # A title card holds long enough to read twice: 3 s at least, 2 words a second beyond that.
 TITLE_CARD_MIN_S = 3.0
 TITLE_READ_WPS = 2.0
@@ -127,6 +138,8 @@ PAGE_SECONDS = 60.0
 ACTION_WIDTH = 60
 DIALOGUE_WIDTH = 35
 
+Prominence = Literal["primary", "secondary", "background"]
+
 _SPEECH = (ElementKind.DIALOGUE, ElementKind.LYRICS)
 _PICTURE = (ElementKind.ACTION, ElementKind.CENTERED)
 _SILENT = (ElementKind.SECTION, ElementKind.SYNOPSIS, ElementKind.PAGE_BREAK)
@@ -139,8 +152,9 @@ _LYRIC_JOIN = " / "
 # --------------------------------------------------------------------------- text units
 
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr st jr sr prof vs etc e.g i.e no mt ft v.o o.s o.c a.m p.m approx".split()
+    "mr mrs ms dr st jr sr prof vs etc e.g i.e mt ft v.o o.s o.c a.m p.m approx".split()
 )
+_NUMBERED = frozenset({"no", "nos", "vol", "fig", "pp"})  # abbreviations only before a number
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
 _PAREN_ONLY = re.compile(r"^\([^()]*\)$")
 _PAREN = re.compile(r"\([^()]*\)")
@@ -158,8 +172,10 @@ def _split_line(line: str) -> list[str]:
         if not (rest[0].isupper() or rest[0].isdigit() or line[match.end()] in "(\"'“‘["):
             continue
         words = line[start : match.start()].split()
-        if line[match.start()] == "." and words and words[-1].lower() in _ABBREVIATIONS:
-            continue
+        if line[match.start()] == "." and words:
+            word = words[-1].lower().lstrip("(\"'“‘")
+            if word in _ABBREVIATIONS or (word in _NUMBERED and rest[0].isdigit()):
+                continue
         pieces.append(line[start : match.end()].strip())
         start = match.end()
     pieces.append(line[start:].strip())
@@ -195,7 +211,11 @@ def _units(element: ScriptElement) -> list[str]:
     if element.kind is ElementKind.LYRICS:
         return _lyric_lines(element.text)
     if element.kind in (ElementKind.ACTION, ElementKind.CENTERED, ElementKind.DIALOGUE):
-        return [" ".join(u.split()) for u in _sentences(element.text)]
+        units = [" ".join(u.split()) for u in _sentences(element.text)]
+        if not units and element.kind is ElementKind.DIALOGUE and element.parenthetical:
+            # A speech that is only a parenthetical ("(nods)") is still something seen.
+            units = [" ".join(element.parenthetical.split())]
+        return units
     return []
 
 
@@ -222,7 +242,8 @@ def _unit_seconds(element: ScriptElement, unit: str, first: bool, wps: float) ->
     if kind is ElementKind.DIALOGUE:
         seconds = _spoken_words(unit) / wps + PAREN_PAUSE_S * len(_PAREN.findall(unit))
         if first:
-            seconds += TURN_S + (PAREN_PAUSE_S if element.parenthetical else 0.0)
+            leading = element.parenthetical and element.text.strip()
+            seconds += TURN_S + (PAREN_PAUSE_S if leading else 0.0)
         return seconds
     return 0.0
 
@@ -248,7 +269,9 @@ def _pieces(scene: Scene, ref: int, wps: float) -> list[_Piece]:
             continue
         words = unit.split()
         count = math.ceil(seconds / MAX_SHOT_S)
-        while count < len(words) and seconds * math.ceil(len(words) / count) / len(words) > MAX_SHOT_S:
+        while (
+            count < len(words) and seconds * math.ceil(len(words) / count) / len(words) > MAX_SHOT_S
+        ):
             count += 1
         count = min(count, len(words))
         bounds = [round(i * len(words) / count) for i in range(count + 1)]
@@ -315,7 +338,7 @@ def _label(element: ScriptElement, first: bool) -> str:
     bits = [name] if name else []
     if element.extension:
         bits.append(element.extension)
-    if first and element.parenthetical:
+    if first and element.parenthetical and element.text.strip():
         bits.append(" ".join(element.parenthetical.split()))
     label = " ".join(bits)
     return f"{_DUAL_MARK if element.dual else ''}{label}"
@@ -337,20 +360,23 @@ class _Text:
     dialogue: str
     transitions: tuple[str, ...]
     refs: tuple[int, ...]
+    sound: str  # the action text without title cards: where sound cues are looked for
 
 
 def _render(parts: Sequence[_Part], scene: Scene) -> _Text:
-    action, dialogue, transitions = [], [], []
+    action, dialogue, transitions, sound = [], [], [], []
     for part in parts:
         element = scene.elements[part.ref]
         if element.kind in _PICTURE and part.units:
             action.append(" ".join(part.units))
+            if element.kind is ElementKind.ACTION:
+                sound.append(action[-1])
         elif element.kind in _SPEECH and part.units:
             dialogue.append(_speech_line(element, part))
         elif element.kind is ElementKind.TRANSITION:
             transitions.append(_TRANSITION_FLAG + " ".join(element.text.split()))
     refs = tuple(sorted({p.ref for p in parts}))
-    return _Text("\n".join(action), "\n".join(dialogue), tuple(transitions), refs)
+    return _Text("\n".join(action), "\n".join(dialogue), tuple(transitions), refs, "\n".join(sound))
 
 
 def _parts_of(shot: Shot, scene: Scene) -> list[_Part]:
@@ -366,7 +392,9 @@ def _parts_of(shot: Shot, scene: Scene) -> list[_Part]:
         if not 0 <= ref < len(scene.elements):
             raise mismatch
         element = scene.elements[ref]
-        if element.kind in _PICTURE:
+        if not _units(element):
+            parts.append(_Part(ref, (), False))
+        elif element.kind in _PICTURE:
             if not action:
                 raise mismatch
             line = action.pop(0)
@@ -379,6 +407,8 @@ def _parts_of(shot: Shot, scene: Scene) -> list[_Part]:
             parts.append(_speech_part(ref, element, speech.pop(0), mismatch))
         else:
             parts.append(_Part(ref, (), False))
+        if parts[-1].units and " ".join(parts[-1].units) not in " ".join(_units(element)):
+            raise mismatch  # the text is not (a run of) the element's own text any more
     if action or speech:
         raise mismatch
     return parts
@@ -400,12 +430,12 @@ def _speech_part(ref: int, element: ScriptElement, line: str, mismatch: BadInput
         raise mismatch
     if element.kind is ElementKind.LYRICS:
         body = body.strip().removeprefix(_LYRIC_MARK).removesuffix(_LYRIC_MARK).strip()
-        units = tuple(u.strip() for u in body.split(_LYRIC_JOIN.strip()) if u.strip())
+        units = tuple(u.strip() for u in body.split(_LYRIC_JOIN) if u.strip())
     else:
         units = tuple(" ".join(u.split()) for u in _sentences(body))
     start = _first_unit(element)
     first = bool(units) and (units[0] == start or start.startswith(units[0]))
-    if element.parenthetical:
+    if element.parenthetical and element.text.strip():
         first = line.startswith(_label(element, True) + ":")
     return _Part(ref, units, first)
 
@@ -482,7 +512,9 @@ def _group(scene: Scene, wps: float) -> list[tuple[list[_Part], float]]:
             spans = [_partition([p.seconds for p in side], groups) for side in sides]
             for g in range(groups):
                 longest = 0.0
-                for ref, side, (start, end) in zip((i, i + 1), sides, (s[g] for s in spans), strict=True):
+                for ref, side, (start, end) in zip(
+                    (i, i + 1), sides, (s[g] for s in spans), strict=True
+                ):
                     if end > start:
                         add(chunk_part(ref, side[start:end]), 0.0)
                         longest = max(longest, sum(p.seconds for p in side[start:end]))
@@ -515,7 +547,9 @@ def _group(scene: Scene, wps: float) -> list[tuple[list[_Part], float]]:
 
 
 def _names(scene: Scene, cast: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(" ".join(n.split()).upper() for n in (*scene.characters, *cast) if n.strip()))
+    return list(
+        dict.fromkeys(" ".join(n.split()).upper() for n in (*scene.characters, *cast) if n.strip())
+    )
 
 
 def _mention_at(text: str, name: str) -> int | None:
@@ -540,7 +574,7 @@ def _is_subject(sentence: str, name: str) -> bool:
 def _characters(
     text: _Text, scene: Scene, names: Sequence[str], wide: bool, present: Sequence[str]
 ) -> tuple[ShotCharacter, ...]:
-    chosen: dict[str, str] = {}
+    chosen: dict[str, Prominence] = {}
     for ref in text.refs:
         element = scene.elements[ref]
         if element.kind in _SPEECH and element.character and _mentions_speech(text, element):
@@ -556,13 +590,13 @@ def _characters(
     if wide:
         for name in present:
             chosen.setdefault(name, "background")
-    return tuple(ShotCharacter(name=n, prominence=p) for n, p in chosen.items())  # type: ignore[arg-type]
+    return tuple(ShotCharacter(name=n, prominence=p) for n, p in chosen.items())
 
 
 def _mentions_speech(text: _Text, element: ScriptElement) -> bool:
     """Whether the shot's dialogue still holds a line of this speech (it may be cut away)."""
     label = _label(element, False)
-    return any(line.startswith(label) for line in text.dialogue.split("\n"))
+    return any(line.startswith((f"{label}:", f"{label} (")) for line in text.dialogue.split("\n"))
 
 
 def _first_sentence(action: str) -> str:
@@ -574,14 +608,16 @@ def _first_sentence(action: str) -> str:
 
 _EMOTION = re.compile(
     r"\b(tears?|cries|crying|sobs?|sobbing|weeps?|weeping|trembl\w*|whisper\w*|barely audible|"
-    r"breaks? down|for the first time|afraid|heartbr\w*|choked?|chokes)\b",
+    r"breaks? down|for the first time|heartbr\w*|choked?|chokes)\b",
     re.I,
 )
-_TRACKING = re.compile(
-    r"\b(walks?|walking|runs|running|ran|crosses|crossing|strides?|striding|hurr(?:y|ies|ying)|"
-    r"chases?|chasing|follows?|paces|pacing|marches|sprints?|wanders?)\b",
-    re.I,
+# Walking, running, crossing… count for a tracking shot only with a person as the subject
+# ("She runs", "They walk"), not "water runs off her chin".
+_MOTION_VERBS = (
+    r"(?:walks?|walking|runs?|running|ran|crosses|crossing|strides?|striding|hurr(?:y|ies)|"
+    r"chases?|follows?|paces|marches|sprints?|wanders?)"
 )
+_PRONOUNS = ("he", "she", "they", "we", "i", "you")
 _ENTRY = re.compile(
     r"\b(enters?|entering|arrives?|comes in|shoves? in|bursts? in|sweeps? in|glides? past|"
     r"drives? past|pulls? (?:up|away)|swings? open|steps (?:in|out)|into view)\b",
@@ -606,10 +642,21 @@ def _prop_named(action: str, props: Sequence[str]) -> bool:
     return False
 
 
-def _movement(text: _Text, emotional: bool, closing: bool) -> CameraMove:
+def _tracking(action: str, names: Sequence[str]) -> bool:
+    subjects = [re.escape(p) for p in _PRONOUNS]
+    for name in names:
+        words = name.split()
+        subjects.append(r"\s+".join(map(re.escape, words)))
+        if len(words) > 1:
+            subjects.append(re.escape(words[0]))
+    pattern = r"(?<![\w'])(?:" + "|".join(subjects) + r")\s+(?:\w+ly\s+|then\s+|also\s+)?"
+    return re.search(pattern + _MOTION_VERBS + r"(?![\w])", action, re.I) is not None
+
+
+def _movement(text: _Text, names: Sequence[str], emotional: bool, closing: bool) -> CameraMove:
     if emotional or closing:
         return "dolly in"
-    if _TRACKING.search(text.action):
+    if _tracking(text.action, names):
         return "tracking"
     if _ENTRY.search(text.action):
         return "pan"
@@ -623,6 +670,8 @@ def _speakers(text: _Text, scene: Scene) -> list[str]:
     for ref in text.refs:
         element = scene.elements[ref]
         if element.kind in _SPEECH and element.character and element.character not in out:
+            if not _units(element):
+                continue
             out.append(element.character)
     return out
 
@@ -651,9 +700,7 @@ def breakdown_scene(
     names = _names(scene, cast)
     texts = [_render(parts, scene) for parts in groups]
     last_dialogue = max((n for n, t in enumerate(texts) if t.dialogue), default=-1)
-    establishing = next(
-        (n for n, parts in enumerate(groups) if not _is_title(parts, scene)), None
-    )
+    establishing = next((n for n, parts in enumerate(groups) if not _is_title(parts, scene)), None)
     exterior = scene.int_ext in (IntExt.EXT, IntExt.INT_EXT)
     coverage: dict[str, int] = {}
     present: list[str] = []
@@ -663,19 +710,18 @@ def breakdown_scene(
             seconds = ESTABLISHING_S
         speakers = _speakers(text, scene)
         emotional = bool(
-            _EMOTION.search(text.action)
-            or _EMOTION.search(" ".join(_PAREN.findall(text.dialogue)))
+            _EMOTION.search(text.action) or _EMOTION.search(" ".join(_PAREN.findall(text.dialogue)))
         )
         title = _is_title(parts, scene)
         if title:
             framing = _Framing("TITLE CARD", "static")
         elif n == establishing:
             camera = "EWS" if exterior else "WS"
-            move = "crane" if exterior else _movement(text, emotional, False)
+            move = "crane" if exterior else _movement(text, names, emotional, False)
             framing = _Framing(camera, move)
         else:
             camera = _camera(text, scene, speakers, props, names, coverage, emotional)
-            framing = _Framing(camera, _movement(text, emotional, n == last_dialogue))
+            framing = _Framing(camera, _movement(text, names, emotional, n == last_dialogue))
         for name in speakers:
             coverage[name] = coverage.get(name, 0) + 1
         for name in [*speakers, *(nm for nm in names if _mention_at(text.action, nm) is not None)]:
@@ -692,7 +738,7 @@ def breakdown_scene(
                 setting=_setting(scene),
                 camera=framing.camera,
                 movement=framing.movement,
-                sfx=_sfx(text.action, names, props),
+                sfx=_sfx(text.sound, names, props),
                 continuity_flags=text.transitions,
                 start_frame_only=title,
                 element_refs=text.refs,
@@ -717,8 +763,9 @@ def _camera(
     dual = any(scene.elements[r].dual for r in text.refs if scene.elements[r].kind in _SPEECH)
     if dual and len(speakers) > 1:
         return "2-SHOT"
+    named = any(_mention_at(text.action, nm) is not None for nm in names)
     if text.action and _prop_named(text.action, props):
-        return "CU" if text.dialogue else "INSERT"
+        return "CU" if text.dialogue or named else "INSERT"
     if text.dialogue:
         if len(speakers) == 2:
             return "2-SHOT"
@@ -730,10 +777,10 @@ def _camera(
         turn = coverage.get(speaker, 0)
         framing = "CU" if emotional or turn >= 2 else ("OTS" if turn == 1 else "MS")
         listener = next((nm for nm in coverage if nm != speaker), None)
-        if framing == "OTS" and listener:
-            return f"OTS on {speaker} (over {listener})"
+        if framing == "OTS":
+            # Over the shoulder needs someone to look over; alone, the camera moves in.
+            return f"OTS on {speaker} (over {listener})" if listener else f"CU on {speaker}"
         return f"{framing} on {speaker}"
-    named = any(_mention_at(text.action, nm) is not None for nm in names)
     return "MS" if named else "WS"
 
 
@@ -810,7 +857,9 @@ def estimate_scene_seconds(scene: Scene, wps: float = WORDS_PER_SECOND) -> float
             lines += 2
         elif kind in _SPEECH:
             if element.dual == "left" and i + 1 < len(elements) and elements[i + 1].dual == "right":
-                lines += max(_speech_lines(element, scale), _speech_lines(elements[i + 1], scale)) + 1
+                lines += (
+                    max(_speech_lines(element, scale), _speech_lines(elements[i + 1], scale)) + 1
+                )
                 i += 1
             else:
                 lines += _speech_lines(element, scale) + 1
@@ -819,7 +868,9 @@ def estimate_scene_seconds(scene: Scene, wps: float = WORDS_PER_SECOND) -> float
 
 
 def _wrapped(text: str, width: int) -> int:
-    return sum(max(1, len(textwrap.wrap(line, width))) for line in text.splitlines() if line.strip())
+    return sum(
+        max(1, len(textwrap.wrap(line, width))) for line in text.splitlines() if line.strip()
+    )
 
 
 def _speech_lines(element: ScriptElement, scale: float) -> float:
@@ -854,6 +905,8 @@ def split_shot(shots: Sequence[Shot], shot_id: str, scene: Scene, number: int) -
     shot = shots[at]
     parts = _parts_of(shot, scene)
     units = _split_units(parts, scene)
+    if not units:
+        raise BadInput(f"shot {shot_id} holds no script text, so there is nothing to split")
     if len(units) < 2:
         raise BadInput(
             f"shot {shot_id} holds a single sentence, so it cannot be split without cutting "
@@ -878,7 +931,7 @@ def split_shot(shots: Sequence[Shot], shot_id: str, scene: Scene, number: int) -
     left = _coalesce(p for _, group in units[:best] for p in group)
     right = _coalesce(p for _, group in units[best:] for p in group)
     left, right = _place_silent(parts, left, right)
-    names = _names(scene, ())
+    names = _names(scene, [c.name for c in shot.characters])
     present = list(dict.fromkeys(c.name for s in shots[:at] for c in s.characters))
     halves = []
     for half, seconds in ((left, first_s), (right, second_s)):
@@ -893,13 +946,17 @@ def split_shot(shots: Sequence[Shot], shot_id: str, scene: Scene, number: int) -
                     "action": text.action,
                     "dialogue": text.dialogue,
                     "characters": _characters(text, scene, names, wide, present),
-                    "sfx": _sfx(text.action, names, ()),
+                    "sfx": tuple(cue for cue in shot.sfx if _has_word(text.sound, cue)),
                     "continuity_flags": kept + text.transitions,
                     "element_refs": text.refs,
                 }
             )
         )
     return relabel([*shots[:at], *halves, *shots[at + 1 :]], number)
+
+
+def _has_word(text: str, phrase: str) -> bool:
+    return re.search(rf"(?<![\w]){re.escape(phrase)}(?![\w])", text) is not None
 
 
 def _split_units(parts: Sequence[_Part], scene: Scene) -> list[tuple[float, list[_Part]]]:
@@ -954,7 +1011,10 @@ def _place_silent(
 
 def _add_present(present: list[str], text: _Text, scene: Scene, names: Sequence[str]) -> list[str]:
     out = list(present)
-    for name in [*_speakers(text, scene), *(n for n in names if _mention_at(text.action, n) is not None)]:
+    for name in [
+        *_speakers(text, scene),
+        *(n for n in names if _mention_at(text.action, n) is not None),
+    ]:
         if name not in out:
             out.append(name)
     return out

@@ -164,6 +164,14 @@ class PlanningServices:
     def _props(state: ProjectState) -> list[str]:
         return [a.name for a in state.assets.assets if a.kind is AssetKind.PROP]
 
+    def _breakdown(self, state: ProjectState, doc: SceneDoc, number: int) -> tuple[Shot, ...]:
+        """The deterministic draft; the cast lets characters who do not speak in this scene
+        be found in its action lines."""
+        cast = [a.name for a in state.assets.assets if a.kind is AssetKind.CHARACTER]
+        return tuple(
+            breakdown.breakdown_scene(doc.scene, number, props=self._props(state), cast=cast)
+        )
+
     # ------------------------------------------------------------------ stage 5
 
     def style_packs(self) -> tuple[StylePack, ...]:
@@ -394,9 +402,7 @@ class PlanningServices:
         doc = state.scene(scene_ref)
         number = self._scene_number(state, doc.scene.id)
         saved = bool(doc.work.shots)
-        shots = doc.work.shots if saved else breakdown.breakdown_scene(
-            doc.scene, number, props=self._props(state)
-        )
+        shots = doc.work.shots if saved else self._breakdown(state, doc, number)
         return ShotListView(
             scene_id=doc.scene.id,
             number=number,
@@ -410,8 +416,7 @@ class PlanningServices:
     def _current_shots(self, state: ProjectState, doc: SceneDoc) -> tuple[Shot, ...]:
         if doc.work.shots:
             return doc.work.shots
-        number = self._scene_number(state, doc.scene.id)
-        return tuple(breakdown.breakdown_scene(doc.scene, number, props=self._props(state)))
+        return self._breakdown(state, doc, self._scene_number(state, doc.scene.id))
 
     def _save_shots(
         self, project_ref: str, scene_ref: str | int, make: Any, message: str, action: str, *, lock: bool = False
@@ -474,7 +479,7 @@ class PlanningServices:
         """Replace the saved shot list with a fresh deterministic breakdown."""
 
         def make(state: ProjectState, doc: SceneDoc, number: int) -> Sequence[Shot]:
-            return breakdown.breakdown_scene(doc.scene, number, props=self._props(state))
+            return self._breakdown(state, doc, number)
 
         return self._save_shots(project_ref, scene_ref, make, "Reset shot list to the breakdown", "edit_shots")
 
