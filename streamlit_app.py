@@ -28,7 +28,11 @@ from studio.wiring import build_studio
 BUILT_STAGES: dict[Stage, str] = {
     Stage.INPUT: common.STAGE1,
     Stage.SCRIPT: common.STAGE4,
+    Stage.ASSETS: common.STAGE5,
     Stage.HUB: common.STAGE6,
+    Stage.SHOTS: common.STAGE7,
+    Stage.VISUAL_STATE: common.STAGE8,
+    Stage.PROMPTS: common.STAGE9,
 }
 PROBE_ICONS = {
     "ok": ":material/check_circle:",
@@ -117,7 +121,8 @@ def stage_gates(studio: Studio | None) -> dict[Stage, Gate]:
     if studio is None or not project_id:
         return {}
     try:
-        return studio.gates(project_id)
+        # Per-scene stages (7-12) show the gate of the scene opened in the hub.
+        return studio.gates(project_id, st.session_state.get(common.SCENE_KEY))
     except StudioError:
         return {}
 

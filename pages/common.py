@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from studio.errors import BadInput, StudioError
-from studio.model import Project, Stage
+from studio.model import Project, Scene, Stage
 from studio.pipeline import Gate
 
 T = TypeVar("T")
@@ -31,7 +31,12 @@ VAULT = "pages/vault.py"
 SETTINGS = "pages/settings.py"
 STAGE1 = "pages/stage1_input.py"
 STAGE4 = "pages/stage4_script.py"
+STAGE5 = "pages/stage5_assets.py"
 STAGE6 = "pages/stage6_hub.py"
+STAGE7 = "pages/stage7_shots.py"
+STAGE8 = "pages/stage8_visual.py"
+STAGE9 = "pages/stage9_prompts.py"
+SCENE_KEY = "scene_id"
 
 STAGE_ICONS: dict[Stage, str] = {
     Stage.INPUT: ":material/input:",
@@ -196,6 +201,49 @@ def parse_duration(text: str, what: str) -> int:
 
 def format_duration(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def current_scene(studio: Any, project: Project) -> tuple[int, Scene]:
+    """The scene a Phase B page works on, with its 1-based number: the one opened in the
+    hub (``session_state["scene_id"]``), else the first; a selectbox switches it.
+
+    Stops the page with a pointer to stage 1 when the project has no scenes."""
+    state = act(studio.state, project.id)
+    if state is None:
+        st.stop()
+    scenes = [doc.scene for doc in state.ordered_scenes()]
+    if not scenes:
+        st.info("No scenes yet: import a screenplay in stage 1 (mode D).", icon=":material/info:")
+        st.page_link(STAGE1, label="Stage 1 — Input", icon=STAGE_ICONS[Stage.INPUT])
+        st.stop()
+    ids = [scene.id for scene in scenes]
+    chosen = st.session_state.get(SCENE_KEY)
+    if chosen not in ids:
+        chosen = ids[0]
+        st.session_state[SCENE_KEY] = chosen
+    # Align the widget before it is drawn (the hub changes SCENE_KEY, then switches page).
+    if st.session_state.get("scene_picker") != chosen:
+        st.session_state["scene_picker"] = chosen
+    headings = {scene.id: f"{n}. {scene.heading}" for n, scene in enumerate(scenes, 1)}
+    st.selectbox(
+        "Scene",
+        ids,
+        format_func=lambda sid: headings.get(sid, sid),
+        key="scene_picker",
+        on_change=lambda: st.session_state.update({SCENE_KEY: st.session_state.get("scene_picker")}),
+    )
+    number = ids.index(chosen) + 1
+    return number, scenes[number - 1]
+
+
+def show_image(studio: Any, media_id: str | None, caption: str | None = None, *, missing: str = "No image key yet") -> None:
+    """A stored image (an image key, a frame) by media id, or a placeholder box."""
+    data = act(studio.media_bytes, media_id) if media_id else None
+    if data:
+        st.image(data, caption=caption, width="stretch")
+        return
+    with st.container(border=True, height=140, vertical_alignment="center", horizontal_alignment="center"):
+        st.caption(f":material/image: {missing}", text_alignment="center")
 
 
 def project_header(project: Project) -> None:

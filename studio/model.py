@@ -355,8 +355,10 @@ class Shot(Frozen):
 
     ``camera`` is the framing (WS, MS, CU, OTS, INSERT…, optionally with an angle),
     ``movement`` the camera move the renderer animates. ``element_refs`` are the indices of
-    the scene elements the shot's text comes from (an element split at sentence boundaries
-    appears in several consecutive shots), so nothing is lost and nothing invented.
+    the scene elements the shot's text comes from (an element split at sentence boundaries,
+    or a long dual-dialogue pair, appears in several consecutive shots; transitions,
+    sections and synopses are referenced by the shot they sit next to), so nothing is lost
+    and nothing invented.
     """
 
     id: str = Field(pattern=r"^[0-9]+[A-Z]+$")
