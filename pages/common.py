@@ -203,7 +203,7 @@ def format_duration(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def current_scene(studio: Any, project: Project) -> tuple[int, Scene]:
+def current_scene(studio: Any, project: Project, stage: Stage) -> tuple[int, Scene]:
     """The scene a Phase B page works on, with its 1-based number: the one opened in the
     hub (``session_state["scene_id"]``), else the first; a selectbox switches it.
 
@@ -221,16 +221,20 @@ def current_scene(studio: Any, project: Project) -> tuple[int, Scene]:
     if chosen not in ids:
         chosen = ids[0]
         st.session_state[SCENE_KEY] = chosen
-    # Align the widget before it is drawn (the hub changes SCENE_KEY, then switches page).
-    if st.session_state.get("scene_picker") != chosen:
-        st.session_state["scene_picker"] = chosen
+    # One widget per page: a picker shared by the pages would keep the previous page's
+    # value in the browser while the hub (or another page) changed SCENE_KEY.
+    key = f"scene_picker_{int(stage)}"
+    shown = key in st.session_state  # the widget is on screen already (this page, last run)
+    if shown and st.session_state[key] != chosen:
+        st.session_state[key] = chosen
     headings = {scene.id: f"{n}. {scene.heading}" for n, scene in enumerate(scenes, 1)}
     st.selectbox(
         "Scene",
         ids,
+        index=0 if shown else ids.index(chosen),  # Session State decides once it is shown
         format_func=lambda sid: headings.get(sid, sid),
-        key="scene_picker",
-        on_change=lambda: st.session_state.update({SCENE_KEY: st.session_state.get("scene_picker")}),
+        key=key,
+        on_change=lambda: st.session_state.update({SCENE_KEY: st.session_state.get(key)}),
     )
     number = ids.index(chosen) + 1
     return number, scenes[number - 1]

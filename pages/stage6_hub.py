@@ -41,20 +41,21 @@ def carry_prompt(studio, project, state, row) -> None:
     """One question per condition tag waiting to enter the scene: carry it or drop it."""
     for asset_id, tag in row.pending_carry:
         name = asset_label(state, asset_id)
-        text_col, carry_col, drop_col = st.columns([4, 1.3, 1], vertical_alignment="center")
-        text_col.markdown(
-            f":material/help: **{name}** was *{common.escape_markdown(tag)}* when last seen. "
-            "Carry it into this scene?"
-        )
         stem = f"{row.scene_id}_{asset_id}_{tag}"
-        if carry_col.button("Carry forward", key=f"carry_{stem}", icon=":material/east:", width="stretch"):
-            if common.act(studio.decide_carry, project.id, row.scene_id, asset_id, tag, True) is not None:
-                common.flash(f"'{common.escape_markdown(tag)}' carried into scene {row.number} on {name}.")
-                st.rerun()
-        if drop_col.button("Drop", key=f"drop_{stem}", icon=":material/block:", width="stretch"):
-            if common.act(studio.decide_carry, project.id, row.scene_id, asset_id, tag, False) is not None:
-                common.flash(f"'{common.escape_markdown(tag)}' dropped for {name} in scene {row.number}.")
-                st.rerun()
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.markdown(
+                f":material/help: **{name}** was *{common.escape_markdown(tag)}* when last seen. "
+                "Carry it into this scene?",
+                width="content",
+            )
+            if st.button("Carry forward", key=f"carry_{stem}", icon=":material/east:"):
+                if common.act(studio.decide_carry, project.id, row.scene_id, asset_id, tag, True) is not None:
+                    common.flash(f"'{common.escape_markdown(tag)}' carried into scene {row.number} on {name}.")
+                    st.rerun()
+            if st.button("Drop", key=f"drop_{stem}", icon=":material/block:"):
+                if common.act(studio.decide_carry, project.id, row.scene_id, asset_id, tag, False) is not None:
+                    common.flash(f"'{common.escape_markdown(tag)}' dropped for {name} in scene {row.number}.")
+                    st.rerun()
 
 
 def scene_card(studio, project, state, row) -> None:
@@ -132,23 +133,17 @@ for row in rows:
             icon=":material/warning:",
         )
 
-table = []
-for row in rows:
-    scene = state.scenes[row.scene_id].scene
-    table.append(
-        {
-            "No.": row.number,
-            "Heading": scene.heading,
-            "INT/EXT": scene.int_ext.value or "—",
-            "Location": scene.location,
-            "Time of day": scene.time_of_day,
-            "Characters": ", ".join(scene.characters),
-            "Status": row.status,
-            "Continuity": row.verdict,
-            "Shots": row.shots,
-            "Thumbnail": "end frame" if row.thumbnail else "no frames yet",
-        }
-    )
+table = [
+    {
+        "No.": row.number,
+        "Heading": row.heading,
+        "Characters": ", ".join(state.scenes[row.scene_id].scene.characters),
+        "Status": row.status,
+        "Continuity": row.verdict,
+        "Shots": row.shots,
+    }
+    for row in rows
+]
 st.dataframe(
     pd.DataFrame(table),
     hide_index=True,
@@ -159,9 +154,7 @@ st.dataframe(
         "Continuity": st.column_config.TextColumn(
             help="Safe / Risky / Broken: advisory only, it never blocks."
         ),
-        "Thumbnail": st.column_config.TextColumn(
-            help="The last end frame of the scene, once anchor frames exist (stage 10)."
-        ),
+        "Shots": st.column_config.NumberColumn(width="small"),
     },
 )
 st.caption(

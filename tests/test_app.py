@@ -22,12 +22,17 @@ FILE_PAGES = [
     "pages/dashboard.py",
     "pages/stage1_input.py",
     "pages/stage4_script.py",
+    "pages/stage5_assets.py",
     "pages/stage6_hub.py",
+    "pages/stage7_shots.py",
+    "pages/stage8_visual.py",
+    "pages/stage9_prompts.py",
     "pages/history.py",
     "pages/vault.py",
     "pages/settings.py",
 ]
-UNBUILT_STAGES = [s for s in Stage if s not in (Stage.INPUT, Stage.SCRIPT, Stage.HUB)]
+BUILT = (Stage.INPUT, Stage.SCRIPT, Stage.ASSETS, Stage.HUB, Stage.SHOTS, Stage.VISUAL_STATE, Stage.PROMPTS)
+UNBUILT_STAGES = [s for s in Stage if s not in BUILT]
 TONE = "Quiet, rain-soaked melancholy with a hopeful last image"
 
 

@@ -1,0 +1,166 @@
+"""Stage 7 — Shot list: the scene cut into ≤8-second shots, an editable table, split / merge,
+the rearview mirror onto the previous scene, and the lock."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pandas as pd
+import streamlit as st
+
+from pages import common
+from studio.model import CameraMove, Stage
+
+STATUS = {
+    "locked": ":green-badge[:material/lock: locked]",
+    "saved": ":blue-badge[:material/save: saved]",
+    "draft": ":gray-badge[:material/edit: draft breakdown — not saved yet]",
+}
+
+
+def shot_row(shot) -> dict:
+    """A shot as a table row: characters, SFX and continuity flags as comma text."""
+    return {
+        "id": shot.id,
+        "duration_s": shot.duration_s,
+        "camera": shot.camera,
+        "movement": shot.movement,
+        "characters": ", ".join(f"{c.name} ({c.prominence})" for c in shot.characters),
+        "setting": shot.setting,
+        "action": shot.action,
+        "dialogue": shot.dialogue,
+        "sfx": ", ".join(shot.sfx),
+        "continuity_flags": ", ".join(shot.continuity_flags),
+    }
+
+
+def edited_rows(shots, table: pd.DataFrame) -> list[dict]:
+    """The edited table back as shot dicts; fields the table does not show (element refs,
+    start-frame-only) are kept from the shot in the same row."""
+    cells = table.astype(object).where(table.notna(), None).to_dict("records")
+    return [{**shot.model_dump(mode="json"), **row} for shot, row in zip(shots, cells, strict=True)]
+
+
+def rearview(rear) -> None:
+    with st.expander("Rearview mirror — how the previous scene ended", icon=":material/history:"):
+        if rear.previous_heading is None:
+            st.caption("This is the first scene: nothing comes before it.")
+            return
+        text_col, frame_col = st.columns([3, 1])
+        text_col.markdown(f"**{common.escape_markdown(rear.previous_heading)}**")
+        text_col.markdown(
+            f"**Last action:** {common.escape_markdown(rear.last_action or '—')}  \n"
+            f"**Last dialogue:** {common.escape_markdown(rear.last_dialogue or '—')}"
+        )
+        with frame_col:
+            common.show_image(studio, rear.last_frame, "Last frame", missing="No end frame yet (stage 10)")
+
+
+def done(message: str) -> None:
+    common.flash(message)
+    st.rerun()
+
+
+studio, project = common.project_page("Stage 7 — Shot list")
+number, scene = common.current_scene(studio, project, Stage.SHOTS)
+
+gates = common.act(studio.gates, project.id, scene.id)
+view = common.act(studio.shot_list, project.id, scene.id)
+rear = common.act(studio.rearview, project.id, scene.id)
+head = common.act(studio.head, project.id)
+if gates is None or view is None or rear is None or head is None:
+    st.stop()
+gate = gates[Stage.SHOTS]
+common.show_gate(gate)
+if not gate.open and not gate.locked:
+    st.page_link(common.STAGE5, label="Stage 5 — Assets & style", icon=common.STAGE_ICONS[Stage.ASSETS])
+editable = gate.open and not view.locked
+if view.locked:
+    editable = st.toggle(
+        "Edit the locked shot list",
+        key=f"shots_unfreeze_{scene.id}",
+        help="Saving an edit makes this scene Outdated until you lock it again.",
+    )
+
+rearview(rear)
+
+status = "locked" if view.locked else "saved" if view.saved else "draft"
+st.markdown(
+    f"{STATUS[status]} :gray-badge[{len(view.shots)} shot(s)] "
+    f":gray-badge[:material/timer: {view.total_s:g} s]"
+)
+for problem in view.problems:
+    st.error(common.escape_markdown(problem), icon=":material/rule:")
+
+table = st.data_editor(
+    pd.DataFrame([shot_row(shot) for shot in view.shots]),
+    key=f"shots_{scene.id}_{head[:12]}",  # a new commit starts a clean edit state
+    hide_index=True,
+    num_rows="fixed",
+    disabled=True if not editable else ["id"],
+    column_config={
+        "id": st.column_config.TextColumn("Shot", width="small", help="Re-lettered on save."),
+        "duration_s": st.column_config.NumberColumn(
+            "Seconds", min_value=0.5, max_value=8.0, step=0.1, format="%.1f", required=True,
+            help="At most 8 seconds per shot.",
+        ),
+        "camera": st.column_config.TextColumn("Camera", help="Framing: WS, MS, CU, OTS, INSERT…"),
+        "movement": st.column_config.SelectboxColumn(
+            "Movement", options=list(get_args(CameraMove)), required=True
+        ),
+        "characters": st.column_config.TextColumn(
+            "Characters", width="medium", help="NAME (primary|secondary|background), comma separated."
+        ),
+        "setting": st.column_config.TextColumn("Setting", width="small"),
+        "action": st.column_config.TextColumn("Action", width="large"),
+        "dialogue": st.column_config.TextColumn("Dialogue (verbatim)", width="large"),
+        "sfx": st.column_config.TextColumn("SFX", help="Comma separated."),
+        "continuity_flags": st.column_config.TextColumn("Continuity flags", help="Comma separated."),
+    },
+)
+st.caption(
+    "The draft is a deterministic breakdown: shots are cut from the scene's own action and "
+    "dialogue at sentence boundaries, nothing invented. With an LLM connected, editing one "
+    "field (say the action) would also regenerate the fields that depend on it (camera, "
+    "characters, continuity flags); without one, edit them yourself."
+)
+
+message_col, save_col = st.columns([4, 1], vertical_alignment="bottom")
+message = message_col.text_input(
+    "Describe your edit (the commit message)", key="shots_message", disabled=not editable,
+    placeholder="e.g. Hold the wide shot longer",
+)
+if save_col.button("Save shot list", key="save_shots", icon=":material/save:", type="primary",
+                   disabled=not editable, width="stretch"):
+    rows = edited_rows(view.shots, table)
+    if common.act(studio.save_shots, project.id, scene.id, rows, message or "") is not None:
+        done(f"Shot list of scene {number} saved.")
+
+pick_col, split_col, merge_col, reset_col, lock_col = st.columns(
+    [1.2, 1, 1.3, 1.4, 1.4], vertical_alignment="bottom"
+)
+shot_id = pick_col.selectbox("Shot", [shot.id for shot in view.shots], key="shot_pick",
+                             disabled=not editable)
+if split_col.button("Split", key="split_shot", icon=":material/call_split:", disabled=not editable,
+                    width="stretch", help="Cut the shot in two at a sentence boundary."):
+    if common.act(studio.split_shot, project.id, scene.id, shot_id) is not None:
+        done(f"Shot {shot_id} split.")
+if merge_col.button("Merge with next", key="merge_shot", icon=":material/merge:",
+                    disabled=not editable, width="stretch",
+                    help="Join the shot and the next one (at most 8 seconds together)."):
+    if common.act(studio.merge_shots, project.id, scene.id, shot_id) is not None:
+        done(f"Shot {shot_id} merged with the next.")
+if reset_col.button("Reset to breakdown", key="reset_shots", icon=":material/restart_alt:",
+                    disabled=not editable, width="stretch"):
+    if common.act(studio.reset_shots, project.id, scene.id) is not None:
+        done(f"Shot list of scene {number} reset to the deterministic breakdown.")
+if lock_col.button("Lock shot list", key="lock_shots", icon=":material/lock:", type="primary",
+                   disabled=not gate.open or view.locked, width="stretch",
+                   help="Locks the saved list (the draft breakdown when none is saved): save table "
+                   "edits first. Opens stage 8 for this scene."):
+    if common.act(studio.lock_shots, project.id, scene.id) is not None:
+        done(f"Shot list of scene {number} locked.")
+
+if view.locked:
+    st.page_link(common.STAGE8, label="Next: Stage 8 — Scene visual state",
+                 icon=common.STAGE_ICONS[Stage.VISUAL_STATE])
