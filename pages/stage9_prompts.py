@@ -8,7 +8,6 @@ import streamlit as st
 
 from pages import common
 from studio.model import Stage
-from studio.planning import FRAME_MODEL, VIDEO_MODEL
 from studio.prompts import PROMPT_LABELS, TARGET_MODELS
 
 AUTO = "auto"
@@ -50,14 +49,14 @@ def kept_edit(ps, kind: str) -> None:
         st.code(new, language=None, wrap_lines=True)
         if st.button("Use the new prompt", key=f"usenew_{kind}_{scene.id}_{ps.shot_id}",
                      icon=":material/autorenew:", disabled=not editable):
-            if common.act(studio.edit_prompt, project.id, scene.id, ps.shot_id, **{f"{kind}_prompt": new}) is not None:
+            if common.act(studio.resolve_prompt_edit, project.id, scene.id, ps.shot_id, kind, keep=False) is not None:
                 done(f"Shot {ps.shot_id}: the new {KINDS[kind]} is used.")
     with old_col:
         st.markdown("**Your kept edit**")
         st.code(old, language=None, wrap_lines=True)
         if st.button("Keep my edit", key=f"keep_{kind}_{scene.id}_{ps.shot_id}",
                      icon=":material/bookmark:", disabled=not editable):
-            if common.act(studio.edit_prompt, project.id, scene.id, ps.shot_id, **{f"{kind}_prompt": old}) is not None:
+            if common.act(studio.resolve_prompt_edit, project.id, scene.id, ps.shot_id, kind, keep=True) is not None:
                 done(f"Shot {ps.shot_id}: your {KINDS[kind]} edit is kept.")
 
 
@@ -135,22 +134,25 @@ if pending is not None:
         done(f"Shot {shot_id}: " + ("start frame only." if value else "start and end frames."))
     st.session_state[f"sfo_{scene.id}_{shot_id}"] = not value  # refused: show the saved value
 
+scene_doc = common.act(studio.scene, project.id, scene.id)
+if scene_doc is None:
+    st.stop()
+saved_frame, saved_video = scene_doc.work.frame_model, scene_doc.work.video_model or AUTO
 frame_col, video_col = st.columns(2)
 frame_model = frame_col.selectbox(
-    "Frame model (anchor frames)", FRAME_MODELS, index=FRAME_MODELS.index(FRAME_MODEL),
-    key="frame_model", help=model_help("frame"),
+    "Frame model (anchor frames)", FRAME_MODELS, index=FRAME_MODELS.index(saved_frame),
+    key=f"frame_model_{scene.id}", help=model_help("frame"),
 )
 video_model = video_col.selectbox(
-    "Video model (clips)", VIDEO_MODELS, index=VIDEO_MODELS.index(VIDEO_MODEL or AUTO),
-    key="video_model", help="**auto**: per shot, the first video model that fits its frames.  \n"
+    "Video model (clips)", VIDEO_MODELS, index=VIDEO_MODELS.index(saved_video),
+    key=f"video_model_{scene.id}", help="**auto**: per shot, the first video model that fits its frames.  \n"
     + model_help("video"),
 )
-preview = (frame_model, video_model) != (FRAME_MODEL, VIDEO_MODEL or AUTO)
+preview = (frame_model, video_model) != (saved_frame, saved_video)
 
 gates = common.act(studio.gates, project.id, scene.id)
 view = common.act(
-    studio.prompt_sets, project.id, scene.id,
-    frame_model=frame_model, video_model=None if video_model == AUTO else video_model,
+    studio.prompt_sets, project.id, scene.id, frame_model=frame_model, video_model=video_model,
 )
 shots = common.act(studio.shot_list, project.id, scene.id)
 head = common.act(studio.head, project.id)
@@ -166,14 +168,18 @@ if view.locked and not preview:
     editable = st.toggle(
         "Edit the locked prompts",
         key=f"prompts_unfreeze_{scene.id}",
-        help="Edits after the lock are saved at once and the lock stays.",
+        help="An edit after the lock makes the lock stale (the scene shows Outdated): lock again when done.",
     )
 if preview:
     st.info(
-        f"Preview for {frame_model} / {video_model}: edits and the lock apply to the default "
-        f"targets ({FRAME_MODEL} / {VIDEO_MODEL or AUTO}); switch back to edit.",
+        f"Preview for {frame_model} / {video_model}: the scene targets {saved_frame} / {saved_video}. "
+        "Use these models for the scene to edit and lock its prompts for them.",
         icon=":material/visibility:",
     )
+    if st.button("Use these models for this scene", key=f"use_models_{scene.id}",
+                 icon=":material/check:", disabled=not gate.open):
+        if common.act(studio.set_target_models, project.id, scene.id, frame_model, video_model) is not None:
+            done(f"Scene {number} now targets {frame_model} / {video_model}.")
 
 st.caption(
     "Assembled deterministically from the shot list, the scene's visual state and the style. "

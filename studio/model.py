@@ -443,6 +443,8 @@ class SceneWork(Frozen):
     carry_decisions: tuple[CarryDecision, ...] = ()
     visual_lock: LockRecord | None = None
     prompts: tuple[PromptSet, ...] = ()
+    frame_model: str = "flux"
+    video_model: str | None = None  # None: per shot, the first video model that fits it
     prompts_lock: LockRecord | None = None
     frame_mode: Literal["quick", "control"] | None = None
     frames: tuple[Frame, ...] = ()

@@ -25,16 +25,39 @@ from studio.objects import canonical_json, document_id, sha256_hex
 # --------------------------------------------------------------------------- fingerprints
 
 
-def scene_hash(doc: SceneDoc) -> str:
-    """Fingerprint of what a scene's downstream work is built on: its script content and its
-    shot list. Source line numbers are left out, so an edit in scene 2 does not look like an
-    edit of scene 5 merely because lines shifted; the per-shot start-frame-only tag (a
-    stage 9 choice) is left out too."""
+LOCK_LEVELS = ("shot list", "visual state", "prompts", "frames", "render confirmation", "video")
+
+
+def scene_hash(doc: SceneDoc, level: str = "shot list") -> str:
+    """Fingerprint of what a scene lock at ``level`` is built on.
+
+    Every lock covers the scene's script content and shot list; from the visual state up it
+    also covers the per-scene asset states and carry-forward answers, from the prompts up the
+    saved prompt sets, from the render confirmation up the frames. An edit of any of these
+    after the lock makes that lock (and the ones above it) stale. Source line numbers are left
+    out, so an edit in scene 2 does not look like an edit of scene 5 merely because lines
+    shifted; the per-shot start-frame-only tag (a stage 9 choice) is left out of the shot
+    list and counted with the prompts.
+    """
+    rank = LOCK_LEVELS.index(level)
     data = doc.scene.model_dump(mode="json", exclude={"line"})
     for element in data["elements"]:
         element.pop("line", None)
-    shots = [s.model_dump(mode="json", exclude={"start_frame_only"}) for s in doc.work.shots]
-    return sha256_hex(canonical_json({"scene": data, "shots": shots}))
+    work = doc.work
+    parts: dict[str, object] = {
+        "scene": data,
+        "shots": [s.model_dump(mode="json", exclude={"start_frame_only"}) for s in work.shots],
+    }
+    if rank >= LOCK_LEVELS.index("visual state"):
+        parts["visual"] = [v.model_dump(mode="json") for v in work.visual_state]
+        parts["carry"] = [c.model_dump(mode="json") for c in work.carry_decisions]
+    if rank >= LOCK_LEVELS.index("prompts"):
+        parts["prompts"] = [p.model_dump(mode="json") for p in work.prompts]
+        parts["start_frame_only"] = [s.id for s in work.shots if s.start_frame_only]
+        parts["targets"] = [work.frame_model, work.video_model]
+    if rank >= LOCK_LEVELS.index("render confirmation"):
+        parts["frames"] = [f.model_dump(mode="json") for f in work.frames]
+    return sha256_hex(canonical_json(parts))
 
 
 def upstream_hashes(scenes: Sequence[SceneDoc]) -> list[str]:
@@ -47,15 +70,17 @@ def upstream_hashes(scenes: Sequence[SceneDoc]) -> list[str]:
     return result
 
 
-def lock_record(state: ProjectState, scene_id: str, message: str = "") -> LockRecord:
-    """The record a Phase B lock of ``scene_id`` stores: what the lock was built on."""
+def lock_record(
+    state: ProjectState, scene_id: str, message: str = "", level: str = "shot list"
+) -> LockRecord:
+    """The record a Phase B lock of ``scene_id`` at ``level`` stores: what it was built on."""
     ordered = state.ordered_scenes()
     ups = upstream_hashes(ordered)
     for doc, upstream in zip(ordered, ups, strict=True):
         if doc.scene.id == scene_id:
             generation = state.script.generation if state.script else 0
             return LockRecord(
-                scene_hash=scene_hash(doc),
+                scene_hash=scene_hash(doc, level),
                 upstream_hash=upstream,
                 generation=generation,
                 commit_message=message,
@@ -86,6 +111,16 @@ class SceneReport:
     outdated: bool
     continuity_broken: bool
     reasons: tuple[str, ...] = ()
+
+
+_CHANGED = {
+    "shot list": "script or shot list",
+    "visual state": "script, shot list or visual state",
+    "prompts": "script, shot list, visual state or prompts",
+    "frames": "script, shot list, visual state or prompts",
+    "render confirmation": "script, shot list, visual state, prompts or frames",
+    "video": "script, shot list, visual state, prompts or frames",
+}
 
 
 def _locks(doc: SceneDoc) -> list[tuple[str, LockRecord]]:
@@ -126,7 +161,6 @@ def scene_reports(state: ProjectState) -> list[SceneReport]:
     generation = state.script.generation if state.script else 0
     reports: list[SceneReport] = []
     for number, (doc, upstream) in enumerate(zip(ordered, upstream_hashes(ordered), strict=True), 1):
-        own = scene_hash(doc)
         reasons: list[str] = []
         outdated = broken = False
         for name, lock in _locks(doc):
@@ -136,11 +170,9 @@ def scene_reports(state: ProjectState) -> list[SceneReport]:
                     f"the script was regenerated after the {name} was locked "
                     f"(generation {lock.generation} → {generation})"
                 )
-            elif lock.scene_hash != own:
+            elif lock.scene_hash != scene_hash(doc, name):
                 outdated = True
-                reasons.append(
-                    f"this scene's script or shot list changed after the {name} was locked"
-                )
+                reasons.append(f"this scene's {_CHANGED[name]} changed after the {name} was locked")
             elif lock.upstream_hash != upstream:
                 broken = True
                 reasons.append(f"an earlier scene changed after this scene's {name} was locked")
@@ -248,19 +280,24 @@ def stage_locked(state: ProjectState, stage: Stage, scene_id: str | None = None)
         return stage_locked(state, Stage.ASSETS)
     if scene_id is None or scene_id not in state.scenes:
         return False
-    report = next(r for r in scene_reports(state) if r.scene_id == scene_id)
-    if report.outdated:
-        return False
-    work = state.scenes[scene_id].work
-    lock = {
-        Stage.SHOTS: work.shots_lock,
-        Stage.VISUAL_STATE: work.visual_lock,
-        Stage.PROMPTS: work.prompts_lock,
-        Stage.FRAMES: work.frames_lock,
-        Stage.CONFIRM: work.render_confirmed,
-        Stage.VIDEO: work.video_lock,
+    doc = state.scenes[scene_id]
+    work = doc.work
+    name, lock = {
+        Stage.SHOTS: ("shot list", work.shots_lock),
+        Stage.VISUAL_STATE: ("visual state", work.visual_lock),
+        Stage.PROMPTS: ("prompts", work.prompts_lock),
+        Stage.FRAMES: ("frames", work.frames_lock),
+        Stage.CONFIRM: ("render confirmation", work.render_confirmed),
+        Stage.VIDEO: ("video", work.video_lock),
     }[stage]
-    return lock is not None
+    # A lock counts while what it was built on is unchanged; a stale lock above it does not
+    # undo it (editing a scene's visual state leaves its shot list locked).
+    generation = state.script.generation if state.script else 0
+    return (
+        lock is not None
+        and lock.generation == generation
+        and lock.scene_hash == scene_hash(doc, name)
+    )
 
 
 # Which stage a stage waits for. Mode D (script import) skips stages 2-3.
@@ -320,9 +357,9 @@ def stage_gate(state: ProjectState, stage: Stage, scene_id: str | None = None) -
             return Gate(stage, False, False, f"scene {scene_id} does not exist")
     if stage_locked(state, needed, scene_id):
         return Gate(stage, True, locked, f"open: {_LOCK_WORDS[needed]}")
-    return Gate(
-        stage, False, False, f"opens when {_LOCK_WORDS[needed]} (stage {int(needed)})"
-    )
+    # The hub is locked by stage 5's locks, so name the stage where the user acts.
+    acting = Stage.ASSETS if needed is Stage.HUB else needed
+    return Gate(stage, False, False, f"opens when {_LOCK_WORDS[needed]} (stage {int(acting)})")
 
 
 def gates(state: ProjectState, scene_id: str | None = None) -> dict[Stage, Gate]:

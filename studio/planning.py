@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from studio.store import Store
     from studio.timeline import Timeline
 
-FRAME_MODEL = "flux"  # long T5 prompts fit; SDXL (77 CLIP tokens) is a choice per call
-VIDEO_MODEL: str | None = None  # None: per shot, the first video model that fits it
 
 
 class AssetChanges(Changes):
@@ -435,7 +433,7 @@ class PlanningServices:
             new_doc = doc.model_copy(update={"work": work})
             if lock:
                 probe = state.model_copy(update={"scenes": {**state.scenes, scene_id: new_doc}})
-                record = pipeline.lock_record(probe, scene_id, message)
+                record = pipeline.lock_record(probe, scene_id, message, "shot list")
                 new_doc = new_doc.model_copy(
                     update={"work": work.model_copy(update={"shots_lock": record})}
                 )
@@ -596,7 +594,7 @@ class PlanningServices:
             # The resolved state is derived (master -> previous scene -> this scene's edits),
             # so only the lock is recorded; saving the resolved copies would turn inherited
             # states into this scene's own edits and hide tags the text sets.
-            record = pipeline.lock_record(state, scene_id, "Lock visual state")
+            record = pipeline.lock_record(state, scene_id, "Lock visual state", "visual state")
             work = doc.work.model_copy(update={"visual_lock": record})
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
@@ -658,25 +656,48 @@ class PlanningServices:
         project_ref: str,
         scene_ref: str | int,
         *,
-        frame_model: str = FRAME_MODEL,
-        video_model: str | None = VIDEO_MODEL,
+        frame_model: str | None = None,
+        video_model: str | None = None,
         ref: str | None = None,
     ) -> PromptView:
-        """Assembled prompt sets for every shot (manual edits kept) and sanity warnings."""
-        if frame_model not in prompts.TARGET_MODELS or (
-            video_model is not None and video_model not in prompts.TARGET_MODELS
-        ):
-            raise BadInput(f"unknown target model: choose from {', '.join(prompts.TARGET_MODELS)}")
+        """Assembled prompt sets for every shot (manual edits kept) and sanity warnings.
+
+        The target models are the scene's saved ones unless given (``video_model="auto"``
+        picks per shot); other targets are a read-only preview."""
         state = self.state(project_ref, ref)
-        scene_id = state.scene(scene_ref).scene.id
-        sets, warnings = self._assemble(state, scene_id, frame_model, video_model)
+        doc = state.scene(scene_ref)
+        frame = frame_model or doc.work.frame_model
+        video = doc.work.video_model if video_model is None else video_model
+        video = None if video == "auto" else video
+        _check_targets(frame, video)
+        sets, warnings = self._assemble(state, doc.scene.id, frame, video)
         return PromptView(
-            scene_id=scene_id,
+            scene_id=doc.scene.id,
             prompt_sets=sets,
             warnings=warnings,
-            locked=pipeline.stage_locked(state, Stage.PROMPTS, scene_id),
-            frame_model=frame_model,
-            video_model=video_model,
+            locked=pipeline.stage_locked(state, Stage.PROMPTS, doc.scene.id),
+            frame_model=frame,
+            video_model=video,
+        )
+
+    def set_target_models(
+        self, project_ref: str, scene_ref: str | int, frame_model: str, video_model: str | None
+    ) -> CommitRow:
+        """Choose the image and video models a scene's prompts are assembled for."""
+        video = None if video_model in (None, "auto") else video_model
+        _check_targets(frame_model, video)
+        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            self._require(state, Stage.PROMPTS, scene_id)
+            doc = state.scenes[scene_id]
+            if (doc.work.frame_model, doc.work.video_model) == (frame_model, video):
+                raise Conflict("those are the scene's target models already")
+            work = doc.work.model_copy(update={"frame_model": frame_model, "video_model": video})
+            return {scene_key(scene_id): doc.model_copy(update={"work": work})}
+
+        return self._commit(
+            project_ref, compute, f"Target {frame_model} / {video or 'auto'}", action="targets"
         )
 
     def _save_prompts(self, project_ref: str, scene_ref: str | int, change: Any, message: str, action: str, *, lock: bool = False) -> CommitRow:
@@ -684,15 +705,16 @@ class PlanningServices:
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
             self._require(state, Stage.PROMPTS, scene_id)
-            sets, _ = self._assemble(state, scene_id, FRAME_MODEL, VIDEO_MODEL)
             doc = state.scenes[scene_id]
+            sets, _ = self._assemble(state, scene_id, doc.work.frame_model, doc.work.video_model)
             new_sets, shots = change(state, doc, sets)
             work = doc.work.model_copy(update={"prompts": tuple(new_sets), "shots": tuple(shots)})
             new_doc = doc.model_copy(update={"work": work})
             if lock:
                 if pipeline.stage_locked(state, Stage.PROMPTS, scene_id):
                     raise Conflict("the prompts are locked already")
-                record = pipeline.lock_record(state, scene_id, message)
+                probe = state.model_copy(update={"scenes": {**state.scenes, scene_id: new_doc}})
+                record = pipeline.lock_record(probe, scene_id, message, "prompts")
                 new_doc = new_doc.model_copy(update={"work": work.model_copy(update={"prompts_lock": record})})
             return {scene_key(scene_id): new_doc}
 
@@ -724,6 +746,38 @@ class PlanningServices:
 
         return self._save_prompts(project_ref, scene_ref, change, f"Edit prompts of shot {shot_id}", "edit_prompt")
 
+    def resolve_prompt_edit(
+        self, project_ref: str, scene_ref: str | int, shot_id: str, prompt: str, *, keep: bool
+    ) -> CommitRow:
+        """Answer a kept-edit conflict: keep the user's earlier edit, or use the newly
+        assembled prompt (which is then no longer marked edited)."""
+        if prompt not in ("frame", "video"):
+            raise BadInput("prompt must be 'frame' or 'video' (the system prompt is not editable)")
+
+        def change(state: ProjectState, doc: SceneDoc, sets: tuple[PromptSet, ...]) -> Any:
+            target = next((p for p in sets if p.shot_id == shot_id), None)
+            if target is None:
+                raise NotFound(f"no shot {shot_id} in this scene")
+            previous = getattr(target, f"previous_{prompt}_edit")
+            if previous is None:
+                raise Conflict(f"shot {shot_id}'s {prompt} prompt has no kept edit to resolve")
+            if keep:
+                resolved = target.model_copy(
+                    update={f"{prompt}_prompt": previous, f"{prompt}_edited": True,
+                            f"previous_{prompt}_edit": None}
+                )
+            else:
+                resolved = target.model_copy(
+                    update={f"{prompt}_edited": False, f"previous_{prompt}_edit": None}
+                )
+            new_sets = [resolved if p.shot_id == shot_id else p for p in sets]
+            return new_sets, self._current_shots(state, doc)
+
+        verb = "Keep my edit of" if keep else "Use the new"
+        return self._save_prompts(
+            project_ref, scene_ref, change, f"{verb} the {prompt} prompt of shot {shot_id}", "edit_prompt"
+        )
+
     def set_start_frame_only(self, project_ref: str, scene_ref: str | int, shot_id: str, value: bool) -> CommitRow:
         """Tag a shot as start-frame-only (image-to-video: no end anchor frame)."""
 
@@ -735,7 +789,7 @@ class PlanningServices:
             probe = state.model_copy(
                 update={"scenes": {**state.scenes, doc.scene.id: doc.model_copy(update={"work": doc.work.model_copy(update={"shots": shots})})}}
             )
-            new_sets, _ = self._assemble(probe, doc.scene.id, FRAME_MODEL, VIDEO_MODEL)
+            new_sets, _ = self._assemble(probe, doc.scene.id, doc.work.frame_model, doc.work.video_model)
             return new_sets, shots
 
         label = "start-frame-only" if value else "start and end frames"
@@ -753,6 +807,16 @@ class PlanningServices:
             return sets, self._current_shots(state, doc)
 
         return self._save_prompts(project_ref, scene_ref, change, "Lock prompts", "lock_prompts", lock=True)
+
+
+def _check_targets(frame_model: str, video_model: str | None) -> None:
+    models = prompts.TARGET_MODELS
+    frames = [k for k, m in models.items() if m.role in ("frame", "any")]
+    videos = [k for k, m in models.items() if m.role in ("video", "any")]
+    if frame_model not in frames:
+        raise BadInput(f"unknown target model {frame_model!r} for frames: choose from {', '.join(frames)}")
+    if video_model is not None and video_model not in videos:
+        raise BadInput(f"unknown target model {video_model!r} for clips: choose from auto, {', '.join(videos)}")
 
 
 def _clean_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -445,17 +445,25 @@ def test_stage9_edit_start_frame_only_and_preview(studio, prompts_open):
     assert studio.shot_list(pid, 1).shots[1].start_frame_only
     assert at.toggle(key="sfo_sc-1_1B").value
 
-    at.selectbox(key="frame_model").set_value("sdxl").run()
+    at.selectbox(key="frame_model_sc-1").set_value("sdxl").run()
     assert_ok(at)
     assert "Preview for sdxl" in texts(at.info)
     assert at.button(key="lock_prompts").disabled and at.text_area[0].disabled
     assert at.warning  # the sanity checker flags prompts too long for SDXL, never blocks
+    at.button(key="use_models_sc-1").click().run()
+    assert_ok(at)
+    assert studio.scene(pid, 1).work.frame_model == "sdxl"
+    # 1A's manual edit was made for flux: it is kept beside the new SDXL prompt to choose.
+    at.button(key="usenew_frame_sc-1_1A").click().run()
+    assert_ok(at)
+    assert not at.button(key="lock_prompts").disabled
 
 
 def kept_edit_conflict(studio, pid: str) -> str:
     """Edit 1B's frame prompt, then change Oskar in scene 1: the assembled prompt changes."""
     studio.edit_prompt(pid, 1, "1B", frame_prompt="my own frame prompt for 1B")
     studio.edit_asset_state(pid, 1, "character-oskar", {"description": "Oskar in shirtsleeves"})
+    studio.lock_visual_state(pid, 1)  # the edit staled the visual state lock
     prompt_set = studio.prompt_sets(pid, 1).prompt_sets[1]
     assert prompt_set.previous_frame_edit == "my own frame prompt for 1B"
     return prompt_set.frame_prompt
@@ -478,11 +486,6 @@ def test_stage9_kept_edit_shows_both_and_keep_my_edit(studio, prompts_open):
     assert not at.button(key="lock_prompts").disabled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Studio.edit_prompt with the unchanged new assembled text is a no-op "
-    "(prompts.apply_edit skips it), so the kept edit is never cleared",
-)
 def test_stage9_use_the_new_prompt_resolves_the_kept_edit(studio, prompts_open):
     pid = prompts_open.id
     new = kept_edit_conflict(studio, pid)

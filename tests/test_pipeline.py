@@ -76,8 +76,10 @@ def with_locks(state: ProjectState, levels: dict[int, str]) -> ProjectState:
     scenes = dict(state.scenes)
     for number, level in levels.items():
         scene_id = f"sc-{number}"
-        record = pipeline.lock_record(state, scene_id, "locked in test")
-        updates = {name: record for name in LOCK_FIELDS[: LEVELS[level]]}
+        updates = {
+            name: pipeline.lock_record(state, scene_id, "locked in test", pipeline.LOCK_LEVELS[i])
+            for i, name in enumerate(LOCK_FIELDS[: LEVELS[level]])
+        }
         doc = scenes[scene_id]
         scenes[scene_id] = doc.model_copy(update={"work": doc.work.model_copy(update=updates)})
     return state.model_copy(update={"scenes": scenes})
@@ -299,9 +301,35 @@ def test_a_shot_list_edit_after_locking_is_an_edit_of_the_scene():
     reports = pipeline.scene_reports(edited)
     assert [r.status.value for r in reports] == ["Video complete", "Outdated", "Shot list locked", "Video complete"]
     assert [r.continuity_broken for r in reports] == [False, False, True, True]
-    # The start-frame-only tag is a stage 9 choice, not an edit of the shot list.
-    tagged = with_shots(locked, 2, (shots[0].model_copy(update={"start_frame_only": True}), shots[1]))
+    # The start-frame-only tag is a stage 9 choice: it leaves a locked shot list alone (and
+    # later scenes), but stales the prompts and everything above them.
+    only_shots = with_locks(with_shots(base_state(), 2, shots), {2: "shots", 3: "shots"})
+    tagged = with_shots(only_shots, 2, (shots[0].model_copy(update={"start_frame_only": True}), shots[1]))
     assert not any(r.outdated or r.continuity_broken for r in pipeline.scene_reports(tagged))
+    tagged = with_shots(locked, 2, (shots[0].model_copy(update={"start_frame_only": True}), shots[1]))
+    reports = pipeline.scene_reports(tagged)
+    assert reports[1].outdated and not reports[2].continuity_broken
+
+
+def test_locks_cover_the_work_below_them():
+    from studio.model import AssetState, PromptSet
+
+    locked = with_locks(base_state(), {1: "prompts", 2: "visual"})
+    doc = locked.scenes["sc-2"]
+    instance = AssetState(asset_id="character-mara", source="new", condition_tags=("wet",))
+    edited = locked.model_copy(update={"scenes": {**locked.scenes, "sc-2": doc.model_copy(
+        update={"work": doc.work.model_copy(update={"visual_state": (instance,)})})}})
+    report = pipeline.scene_reports(edited)[1]
+    assert report.outdated and any("visual state changed" in r for r in report.reasons)
+    assert not pipeline.stage_locked(edited, Stage.VISUAL_STATE, "sc-2")
+    assert pipeline.stage_locked(edited, Stage.SHOTS, "sc-2")  # the shot list lock still stands
+    doc = locked.scenes["sc-1"]
+    prompt = PromptSet(shot_id="1A", frame_prompt="f", video_prompt="v", system_prompt="s", frame_edited=True)
+    edited = locked.model_copy(update={"scenes": {**locked.scenes, "sc-1": doc.model_copy(
+        update={"work": doc.work.model_copy(update={"prompts": (prompt,)})})}})
+    assert pipeline.scene_reports(edited)[0].outdated
+    # Later scenes' continuity depends on script and shots only.
+    assert not pipeline.scene_reports(edited)[1].continuity_broken
 
 
 # --------------------------------------------------------------------------- branching rules

@@ -240,6 +240,36 @@ def test_prompt_drafts_are_deterministic_and_complete(studio, project):
     assert any(w.code == "missing_style" for w in first.warnings)  # no style chosen yet
     with pytest.raises(BadInput):
         studio.prompt_sets(project, 1, frame_model="dall-e")
+    with pytest.raises(BadInput):
+        studio.prompt_sets(project, 1, frame_model="wan2.2-i2v")  # a video model
+
+
+def test_target_models_and_resolving_kept_edits(studio, project):
+    lock_phase_a(studio, project)
+    lock_scene(studio, project, 1, "visual")
+    studio.edit_prompt(project, 1, "1A", video_prompt="Rain. Nothing but rain, for eight seconds.")
+    # Switching the scene to SDXL re-assembles every prompt; the edit is kept beside it.
+    studio.set_target_models(project, 1, "sdxl", "auto")
+    view = studio.prompt_sets(project, 1)
+    assert view.frame_model == "sdxl" and view.video_model is None
+    first = view.prompt_sets[0]
+    assert first.previous_video_edit == "Rain. Nothing but rain, for eight seconds."
+    with pytest.raises(Conflict):
+        studio.set_target_models(project, 1, "sdxl", None)
+    with pytest.raises(BadInput):
+        studio.set_target_models(project, 1, "sdxl", "dall-e")
+    with pytest.raises(BadInput):
+        studio.resolve_prompt_edit(project, 1, "1A", "system", keep=True)
+    studio.resolve_prompt_edit(project, 1, "1A", "video", keep=False)
+    first = studio.prompt_sets(project, 1).prompt_sets[0]
+    assert first.previous_video_edit is None and not first.video_edited
+    with pytest.raises(Conflict):
+        studio.resolve_prompt_edit(project, 1, "1A", "video", keep=True)
+    studio.lock_prompts(project, 1)
+    # An edit after the lock stales it.
+    studio.edit_prompt(project, 1, "1B", frame_prompt="Oskar under the green lamp.")
+    assert not studio.gates(project, "sc-1")[Stage.PROMPTS].locked
+    assert studio.hub(project)[0].status == "Outdated"
 
 
 def test_prompt_edits_survive_until_upstream_changes(studio, project):
@@ -251,6 +281,10 @@ def test_prompt_edits_survive_until_upstream_changes(studio, project):
     assert edited.frame_edited and edited.frame_prompt == "Harsh fluorescent light on Oskar's bench."
     # An upstream change (a scene-instance edit of a character in the shot) re-assembles it.
     studio.edit_asset_state(project, 1, "character-oskar", {"description": "Oskar, 74, ink on his fingers"})
+    # That edit stales the visual state lock: stage 9 closes until it is locked again.
+    assert not studio.gates(project, "sc-1")[Stage.PROMPTS].open
+    assert studio.hub(project)[0].status == "Outdated"
+    studio.lock_visual_state(project, 1)
     changed = next(p for p in studio.prompt_sets(project, 1).prompt_sets if p.shot_id == shot_id)
     assert changed.previous_frame_edit == "Harsh fluorescent light on Oskar's bench."
     assert changed.frame_prompt != changed.previous_frame_edit
