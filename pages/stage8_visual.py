@@ -102,8 +102,8 @@ if gate.locked:
     editable = st.toggle(
         "Edit the locked visual state",
         key=f"vs_unfreeze_{scene.id}",
-        help="Edits after the lock are saved at once and the lock stays: later stages "
-        "(prompts) pick them up when they re-assemble.",
+        help="Saving an edit after the lock makes this scene Outdated until you lock the "
+        "visual state again; the prompts re-assemble from it.",
     )
 
 st.caption(
