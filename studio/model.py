@@ -603,6 +603,52 @@ class Manifest(Frozen):
     peak_vram_mb: float | None = None
 
 
+class RenderCharacter(Frozen):
+    """A character as a renderer draws it: name, colour, prominence, condition tags."""
+
+    name: NonEmpty
+    colour: str = Field(default="#c0504d", pattern=r"^#[0-9a-fA-F]{6}$")
+    prominence: Literal["primary", "secondary", "background"] = "primary"
+    condition_tags: tuple[str, ...] = ()
+    image_key_path: str | None = None
+
+
+RenderKind = Literal["frame", "clip", "assemble", "card"]
+
+
+class RenderSpec(Frozen):
+    """Everything a backend needs for one render job, built by the studio and executed by
+    a worker process; the worker never reads the project store.
+
+    ``inputs`` maps a role to an absolute file path: ``reference`` (the previous shot's end
+    frame, for continuity), ``start_frame`` / ``end_frame`` (a clip's anchors), ``mask``
+    (a region edit), ``clip_0``, ``clip_1``… (scene assembly, in order).
+    """
+
+    kind: RenderKind
+    project_id: str
+    scene_id: str
+    shot_id: str | None = None
+    which: Literal["start", "end"] | None = None
+    preset: str = "fast"
+    seed: int = Field(ge=0)
+    width: int = Field(default=1280, ge=64, le=8192)
+    height: int = Field(default=720, ge=64, le=8192)
+    fps: int = Field(default=24, ge=1, le=120)
+    duration_s: float = Field(default=0.0, ge=0)
+    start_s: float = Field(default=0.0, ge=0, description="the shot's start within its scene")
+    shot: Shot | None = None
+    scene_heading: str = ""
+    int_ext: str = ""
+    location: str = ""
+    time_of_day: str = ""
+    style: StylePack | None = None
+    characters: tuple[RenderCharacter, ...] = ()
+    prompts: dict[str, str] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    region_prompt: str | None = None
+
+
 # --------------------------------------------------------------------------- helpers
 
 _SLUG_RE = re.compile(r"[^0-9a-z]+")

@@ -111,6 +111,39 @@ class GpuProbe(Protocol):
     def snapshot(self) -> GpuSnapshot: ...
 
 
+@dataclass(frozen=True)
+class JobInfo:
+    """A render job as the UI and services see it (the queue's own record stays in render/)."""
+
+    id: str
+    project_id: str
+    scene_id: str
+    shot_id: str | None
+    kind: str
+    backend: str
+    preset: str
+    status: Literal["queued", "waiting_vram", "running", "done", "failed", "cancelled"]
+    progress: float = 0.0
+    message: str = ""
+    failure_class: str | None = None
+    attempts: int = 0
+    outputs: tuple[str, ...] = ()
+    manifest: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@runtime_checkable
+class RenderQueue(Protocol):
+    """The durable render queue: jobs survive a page refresh or a crash."""
+
+    def enqueue(self, spec: object, *, backend: str, idempotency_key: str) -> JobInfo: ...
+
+    def jobs(self, project_id: str | None = None) -> list[JobInfo]: ...
+
+    def cancel(self, job_id: str) -> JobInfo: ...
+
+
 @runtime_checkable
 class Notifier(Protocol):
     def notify(self, message: str, level: Literal["info", "success", "warning", "error"]) -> None: ...
