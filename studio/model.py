@@ -401,13 +401,17 @@ class CarryDecision(Frozen):
 
 
 class Frame(Frozen):
-    """An anchor frame (stage 10)."""
+    """An anchor frame (stage 10), with the job and manifest that made it."""
 
     shot_id: NonEmpty
     which: Literal["start", "end"]
     media: str
     seed: int
     approved: bool = False
+    job_id: str | None = None
+    manifest: str | None = None
+    backend: str = "animatic"
+    region_prompt: str | None = None
 
 
 class Clip(Frozen):
@@ -419,6 +423,15 @@ class Clip(Frozen):
     seed: int
     manifest: str | None = None
     version: int = 1
+
+
+class ReviewNote(Frozen):
+    """A stage 12 verdict and where it routed the scene."""
+
+    verdict: Literal["success", "visual", "narrative", "audio"]
+    note: str = ""
+    routed_to: int
+    shot_id: str | None = None
 
 
 class LockRecord(Frozen):
@@ -447,6 +460,10 @@ class SceneWork(Frozen):
     video_model: str | None = None  # None: per shot, the first video model that fits it
     prompts_lock: LockRecord | None = None
     frame_mode: Literal["quick", "control"] | None = None
+    seed: int | None = None  # scene-level seed; None derives one from the scene id
+    seed_overrides: dict[str, int] = Field(default_factory=dict)  # per-shot seeds
+    assembled: str | None = None  # media id of the scene cut together from its clips
+    review: tuple[ReviewNote, ...] = ()
     frames: tuple[Frame, ...] = ()
     frames_lock: LockRecord | None = None
     render_confirmed: LockRecord | None = None

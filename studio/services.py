@@ -8,7 +8,7 @@ state or writes nothing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,7 +40,8 @@ from studio.model import (
 )
 from studio.pipeline import Gate, Impact, SceneReport
 from studio.planning import PlanningServices
-from studio.ports import FrameRenderer, Probe, ProbeResult
+from studio.ports import FrameRenderer, GpuProbe, Probe, ProbeResult, RenderQueue
+from studio.production import DEFAULT_PRESETS, ProductionServices
 from studio.screenplay import (
     AssetSheetEntry,
     ParsedScript,
@@ -173,7 +174,7 @@ def assets_from_script(
     return tuple(unique.values()), tuple(warnings)
 
 
-class Studio(PlanningServices):
+class Studio(PlanningServices, ProductionServices):
     """One studio over one data dir. Built once by :func:`studio.wiring.build_studio`."""
 
     def __init__(
@@ -183,13 +184,23 @@ class Studio(PlanningServices):
         *,
         probes: Sequence[Probe | Callable[[], ProbeResult]] = (),
         frame_renderer: FrameRenderer | None = None,
+        render_queue: RenderQueue | None = None,
+        gpu_probe: GpuProbe | None = None,
+        presets: Mapping[str, Mapping[str, Any]] | None = None,
+        drain_queue: Callable[[], None] | None = None,
+        start_worker: Callable[[], int | None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.timeline = Timeline(store)
         self._probes = list(probes)
-        # Until the animatic renderer lands, image keys are palette placeholder cards.
+        # Without a renderer adapter, image keys are palette placeholder cards.
         self.frame_renderer = frame_renderer or PlaceholderCardRenderer()
+        self.render_queue = render_queue
+        self.gpu_probe = gpu_probe
+        self.presets = presets or DEFAULT_PRESETS
+        self.drain_queue = drain_queue
+        self.start_worker = start_worker
 
     # ------------------------------------------------------------------ projects
 

@@ -1,0 +1,683 @@
+"""Production services (stages 10-12): anchor frames, the cost & VRAM gate, video and review.
+Mixed into :class:`studio.services.Studio`.
+
+Rendering is asynchronous: these services build :class:`RenderSpec` jobs and hand them to the
+durable render queue (a port; ``render/`` implements it); a worker process renders them and
+publishes outputs with a done marker; :meth:`sync_renders` brings finished outputs into the
+project as a commit. Nothing renders before "Confirm & render" (stage 11) except anchor
+frames, which are cheap by design.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel
+
+from studio import continuity, pipeline
+from studio.errors import BackendUnavailable, BadInput, Conflict, GateClosed, NotFound
+from studio.model import (
+    AssetKind,
+    Clip,
+    Frame,
+    ProjectState,
+    RenderCharacter,
+    RenderSpec,
+    ReviewNote,
+    SceneDoc,
+    Shot,
+    Stage,
+)
+from studio.objects import canonical_json, sha256_hex
+from studio.ports import GpuProbe, GpuSnapshot, JobInfo, RenderQueue
+from studio.store import CommitRow
+from studio.timeline import VaultEntry, scene_key
+
+if TYPE_CHECKING:
+    from studio.config import Settings
+    from studio.model import Project, StylePack
+    from studio.store import Store
+    from studio.timeline import Timeline
+
+FrameMode = Literal["quick", "control"]
+
+# Fallback preset table; wiring passes the one from data/presets.toml.
+DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
+    "fast": {"width": 854, "height": 480, "fps": 24, "frame_vram_mb": 6000, "clip_vram_mb": 8000,
+             "frame_gpu_s": 6.0, "clip_gpu_s_per_s": 12.0},
+    "production-stable": {"width": 1280, "height": 720, "fps": 24, "frame_vram_mb": 9000,
+                          "clip_vram_mb": 14000, "frame_gpu_s": 12.0, "clip_gpu_s_per_s": 30.0},
+    "cinematic": {"width": 1280, "height": 720, "fps": 24, "frame_vram_mb": 12000,
+                  "clip_vram_mb": 22000, "frame_gpu_s": 20.0, "clip_gpu_s_per_s": 55.0},
+}
+
+# Character colours for the animatic: distinct, readable on dark and light backdrops.
+_CHARACTER_COLOURS = ("#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#e07a5f", "#3d5a80", "#c9a227")
+
+ROUTES = {"success": 6, "visual": 10, "narrative": 7, "audio": 7}
+
+
+@dataclass(frozen=True)
+class ShotFrames:
+    """Stage 10 row: a shot's anchor frames and the jobs making them."""
+
+    shot: Shot
+    start: Frame | None
+    end: Frame | None
+    needs_end: bool
+    jobs: tuple[JobInfo, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        start_ok = self.start is not None and self.start.approved
+        end_ok = not self.needs_end or (self.end is not None and self.end.approved)
+        return start_ok and end_ok
+
+
+@dataclass(frozen=True)
+class FramesView:
+    scene_id: str
+    mode: FrameMode | None
+    rows: tuple[ShotFrames, ...]
+    locked: bool
+    next_control: tuple[str, str] | None  # (shot id, which) Control mode renders next
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Stage 11: what rendering a scene will cost, before anything renders."""
+
+    scene_id: str
+    backend: str
+    preset: str
+    shots: int
+    frame_pairs: int
+    clip_seconds: float
+    gpu_seconds: dict[str, float]
+    peak_vram_mb: float
+    card_vram_mb: float | None
+    fits: bool
+    wall_seconds: float
+    money: float | None
+    prompts: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+
+
+class ProductionServices:
+    """Stages 10-12. Expects the Studio's settings, store, timeline and project helpers."""
+
+    settings: Settings
+    store: Store
+    timeline: Timeline
+    render_queue: RenderQueue | None
+    gpu_probe: GpuProbe | None
+    presets: Mapping[str, Mapping[str, Any]]
+    drain_queue: Callable[[], None] | None
+    start_worker: Callable[[], int | None] | None
+
+    def project(self, ref: str) -> Project: ...  # pragma: no cover
+    def state(self, project_ref: str, ref: str | None = None) -> ProjectState: ...  # pragma: no cover
+    def _branch(self, project: Project, branch: str | None) -> str: ...  # pragma: no cover
+    def _current_shots(self, state: ProjectState, doc: SceneDoc) -> tuple[Shot, ...]: ...  # pragma: no cover
+    def style_pack(self, pack_id: str | None) -> StylePack | None: ...  # pragma: no cover
+    def _commit(self, project_ref: str, compute: Any, message: str, *, action: str, vault: Any = ()) -> CommitRow: ...  # pragma: no cover
+    def _require(self, state: ProjectState, stage: Stage, scene_id: str | None = None) -> None: ...  # pragma: no cover
+    def prompt_sets(self, project_ref: str, scene_ref: str | int, **kw: Any) -> Any: ...  # pragma: no cover
+
+    # ------------------------------------------------------------------ helpers
+
+    def _queue(self) -> RenderQueue:
+        if self.render_queue is None:
+            raise BackendUnavailable("the render queue is not configured")
+        return self.render_queue
+
+    def _preset(self, name: str) -> Mapping[str, Any]:
+        try:
+            return self.presets[name]
+        except KeyError:
+            raise BadInput(f"no preset {name!r}: choose one of {', '.join(self.presets)}") from None
+
+    @staticmethod
+    def scene_seed(project_id: str, doc: SceneDoc) -> int:
+        """The scene-level seed: chosen by the user, or derived from the scene's id."""
+        if doc.work.seed is not None:
+            return doc.work.seed
+        return int(sha256_hex(f"{project_id}:{doc.scene.id}".encode())[:8], 16) % (2**31)
+
+    def shot_seed(self, project_id: str, doc: SceneDoc, shot_id: str) -> int:
+        return doc.work.seed_overrides.get(shot_id, self.scene_seed(project_id, doc))
+
+    def _characters(self, state: ProjectState, scene_id: str) -> tuple[RenderCharacter, ...]:
+        characters = []
+        for resolved in continuity.resolve_visual_state(state, scene_id):
+            asset = resolved.asset
+            if asset.kind is not AssetKind.CHARACTER:
+                continue
+            digest = int(hashlib.sha256(asset.id.encode()).hexdigest()[:8], 16)
+            image = resolved.state.image_key or asset.image_key
+            characters.append(
+                RenderCharacter(
+                    name=asset.name,
+                    colour=_CHARACTER_COLOURS[digest % len(_CHARACTER_COLOURS)],
+                    condition_tags=tuple(resolved.state.condition_tags),
+                    image_key_path=str(self.store.media_path(image)) if image else None,
+                )
+            )
+        return tuple(characters)
+
+    def _spec(
+        self,
+        project_id: str,
+        state: ProjectState,
+        doc: SceneDoc,
+        shot: Shot,
+        *,
+        kind: Literal["frame", "clip"],
+        which: Literal["start", "end"] | None,
+        preset: str,
+        inputs: dict[str, str],
+        prompts_by_shot: Mapping[str, Any],
+        start_s: float,
+        region_prompt: str | None = None,
+    ) -> RenderSpec:
+        size = self._preset(preset)
+        prompt_set = prompts_by_shot.get(shot.id)
+        prompts = (
+            {"frame": prompt_set.frame_prompt, "video": prompt_set.video_prompt,
+             "system": prompt_set.system_prompt}
+            if prompt_set is not None else {}
+        )
+        return RenderSpec(
+            kind=kind,
+            project_id=project_id,
+            scene_id=doc.scene.id,
+            shot_id=shot.id,
+            which=which,
+            preset=preset,
+            seed=self.shot_seed(project_id, doc, shot.id),
+            width=int(size["width"]),
+            height=int(size["height"]),
+            fps=int(size.get("fps", 24)),
+            duration_s=shot.duration_s,
+            start_s=start_s,
+            shot=shot,
+            scene_heading=doc.scene.heading,
+            int_ext=doc.scene.int_ext.value,
+            location=doc.scene.location,
+            time_of_day=doc.scene.time_of_day,
+            style=self.style_pack(state.assets.style_pack),
+            characters=self._characters(state, doc.scene.id),
+            prompts=prompts,
+            inputs=inputs,
+            region_prompt=region_prompt,
+        )
+
+    def _enqueue(self, spec: RenderSpec, backend: str) -> JobInfo:
+        # The same request from two tabs (same spec) is one job.
+        key = sha256_hex(canonical_json([backend, spec.model_dump(mode="json")]))
+        job = self._queue().enqueue(spec, backend=backend, idempotency_key=key)
+        if self.start_worker is not None:
+            self.start_worker()
+        return job
+
+    def _media_path(self, media_id: str | None) -> str | None:
+        return str(self.store.media_path(media_id)) if media_id else None
+
+    @staticmethod
+    def _latest(frames: Sequence[Frame], shot_id: str, which: str) -> Frame | None:
+        found = [f for f in frames if f.shot_id == shot_id and f.which == which]
+        return found[-1] if found else None
+
+    def _previous_end(self, state: ProjectState, doc: SceneDoc, index: int, shots: Sequence[Shot]) -> Frame | None:
+        """The frame a shot's start continues from: the previous shot's end (or start, for a
+        start-frame-only shot), or the previous scene's last one."""
+        frames = doc.work.frames
+        if index > 0:
+            prev = shots[index - 1]
+            return self._latest(frames, prev.id, "start" if prev.start_frame_only else "end")
+        ordered = state.ordered_scenes()
+        position = [d.scene.id for d in ordered].index(doc.scene.id)
+        if position == 0:
+            return None
+        before = ordered[position - 1]
+        approved = [f for f in before.work.frames if f.approved]
+        return approved[-1] if approved else None
+
+    # ------------------------------------------------------------------ stage 10
+
+    def set_frame_mode(self, project_ref: str, scene_ref: str | int, mode: FrameMode) -> CommitRow:
+        """Stage 10 starts with a required choice: Quick (bulk) or Control (sequential)."""
+        if mode not in ("quick", "control"):
+            raise BadInput("frame mode must be 'quick' or 'control'")
+        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            self._require(state, Stage.FRAMES, scene_id)
+            doc = state.scenes[scene_id]
+            work = doc.work.model_copy(update={"frame_mode": mode})
+            return {scene_key(scene_id): doc.model_copy(update={"work": work})}
+
+        return self._commit(project_ref, compute, f"Frame mode: {mode}", action="frame_mode")
+
+    def frames_view(self, project_ref: str, scene_ref: str | int) -> FramesView:
+        state = self.state(project_ref)
+        doc = state.scene(scene_ref)
+        shots = self._current_shots(state, doc)
+        jobs = self.render_jobs(project_ref, doc.scene.id) if self.render_queue else []
+        rows = []
+        next_control: tuple[str, str] | None = None
+        for shot in shots:
+            start = self._latest(doc.work.frames, shot.id, "start")
+            end = self._latest(doc.work.frames, shot.id, "end")
+            row = ShotFrames(
+                shot=shot,
+                start=start,
+                end=end,
+                needs_end=not shot.start_frame_only,
+                jobs=tuple(j for j in jobs if j.shot_id == shot.id and j.kind == "frame"),
+            )
+            rows.append(row)
+            if next_control is None and not row.complete:
+                if start is None or not start.approved:
+                    next_control = (shot.id, "start")
+                else:
+                    next_control = (shot.id, "end")
+        return FramesView(
+            scene_id=doc.scene.id,
+            mode=doc.work.frame_mode,
+            rows=tuple(rows),
+            locked=pipeline.stage_locked(state, Stage.FRAMES, doc.scene.id),
+            next_control=next_control,
+        )
+
+    def render_frames(
+        self,
+        project_ref: str,
+        scene_ref: str | int,
+        *,
+        shot_id: str | None = None,
+        which: Literal["start", "end"] | None = None,
+        backend: str | None = None,
+        preset: str = "fast",
+    ) -> list[JobInfo]:
+        """Queue anchor frames. Quick: every missing frame at once. Control: only the next
+        one in order (a start frame is approved before its end frame is made)."""
+        project = self.project(project_ref)
+        state = self.state(project.id)
+        doc = state.scene(scene_ref)
+        self._require(state, Stage.FRAMES, doc.scene.id)
+        mode = doc.work.frame_mode
+        if mode is None:
+            raise GateClosed("choose a frame mode first: Quick (bulk) or Control (sequential)")
+        backend = backend or self.settings.render_backend
+        shots = self._current_shots(state, doc)
+        view = self.frames_view(project.id, doc.scene.id)
+        prompts_by_shot = {p.shot_id: p for p in self.prompt_sets(project.id, doc.scene.id).prompt_sets}
+        wanted: list[tuple[int, Shot, str]] = []
+        if shot_id is not None:
+            index = next((i for i, s in enumerate(shots) if s.id == shot_id), None)
+            if index is None:
+                raise NotFound(f"no shot {shot_id} in this scene")
+            kinds = [which] if which else (["start", "end"] if not shots[index].start_frame_only else ["start"])
+            wanted = [(index, shots[index], k) for k in kinds]
+        elif mode == "control":
+            if view.next_control is None:
+                raise Conflict("every frame of this scene is approved")
+            next_shot, next_which = view.next_control
+            index = next(i for i, s in enumerate(shots) if s.id == next_shot)
+            wanted = [(index, shots[index], next_which)]
+        else:
+            for index, (shot, row) in enumerate(zip(shots, view.rows, strict=True)):
+                if row.start is None or not row.start.approved:
+                    wanted.append((index, shot, "start"))
+                if row.needs_end and (row.end is None or not row.end.approved):
+                    wanted.append((index, shot, "end"))
+        jobs = []
+        starts = _start_times(shots)
+        for index, shot, kind in wanted:
+            if kind == "end" and shot.start_frame_only:
+                raise BadInput(f"shot {shot.id} is start-frame-only: it has no end frame")
+            inputs: dict[str, str] = {}
+            if kind == "start":
+                previous = self._previous_end(state, doc, index, shots)
+                if previous is not None:
+                    inputs["reference"] = self._media_path(previous.media) or ""
+            else:
+                start = self._latest(doc.work.frames, shot.id, "start")
+                if mode == "control" and (start is None or not start.approved):
+                    raise GateClosed(f"approve shot {shot.id}'s start frame before its end frame (Control mode)")
+                if start is not None:
+                    inputs["reference"] = self._media_path(start.media) or ""
+            spec = self._spec(
+                project.id, state, doc, shot, kind="frame", which=kind, preset=preset,
+                inputs={k: v for k, v in inputs.items() if v}, prompts_by_shot=prompts_by_shot,
+                start_s=starts[shot.id] + (shot.duration_s if kind == "end" else 0.0),
+            )
+            jobs.append(self._enqueue(spec, backend))
+        return jobs
+
+    def region_edit(
+        self, project_ref: str, scene_ref: str | int, shot_id: str, which: Literal["start", "end"],
+        mask_png: bytes, prompt: str, *, backend: str | None = None, preset: str = "fast",
+    ) -> JobInfo:
+        """Re-render part of a frame: a mask (white = change) and a prompt for that region."""
+        if not mask_png.startswith(b"\x89PNG"):
+            raise BadInput("the mask must be a PNG image (white where the frame should change)")
+        if len(prompt.strip()) < 3:
+            raise BadInput("describe what the masked region should show")
+        project = self.project(project_ref)
+        state = self.state(project.id)
+        doc = state.scene(scene_ref)
+        self._require(state, Stage.FRAMES, doc.scene.id)
+        shots = self._current_shots(state, doc)
+        shot = next((s for s in shots if s.id == shot_id), None)
+        if shot is None:
+            raise NotFound(f"no shot {shot_id} in this scene")
+        frame = self._latest(doc.work.frames, shot_id, which)
+        if frame is None:
+            raise NotFound(f"shot {shot_id} has no {which} frame to edit yet")
+        mask = self.store.put_media(mask_png, "image/png")
+        prompts_by_shot = {p.shot_id: p for p in self.prompt_sets(project.id, doc.scene.id).prompt_sets}
+        spec = self._spec(
+            project.id, state, doc, shot, kind="frame", which=which, preset=preset,
+            inputs={"base": self._media_path(frame.media) or "", "mask": self._media_path(mask) or ""},
+            prompts_by_shot=prompts_by_shot, start_s=_start_times(shots)[shot_id],
+            region_prompt=prompt.strip(),
+        )
+        return self._enqueue(spec, backend or self.settings.render_backend)
+
+    def approve_frame(
+        self, project_ref: str, scene_ref: str | int, shot_id: str, which: Literal["start", "end"],
+        approved: bool = True,
+    ) -> CommitRow:
+        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            self._require(state, Stage.FRAMES, scene_id)
+            doc = state.scenes[scene_id]
+            frame = self._latest(doc.work.frames, shot_id, which)
+            if frame is None:
+                raise NotFound(f"shot {shot_id} has no {which} frame yet: render it first")
+            if approved and which == "end" and doc.work.frame_mode == "control":
+                start = self._latest(doc.work.frames, shot_id, "start")
+                if start is None or not start.approved:
+                    raise GateClosed(f"approve shot {shot_id}'s start frame first (Control mode)")
+            frames = tuple(
+                f.model_copy(update={"approved": approved}) if f is frame else f for f in doc.work.frames
+            )
+            work = doc.work.model_copy(update={"frames": frames})
+            return {scene_key(scene_id): doc.model_copy(update={"work": work})}
+
+        verb = "Approve" if approved else "Reject"
+        return self._commit(project_ref, compute, f"{verb} {which} frame of {shot_id}", action="approve_frame")
+
+    def lock_frames(self, project_ref: str, scene_ref: str | int) -> CommitRow:
+        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            self._require(state, Stage.FRAMES, scene_id)
+            if pipeline.stage_locked(state, Stage.FRAMES, scene_id):
+                raise Conflict("the anchor frames are locked already")
+            doc = state.scenes[scene_id]
+            shots = self._current_shots(state, doc)
+            missing = []
+            for shot in shots:
+                start = self._latest(doc.work.frames, shot.id, "start")
+                end = self._latest(doc.work.frames, shot.id, "end")
+                if start is None or not start.approved:
+                    missing.append(f"{shot.id} start")
+                if not shot.start_frame_only and (end is None or not end.approved):
+                    missing.append(f"{shot.id} end")
+            if missing:
+                raise GateClosed("approve every anchor frame first: missing " + ", ".join(missing[:6]))
+            record = pipeline.lock_record(state, scene_id, "Lock anchor frames", "frames")
+            work = doc.work.model_copy(update={"frames_lock": record})
+            return {scene_key(scene_id): doc.model_copy(update={"work": work})}
+
+        vault = [VaultEntry(Stage.FRAMES, "anchor frames", "Locked anchor frames", key=scene_key(scene_id), scene_id=scene_id)]
+        return self._commit(project_ref, compute, "Lock anchor frames", action="lock_frames", vault=vault)
+
+    # ------------------------------------------------------------------ jobs -> project
+
+    def render_jobs(self, project_ref: str, scene_id: str | None = None) -> list[JobInfo]:
+        project = self.project(project_ref)
+        jobs = self._queue().jobs(project.id)
+        return [j for j in jobs if scene_id is None or j.scene_id == scene_id]
+
+    def cancel_job(self, job_id: str) -> JobInfo:
+        return self._queue().cancel(job_id)
+
+    def sync_renders(self, project_ref: str) -> int:
+        """Bring finished render outputs into the project (one commit); returns how many."""
+        project = self.project(project_ref)
+        done = [j for j in self._queue().jobs(project.id) if j.status == "done" and j.outputs]
+        if not done:
+            return 0
+        ingested = 0
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            nonlocal ingested
+            changes: dict[str, BaseModel] = {}
+            for job in done:
+                doc = changes.get(scene_key(job.scene_id)) or state.scenes.get(job.scene_id)
+                if doc is None:
+                    continue
+                known = {f.job_id for f in doc.work.frames} | {c.manifest for c in doc.work.clips}
+                if job.id in known or f"job:{job.id}" in known:
+                    continue
+                updated = self._ingest(project.id, doc, job)
+                if updated is not None:
+                    changes[scene_key(job.scene_id)] = updated
+                    ingested += 1
+            if not changes:
+                raise _NothingNew
+            return changes
+
+        try:
+            self._commit(project.id, compute, f"Bring in {len(done)} finished render(s)", action="renders")
+        except _NothingNew:
+            return 0
+        self._queue_assembly(project.id)
+        return ingested
+
+    def _ingest(self, project_id: str, doc: SceneDoc, job: JobInfo) -> SceneDoc | None:
+        paths = [Path(p) for p in job.outputs]
+        work = doc.work
+        if job.kind == "frame":
+            png = next((p for p in paths if p.suffix == ".png"), None)
+            if png is None or job.shot_id is None:
+                return None
+            media = self.store.put_media(png.read_bytes(), "image/png")
+            which = "end" if png.stem.endswith("_end") else "start"
+            frame = Frame(
+                shot_id=job.shot_id, which=which, media=media,
+                seed=self.shot_seed(project_id, doc, job.shot_id), job_id=job.id,
+                manifest=job.manifest, backend=job.backend,
+            )
+            return doc.model_copy(update={"work": work.model_copy(update={"frames": work.frames + (frame,)})})
+        if job.kind == "clip":
+            mp4 = next((p for p in paths if p.suffix == ".mp4"), None)
+            if mp4 is None or job.shot_id is None:
+                return None
+            media = self.store.put_media(mp4.read_bytes(), "video/mp4")
+            shot = next((s for s in work.shots if s.id == job.shot_id), None)
+            version = 1 + sum(c.shot_id == job.shot_id for c in work.clips)
+            clip = Clip(
+                shot_id=job.shot_id, media=media, duration_s=shot.duration_s if shot else 1.0,
+                seed=self.shot_seed(project_id, doc, job.shot_id), manifest=f"job:{job.id}", version=version,
+            )
+            return doc.model_copy(update={"work": work.model_copy(update={"clips": work.clips + (clip,)})})
+        if job.kind == "assemble":
+            mp4 = next((p for p in paths if p.suffix == ".mp4"), None)
+            if mp4 is None:
+                return None
+            media = self.store.put_media(mp4.read_bytes(), "video/mp4")
+            clip = Clip(shot_id="scene", media=media, duration_s=1.0, seed=0, manifest=f"job:{job.id}")
+            return doc.model_copy(update={"work": work.model_copy(update={"assembled": media, "clips": work.clips + (clip,)})})
+        return None
+
+    def latest_clips(self, doc: SceneDoc) -> dict[str, Clip]:
+        clips: dict[str, Clip] = {}
+        for clip in doc.work.clips:
+            if clip.shot_id != "scene":
+                clips[clip.shot_id] = clip
+        return clips
+
+    def _queue_assembly(self, project_id: str) -> None:
+        """Once every shot of a confirmed scene has a clip, cut the scene together."""
+        state = self.state(project_id)
+        for doc in state.ordered_scenes():
+            if doc.work.render_confirmed is None or doc.work.assembled is not None:
+                continue
+            shots = self._current_shots(state, doc)
+            clips = self.latest_clips(doc)
+            if not shots or any(s.id not in clips for s in shots):
+                continue
+            spec = RenderSpec(
+                kind="assemble", project_id=project_id, scene_id=doc.scene.id, seed=0,
+                inputs={f"clip_{i}": str(self.store.media_path(clips[s.id].media)) for i, s in enumerate(shots)},
+                scene_heading=doc.scene.heading,
+            )
+            self._enqueue(spec, "animatic")
+
+    # ------------------------------------------------------------------ stage 11
+
+    def render_estimate(
+        self, project_ref: str, scene_ref: str | int, *, backend: str | None = None, preset: str = "fast"
+    ) -> CostEstimate:
+        """GPU-seconds, peak VRAM against the card, wall time and money for a scene's clips."""
+        state = self.state(project_ref)
+        doc = state.scene(scene_ref)
+        backend = backend or self.settings.render_backend
+        shots = self._current_shots(state, doc)
+        table = self._preset(preset)
+        clip_seconds = round(sum(s.duration_s for s in shots), 1)
+        pairs = sum(not s.start_frame_only for s in shots)
+        if backend == "animatic":
+            gpu = {"animatic (CPU)": 0.0}
+            peak = 0.0
+            wall = clip_seconds / 3.0  # measured: the animatic renders several x realtime (bench)
+        else:
+            gpu_s = clip_seconds * float(table["clip_gpu_s_per_s"])
+            gpu = {backend: round(gpu_s, 1)}
+            peak = float(table["clip_vram_mb"])
+            wall = gpu_s
+        snapshot = self.gpu_probe.snapshot() if self.gpu_probe else GpuSnapshot(available=False)
+        card = snapshot.total_mb if snapshot.available else None
+        fits = peak == 0 or (card is not None and peak <= card)
+        price = self.settings.price_per_gpu_hour
+        money = round(sum(gpu.values()) / 3600 * price, 2) if price is not None else None
+        view = self.prompt_sets(project_ref, doc.scene.id)
+        prompts = tuple((p.shot_id, p.frame_prompt, p.video_prompt) for p in view.prompt_sets)
+        return CostEstimate(
+            scene_id=doc.scene.id, backend=backend, preset=preset, shots=len(shots), frame_pairs=pairs,
+            clip_seconds=clip_seconds, gpu_seconds=gpu, peak_vram_mb=peak, card_vram_mb=card,
+            fits=fits, wall_seconds=round(wall, 1), money=money, prompts=prompts,
+        )
+
+    def confirm_render(
+        self, project_ref: str, scene_ref: str | int, *, backend: str | None = None, preset: str = "fast"
+    ) -> list[JobInfo]:
+        """"Confirm & render": lock the confirmation and queue a clip for every shot."""
+        project = self.project(project_ref)
+        state = self.state(project.id)
+        doc = state.scene(scene_ref)
+        scene_id = doc.scene.id
+        self._require(state, Stage.CONFIRM, scene_id)
+        backend = backend or self.settings.render_backend
+
+        def compute(current: ProjectState) -> dict[str, BaseModel]:
+            self._require(current, Stage.CONFIRM, scene_id)
+            scene_doc = current.scenes[scene_id]
+            record = pipeline.lock_record(current, scene_id, "Confirm & render", "render confirmation")
+            work = scene_doc.work.model_copy(update={"render_confirmed": record, "assembled": None})
+            return {scene_key(scene_id): scene_doc.model_copy(update={"work": work})}
+
+        self._commit(project.id, compute, f"Confirm & render ({backend}, {preset})", action="confirm_render")
+        state = self.state(project.id)
+        doc = state.scenes[scene_id]
+        shots = self._current_shots(state, doc)
+        prompts_by_shot = {p.shot_id: p for p in self.prompt_sets(project.id, scene_id).prompt_sets}
+        starts = _start_times(shots)
+        jobs = []
+        for index, shot in enumerate(shots):
+            start = self._latest(doc.work.frames, shot.id, "start")
+            end = self._latest(doc.work.frames, shot.id, "end")
+            inputs = {"start_frame": self._media_path(start.media) if start else None}
+            if not shot.start_frame_only and end is not None:
+                inputs["end_frame"] = self._media_path(end.media)
+            previous = self._previous_end(state, doc, index, shots)
+            if previous is not None:
+                inputs["reference"] = self._media_path(previous.media)
+            spec = self._spec(
+                project.id, state, doc, shot, kind="clip", which=None, preset=preset,
+                inputs={k: v for k, v in inputs.items() if v}, prompts_by_shot=prompts_by_shot,
+                start_s=starts[shot.id],
+            )
+            jobs.append(self._enqueue(spec, backend))
+        return jobs
+
+    # ------------------------------------------------------------------ stage 12
+
+    def suggest_route(self, note: str) -> Literal["success", "visual", "narrative", "audio"]:
+        """Failure-attribution helper: which stage a reviewer's note most likely points at."""
+        text = note.lower()
+        words = {
+            "audio": ("audio", "sound", "sfx", "music", "voice", "lip", "sync"),
+            "narrative": ("story", "dialogue", "line", "beat", "pacing", "order", "missing shot", "too long", "too short"),
+            "visual": ("face", "identity", "colour", "color", "flicker", "style", "frame", "costume", "wet", "prop", "light", "drift"),
+        }
+        scores = {k: sum(text.count(w) for w in ws) for k, ws in words.items()}
+        best = max(scores, key=lambda k: scores[k])
+        return best if scores[best] > 0 else "success"  # type: ignore[return-value]
+
+    def review_scene(
+        self, project_ref: str, scene_ref: str | int,
+        verdict: Literal["success", "visual", "narrative", "audio"], note: str = "",
+        shot_id: str | None = None,
+    ) -> ReviewNote:
+        """Stage 12 issue routing: success -> hub (video locked); visual -> back to anchor
+        frames (10); narrative or audio -> back to the shot list (7)."""
+        if verdict not in ROUTES:
+            raise BadInput("verdict must be success, visual, narrative or audio")
+        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        review = ReviewNote(verdict=verdict, note=note.strip(), routed_to=ROUTES[verdict], shot_id=shot_id)
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            doc = state.scenes[scene_id]
+            work = doc.work
+            if doc.work.render_confirmed is None:
+                raise GateClosed("nothing to review yet: confirm and render the scene first (stage 11)")
+            updates: dict[str, Any] = {"review": work.review + (review,)}
+            if verdict == "success":
+                if work.assembled is None:
+                    raise GateClosed("the scene is not cut together yet: wait for its clips")
+                updates["video_lock"] = pipeline.lock_record(state, scene_id, "Video approved", "video")
+            elif verdict == "visual":
+                updates.update(frames_lock=None, render_confirmed=None, video_lock=None, assembled=None)
+            else:
+                updates.update(
+                    shots_lock=None, visual_lock=None, prompts_lock=None, frames_lock=None,
+                    render_confirmed=None, video_lock=None, assembled=None,
+                )
+            return {scene_key(scene_id): doc.model_copy(update={"work": work.model_copy(update=updates)})}
+
+        message = f"Review: {verdict}" + (f" — {note.strip()}" if note.strip() else "")
+        self._commit(project_ref, compute, message[:200], action="review")
+        return review
+
+
+class _NothingNew(Exception):
+    """Internal: every finished job was brought in already."""
+
+
+def _start_times(shots: Sequence[Shot]) -> dict[str, float]:
+    starts: dict[str, float] = {}
+    total = 0.0
+    for shot in shots:
+        starts[shot.id] = round(total, 3)
+        total += shot.duration_s
+    return starts
