@@ -543,6 +543,33 @@ class ProductionServices:
             )
             self._enqueue(spec, "animatic")
 
+    def assemble_film(self, project_ref: str) -> JobInfo:
+        """Cut every scene's assembled video into one film, in script order."""
+        project = self.project(project_ref)
+        state = self.state(project.id)
+        scenes = state.ordered_scenes()
+        missing = [str(n) for n, d in enumerate(scenes, 1) if not d.work.assembled]
+        if not scenes or missing:
+            raise GateClosed("every scene needs its assembled video first (missing: scenes " + ", ".join(missing) + ")")
+        spec = RenderSpec(
+            kind="assemble", project_id=project.id, scene_id="film", seed=0,
+            inputs={f"clip_{i}": str(self.store.media_path(d.work.assembled)) for i, d in enumerate(scenes) if d.work.assembled},
+            scene_heading=state.script.title if state.script else project.name,
+        )
+        return self._enqueue(spec, "animatic")
+
+    def film_output(self, project_ref: str, job_id: str) -> Path:
+        """The published film file of a finished film-assembly job."""
+        job = next((j for j in self.render_jobs(project_ref, "film") if j.id == job_id), None)
+        if job is None:
+            raise NotFound(f"no film job {job_id}")
+        if job.status != "done":
+            raise Conflict(f"the film is not ready: job {job_id} is {job.status} {job.message}".strip())
+        mp4 = next((Path(p) for p in job.outputs if p.endswith(".mp4")), None)
+        if mp4 is None:
+            raise NotFound("the film job published no video")
+        return mp4
+
     # ------------------------------------------------------------------ stage 11
 
     def render_estimate(
