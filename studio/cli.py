@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from studio.config import load_settings
 from studio.errors import BadInput, StudioError
+from studio.model import Stage
 from studio.services import Studio
 
 Handler = Callable[[Studio, argparse.Namespace], tuple[Any, str]]
@@ -223,6 +224,61 @@ def cmd_prompts(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     return payload, "\n".join(lines)
 
 
+def cmd_render(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    """Queue what the project is ready for: anchor frames where frames are open, clips where
+    the render is confirmable. With --wait, render in this process and bring results in."""
+    project = studio.project(args.project)
+    state = studio.state(project.id)
+    scenes = [state.scene(args.scene).scene.id] if args.scene else [d.scene.id for d in state.ordered_scenes()]
+    jobs = []
+    skipped = []
+    for scene_id in scenes:
+        gates = studio.gates(project.id, scene_id)
+        if gates[Stage.CONFIRM].open and not gates[Stage.CONFIRM].locked:
+            jobs += studio.confirm_render(project.id, scene_id, backend=args.backend, preset=args.preset)
+        elif gates[Stage.FRAMES].open and not gates[Stage.FRAMES].locked:
+            if studio.scene(project.id, scene_id).work.frame_mode is None:
+                studio.set_frame_mode(project.id, scene_id, "quick")
+            jobs += studio.render_frames(project.id, scene_id, backend=args.backend, preset=args.preset)
+        else:
+            skipped.append(f"{scene_id}: {gates[Stage.FRAMES].reason}")
+    brought = 0
+    if args.wait and jobs:
+        if studio.drain_queue is None:
+            raise BadInput("no render worker is available in this install")
+        studio.drain_queue()
+        brought = studio.sync_renders(project.id)
+        studio.drain_queue()
+        brought += studio.sync_renders(project.id)
+    final = {j.id: j for j in studio.render_jobs(project.id)}
+    rows = [final.get(j.id, j) for j in jobs]
+    lines = [f"{j.id[:10]} {j.kind:<8} {j.scene_id:<8} {j.shot_id or '':<6} {j.status}" for j in rows]
+    lines += [f"skipped {s}" for s in skipped]
+    if not jobs:
+        lines.insert(0, "nothing to render: lock the shot lists, visual states and prompts first")
+    payload = {"project": project.id, "jobs": rows, "skipped": skipped, "brought_in": brought}
+    return payload, "\n".join(lines)
+
+
+def cmd_worker(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    from studio.wiring import run_worker
+
+    run_worker(studio.settings, once=args.once)
+    return {"stopped": True}, "worker stopped"
+
+
+def cmd_demo(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    from studio.demo import run_demo
+
+    say = (lambda m: None) if args.json else (lambda m: print(f"demo: {m}", flush=True))
+    result = run_demo(studio, out_dir=args.out, preset=args.preset, say=say)
+    text = (
+        f"rendered {result.scenes} scenes / {result.shots} shots with the CPU animatic\n"
+        f"film: {result.film}\n" + "".join(f"scene: {p}\n" for p in result.scene_files)
+    )
+    return result, text.rstrip()
+
+
 def cmd_fsck(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     problems = studio.fsck()
     if problems:
@@ -233,8 +289,11 @@ def cmd_fsck(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_bench(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     from studio import bench
 
-    if args.name != "store":
-        raise BadInput(f"no benchmark {args.name!r}: available: store")
+    if args.name == "render":
+        from studio.wiring import bench_render
+
+        figures, text = bench_render(studio.settings)
+        return figures, text
     figures = bench.bench_store(scenes=args.scenes, shots_per_scene=args.shots, log_commits=args.commits)
     return figures, bench.format_figures(figures)
 
@@ -287,8 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="target video model (default: per shot, wan2.2-flf2v or wan2.2-i2v for start-frame-only)",
     )
     add("fsck", cmd_fsck, "re-hash every object and check every ref and parent")
-    p = add("bench", cmd_bench, "print benchmark figures (store)")
-    p.add_argument("name", choices=["store"])
+    p = add("render", cmd_render, "queue anchor frames or clips for what each scene is ready for")
+    p.add_argument("project")
+    p.add_argument("--scene", help="one scene (number or id); default: every scene")
+    p.add_argument("--backend", choices=["animatic", "comfyui"], default=None)
+    p.add_argument("--preset", default="fast")
+    p.add_argument("--wait", action="store_true", help="render here and bring the results in")
+    p = add("worker", cmd_worker, "run the render worker in the foreground")
+    p.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    p = add("demo", cmd_demo, "the bundled sample from import to an assembled animatic film, offline")
+    p.add_argument("--out", type=Path, default=None, help="where to put the film (default: exports/)")
+    p.add_argument("--preset", default="fast")
+    p = add("bench", cmd_bench, "print benchmark figures (store, render)")
+    p.add_argument("name", choices=["store", "render"])
     p.add_argument("--scenes", type=int, default=100)
     p.add_argument("--shots", type=int, default=8, help="shots per scene")
     p.add_argument("--commits", type=int, default=10_000, help="commits in the log benchmark")
