@@ -270,7 +270,7 @@ def cmd_worker(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_demo(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     from studio.demo import run_demo
 
-    say = (lambda m: None) if args.json else (lambda m: print(f"demo: {m}", flush=True))
+    say = (lambda m: None) if getattr(args, "json", False) else (lambda m: print(f"demo: {m}", flush=True))
     result = run_demo(studio, out_dir=args.out, preset=args.preset, say=say)
     text = (
         f"rendered {result.scenes} scenes / {result.shots} shots with the CPU animatic\n"

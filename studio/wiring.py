@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from typing import Any
 
 from studio.config import Settings
 from studio.ports import ProbeResult
+from studio.production import DEFAULT_PRESETS
 from studio.services import Studio
 from studio.store import Store
 
@@ -55,19 +57,17 @@ def probe_comfyui(settings: Settings) -> ProbeResult:
 
 
 def probe_gpu(settings: Settings) -> ProbeResult:
-    if not _installed("pynvml"):
-        return ProbeResult("gpu", "no gpu", "nvidia-ml-py is not installed: renders use the CPU animatic")
     try:
-        import pynvml
+        from render.gpu import select_gpu_probe
 
-        pynvml.nvmlInit()
-    except Exception as exc:  # NVMLError_LibraryNotFound etc.: "no GPU" is a state
-        return ProbeResult("gpu", "no gpu", f"NVML unavailable ({type(exc).__name__})")
-    try:
-        name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
-        return ProbeResult("gpu", "ok", str(name), True)
-    finally:
-        pynvml.nvmlShutdown()
+        snapshot = select_gpu_probe(settings.comfyui_url).snapshot()
+    except Exception as exc:  # "no GPU" is a state, never a crash
+        return ProbeResult("gpu", "no gpu", f"GPU probe unavailable ({type(exc).__name__})")
+    if not snapshot.available:
+        return ProbeResult("gpu", "no gpu", "no GPU found: renders use the CPU animatic")
+    return ProbeResult(
+        "gpu", "ok", f"{snapshot.name}: {snapshot.free_mb:.0f} of {snapshot.total_mb:.0f} MiB free", True
+    )
 
 
 def probe_ffmpeg(settings: Settings) -> ProbeResult:
@@ -79,7 +79,19 @@ def probe_ffmpeg(settings: Settings) -> ProbeResult:
 
 
 def probe_worker(settings: Settings) -> ProbeResult:
-    return ProbeResult("worker", "not configured", "the render worker is not built yet")
+    try:
+        from render.worker import worker_status
+
+        status = worker_status(settings)
+    except Exception as exc:  # the probe reports, never raises
+        return ProbeResult("worker", "down", f"render queue unreadable: {exc}")
+    counts = status.get("queue", {})
+    waiting = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "empty"
+    if status.get("alive"):
+        return ProbeResult("worker", "ok", f"pid {status['pid']}; queue: {waiting}", True)
+    return ProbeResult(
+        "worker", "down", f"no live worker (the app starts one; or run `studio worker`); queue: {waiting}"
+    )
 
 
 def probes(settings: Settings) -> list[Callable[[], ProbeResult]]:
@@ -87,10 +99,77 @@ def probes(settings: Settings) -> list[Callable[[], ProbeResult]]:
     return [lambda check=check: check(settings) for check in checks]
 
 
-def build_studio(settings: Settings) -> Studio:
-    """The Studio for a data dir, with every backend the settings name."""
+def preset_table() -> dict[str, dict[str, Any]]:
+    """Render presets as plain data for the core (sizes and VRAM from data/presets.toml;
+    GPU-second estimates per step from the defaults)."""
+    from render.presets import load_presets
+
+    table: dict[str, dict[str, Any]] = {}
+    for name, preset in load_presets().items():
+        base = dict(DEFAULT_PRESETS.get(name, DEFAULT_PRESETS["fast"]))
+        base.update(
+            width=preset.width,
+            height=preset.height,
+            fps=preset.fps,
+            frame_vram_mb=preset.vram_mb.frame,
+            clip_vram_mb=max(preset.vram_mb.clip, preset.extras_vram_mb),
+        )
+        table[name] = base
+    return table
+
+
+def run_worker(settings: Settings, *, once: bool = False) -> int:
+    """``studio worker``: the render worker in this process."""
+    from render.gpu import select_gpu_probe
+    from render.worker import build_backends
+    from render.worker import run_worker as worker_loop
+
+    return worker_loop(settings, build_backends(settings), select_gpu_probe(settings.comfyui_url), once=once)
+
+
+def bench_render(settings: Settings) -> tuple[dict[str, Any], str]:
+    """``studio bench render`` figures (animatic, assembly, queue dispatch)."""
+    from render.bench import bench_render as measure
+    from render.bench import format_figures
+
+    figures = measure()
+    return figures, format_figures(figures)
+
+
+def build_studio(settings: Settings, *, autostart_worker: bool = False) -> Studio:
+    """The Studio for a data dir, with every backend the settings name.
+
+    ``autostart_worker`` (the app) starts a background render worker when a job is queued
+    and none is alive; the CLI and tests render in-process with ``drain_queue`` instead.
+    """
     settings.home.mkdir(parents=True, exist_ok=True)
     for sub in (settings.media_dir, settings.exports_dir, settings.logs_dir):
         sub.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path, settings.media_dir, busy_timeout_ms=settings.busy_timeout_ms)
-    return Studio(settings, store, probes=probes(settings))
+    kwargs: dict[str, Any] = {}
+    try:
+        from render.gpu import select_gpu_probe
+        from render.worker import build_backends, ensure_worker, open_queue
+
+        gpu_probe = select_gpu_probe(settings.comfyui_url)
+
+        def drain() -> None:
+            run_worker(settings, once=True)
+
+        kwargs.update(
+            render_queue=open_queue(settings),
+            gpu_probe=gpu_probe,
+            presets=preset_table(),
+            drain_queue=drain,
+            start_worker=(lambda: ensure_worker(settings)) if autostart_worker else None,
+        )
+        del build_backends  # imported to fail early when the render extras are broken
+    except ImportError:
+        pass
+    try:
+        from render.animatic import AnimaticCardRenderer
+
+        kwargs["frame_renderer"] = AnimaticCardRenderer()
+    except ImportError:
+        pass
+    return Studio(settings, store, probes=probes(settings), **kwargs)
