@@ -466,7 +466,10 @@ class ProductionServices:
                 if doc is None:
                     continue
                 known = {f.job_id for f in doc.work.frames} | {c.manifest for c in doc.work.clips}
-                if job.id in known or f"job:{job.id}" in known:
+                seen = job.id in known or f"job:{job.id}" in known
+                # An identical request is one job (idempotency), so a scene cut again from
+                # unchanged clips gets the earlier assembly back.
+                if seen and not (job.kind == "assemble" and doc.work.assembled is None):
                     continue
                 updated = self._ingest(project.id, doc, job)
                 if updated is not None:
@@ -515,8 +518,10 @@ class ProductionServices:
             if mp4 is None:
                 return None
             media = self.store.put_media(mp4.read_bytes(), "video/mp4")
-            clip = Clip(shot_id="scene", media=media, duration_s=1.0, seed=0, manifest=f"job:{job.id}")
-            return doc.model_copy(update={"work": work.model_copy(update={"assembled": media, "clips": work.clips + (clip,)})})
+            clips = work.clips
+            if f"job:{job.id}" not in {c.manifest for c in clips}:
+                clips += (Clip(shot_id="scene", media=media, duration_s=1.0, seed=0, manifest=f"job:{job.id}"),)
+            return doc.model_copy(update={"work": work.model_copy(update={"assembled": media, "clips": clips})})
         return None
 
     def latest_clips(self, doc: SceneDoc) -> dict[str, Clip]:

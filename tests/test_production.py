@@ -1,0 +1,222 @@
+"""Stages 10-12 through the Studio facade with the real render queue and the CPU animatic,
+rendered in-process (``drain_queue``): frames, approvals, confirm & render, assembly, review."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio.config import Settings
+from studio.errors import BadInput, GateClosed, NotFound
+from studio.model import Stage
+from studio.wiring import build_studio
+
+SHORT = b"""Title: Two Rooms
+
+INT. KITCHEN - NIGHT
+
+Mara fills a kettle. Rain taps the window.
+
+MARA
+Are you staying?
+
+EXT. PORCH - NIGHT
+
+Theo stands in the rain, soaked to the skin.
+
+THEO
+Not tonight.
+"""
+
+
+@pytest.fixture
+def studio(tmp_path):
+    return build_studio(Settings(home=tmp_path / "home"))
+
+
+@pytest.fixture
+def project(studio):
+    project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    pid = project.id
+    studio.approve_script(pid)
+    studio.choose_style(pid, "neo-noir")
+    for asset in studio.state(pid).assets.assets:
+        studio.generate_image_key(pid, asset.id)
+        studio.lock_asset(pid, asset.id)
+    studio.lock_style(pid)
+    for number in (1, 2):
+        studio.lock_shots(pid, number)
+        for asset_id, tag in studio.hub(pid)[number - 1].pending_carry:
+            studio.decide_carry(pid, number, asset_id, tag, True)
+        studio.lock_visual_state(pid, number)
+        studio.lock_prompts(pid, number)
+    return pid
+
+
+def render_and_approve_frames(studio, pid, scene):
+    studio.set_frame_mode(pid, scene, "quick")
+    studio.render_frames(pid, scene)
+    studio.drain_queue()
+    studio.sync_renders(pid)
+    for row in studio.frames_view(pid, scene).rows:
+        studio.approve_frame(pid, scene, row.shot.id, "start")
+        if row.needs_end:
+            studio.approve_frame(pid, scene, row.shot.id, "end")
+    studio.lock_frames(pid, scene)
+
+
+def test_image_keys_are_animatic_cards(studio, project):
+    asset = studio.state(project).assets.assets[0]
+    assert studio.media_bytes(asset.image_key).startswith(b"\x89PNG")
+
+
+def test_frames_need_a_mode_and_the_prompt_lock(studio, project):
+    with pytest.raises(GateClosed, match="frame mode"):
+        studio.render_frames(project, 1)
+    fresh, _ = studio.new_project("Unlocked", ("two.fountain", SHORT))
+    with pytest.raises(GateClosed, match="stage 10"):
+        studio.set_frame_mode(fresh.id, 1, "quick")
+    with pytest.raises(BadInput):
+        studio.set_frame_mode(project, 1, "bulk")
+
+
+def test_quick_mode_renders_every_anchor_frame(studio, project):
+    studio.set_frame_mode(project, 1, "quick")
+    jobs = studio.render_frames(project, 1)
+    shots = studio.shot_list(project, 1).shots
+    expected = sum(1 if s.start_frame_only else 2 for s in shots)
+    assert len(jobs) == expected
+    # The same request again (a second browser tab) makes no new jobs.
+    assert {j.id for j in studio.render_frames(project, 1)} == {j.id for j in jobs}
+    studio.drain_queue()
+    assert studio.sync_renders(project) == expected
+    assert studio.sync_renders(project) == 0  # nothing is brought in twice
+    view = studio.frames_view(project, 1)
+    assert all(row.start is not None for row in view.rows)
+    first = view.rows[0].start
+    assert studio.media_bytes(first.media).startswith(b"\x89PNG")
+    assert first.job_id and first.manifest
+    manifest = json.loads(open(first.manifest).read())
+    assert manifest["seed"] == first.seed
+    with pytest.raises(GateClosed, match="approve every anchor frame"):
+        studio.lock_frames(project, 1)
+
+
+def test_control_mode_is_sequential(studio, project):
+    studio.set_frame_mode(project, 1, "control")
+    jobs = studio.render_frames(project, 1)
+    first_shot = studio.shot_list(project, 1).shots[0]
+    assert [(j.shot_id) for j in jobs] == [first_shot.id]
+    studio.drain_queue()
+    studio.sync_renders(project)
+    if not first_shot.start_frame_only:
+        with pytest.raises(GateClosed, match="start frame"):
+            studio.render_frames(project, 1, shot_id=first_shot.id, which="end")
+    studio.approve_frame(project, 1, first_shot.id, "start")
+    view = studio.frames_view(project, 1)
+    assert view.next_control is not None and view.next_control != (first_shot.id, "start")
+    with pytest.raises(NotFound):
+        studio.approve_frame(project, 1, "1Z", "start")
+
+
+def test_confirm_render_review_and_film(studio, project):
+    for scene in (1, 2):
+        render_and_approve_frames(studio, project, scene)
+    estimate = studio.render_estimate(project, 1)
+    assert estimate.backend == "animatic" and estimate.fits and estimate.peak_vram_mb == 0
+    assert estimate.shots == len(studio.shot_list(project, 1).shots)
+    assert len(estimate.prompts) == estimate.shots
+    comfy = studio.render_estimate(project, 1, backend="comfyui", preset="production-stable")
+    assert comfy.gpu_seconds["comfyui"] > 0 and comfy.peak_vram_mb > 0 and not comfy.fits  # no GPU here
+    with pytest.raises(GateClosed):
+        studio.review_scene(project, 1, "success")
+    for scene in (1, 2):
+        clip_jobs = studio.confirm_render(project, scene)
+        assert len(clip_jobs) == len(studio.shot_list(project, scene).shots)
+    studio.drain_queue()
+    studio.sync_renders(project)  # clips in, assembly queued
+    studio.drain_queue()
+    studio.sync_renders(project)
+    state = studio.state(project)
+    for doc in state.ordered_scenes():
+        assert doc.work.assembled, "each scene is cut together from its clips"
+    studio.review_scene(project, 1, "success", "Looks right")
+    assert studio.hub(project)[0].status == "Video complete"
+    route = studio.review_scene(project, 2, "visual", "Theo's coat flickers between shots")
+    assert route.routed_to == 10
+    assert studio.gates(project, "sc-2")[Stage.FRAMES].open
+    assert not studio.gates(project, "sc-2")[Stage.FRAMES].locked
+    with pytest.raises(GateClosed, match="assembled"):
+        studio.assemble_film(project)
+    render_and_approve_frames(studio, project, 2)
+    studio.confirm_render(project, 2)
+    studio.drain_queue()
+    studio.sync_renders(project)
+    studio.drain_queue()
+    studio.sync_renders(project)
+    studio.review_scene(project, 2, "success")
+    job = studio.assemble_film(project)
+    studio.drain_queue()
+    film = studio.film_output(project, job.id)
+    assert film.stat().st_size > 0
+    assert [r.status for r in studio.hub(project)] == ["Video complete", "Video complete"]
+
+
+def test_narrative_review_routes_to_the_shot_list(studio, project):
+    render_and_approve_frames(studio, project, 1)
+    studio.confirm_render(project, 1)
+    route = studio.review_scene(project, 1, "narrative", "The line lands too early")
+    assert route.routed_to == 7
+    gates = studio.gates(project, "sc-1")
+    assert gates[Stage.SHOTS].open and not gates[Stage.SHOTS].locked
+    with pytest.raises(BadInput):
+        studio.review_scene(project, 1, "great")
+
+
+@pytest.mark.parametrize(
+    "note,route",
+    [
+        ("Mia's face drifts and the colour flickers", "visual"),
+        ("The dialogue beat is out of order", "narrative"),
+        ("Lip sync and the rain sound are off", "audio"),
+        ("Lovely", "success"),
+    ],
+)
+def test_failure_attribution_helper(studio, note, route):
+    assert studio.suggest_route(note) == route
+
+
+def test_region_edit_validates_its_inputs(studio, project):
+    studio.set_frame_mode(project, 1, "quick")
+    shot = studio.shot_list(project, 1).shots[0].id
+    with pytest.raises(BadInput, match="PNG"):
+        studio.region_edit(project, 1, shot, "start", b"not a png", "a red umbrella")
+    with pytest.raises(NotFound, match="no start frame"):
+        studio.region_edit(project, 1, shot, "start", b"\x89PNG\r\n\x1a\n", "a red umbrella")
+
+
+def test_cancel_a_queued_job(studio, project):
+    studio.set_frame_mode(project, 1, "quick")
+    job = studio.render_frames(project, 1)[0]
+    cancelled = studio.cancel_job(job.id)
+    assert cancelled.status == "cancelled"
+    assert next(j for j in studio.render_jobs(project) if j.id == job.id).status == "cancelled"
+    studio.drain_queue()
+    studio.sync_renders(project)
+    frames = studio.frames_view(project, 1).rows
+    assert sum(r.start is None for r in frames) + sum(r.needs_end and r.end is None for r in frames) == 1
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path, capsys):
+    from studio.cli import main
+
+    home = tmp_path / "demo-home"
+    out = tmp_path / "out"
+    assert main(["demo", "--home", str(home), "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["ok"] and result["scenes"] == 4 and result["shots"] > 20
+    film = out / next(p.name for p in out.iterdir() if p.name.endswith("_film.mp4"))
+    assert film.stat().st_size > 100_000
+    assert len([p for p in out.iterdir() if "_Sc0" in p.name]) == 4
