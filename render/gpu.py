@@ -1,0 +1,196 @@
+"""GPU telemetry for the VRAM preflight: NVML locally, ComfyUI ``/system_stats`` remotely.
+
+"No GPU" is a state, never a crash: every probe answers ``GpuSnapshot(available=False)``
+when it cannot see a card, and says why in its ``detail`` attribute.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import httpx
+
+from studio.ports import GpuProbe, GpuSnapshot
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+
+
+def fits(snapshot: GpuSnapshot, needed_mb: float, margin_mb: float = 512.0) -> bool:
+    """Whether ``needed_mb`` (plus a safety margin) fits in the free memory right now.
+
+    A job that needs nothing fits anywhere, GPU or not.
+    """
+    if needed_mb <= 0:
+        return True
+    return snapshot.available and snapshot.free_mb >= needed_mb + margin_mb
+
+
+def can_ever_fit(snapshot: GpuSnapshot, needed_mb: float, margin_mb: float = 512.0) -> bool:
+    """Whether the card is big enough at all (even with nothing else on it)."""
+    if needed_mb <= 0:
+        return True
+    return snapshot.available and snapshot.total_mb >= needed_mb + margin_mb
+
+
+class NvmlGpuProbe:
+    """Free/total memory of one local NVIDIA card through NVML (``nvidia-ml-py``).
+
+    Each snapshot initialises and shuts NVML down again: a probe is taken once per job and
+    a driver that appears or disappears later is noticed.
+    """
+
+    def __init__(self, index: int = 0) -> None:
+        self.index = index
+        self.detail = ""
+
+    def snapshot(self) -> GpuSnapshot:
+        try:
+            import pynvml
+        except ImportError:
+            self.detail = "nvidia-ml-py is not installed"
+            return GpuSnapshot(available=False)
+        try:
+            pynvml.nvmlInit()
+        except (pynvml.NVMLError, OSError) as exc:
+            # NVMLError_LibraryNotFound / DriverNotLoaded on a machine without a GPU.
+            self.detail = f"no NVIDIA driver ({type(exc).__name__}: {exc})"
+            return GpuSnapshot(available=False)
+        try:
+            if pynvml.nvmlDeviceGetCount() <= self.index:
+                self.detail = f"no GPU with index {self.index}"
+                return GpuSnapshot(available=False)
+            handle = pynvml.nvmlDeviceGetHandleByIndex(self.index)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            name = pynvml.nvmlDeviceGetName(handle)
+            if isinstance(name, bytes):
+                name = name.decode(errors="replace")
+            self.detail = str(name)
+            return GpuSnapshot(
+                available=True,
+                name=str(name),
+                total_mb=memory.total / MIB,
+                free_mb=memory.free / MIB,
+            )
+        except pynvml.NVMLError as exc:
+            self.detail = f"NVML error ({type(exc).__name__}: {exc})"
+            return GpuSnapshot(available=False)
+        finally:
+            try:
+                pynvml.nvmlShutdown()
+            except pynvml.NVMLError:
+                pass
+
+
+class ComfyStatsProbe:
+    """The device a ComfyUI server renders on, from its ``GET /system_stats``.
+
+    ``vram_total`` / ``vram_free`` arrive in bytes. A server started with ``--cpu`` reports
+    one device of type ``cpu`` whose figures are system RAM: that is still a place the
+    server can render (slowly), so it is reported as available, named ``cpu (system RAM)``.
+    An unreachable server is "not available" with the reason in ``detail``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.transport = transport
+        self.detail = ""
+
+    def snapshot(self) -> GpuSnapshot:
+        try:
+            with httpx.Client(timeout=self.timeout_s, transport=self.transport) as client:
+                response = client.get(f"{self.url}/system_stats")
+                response.raise_for_status()
+                stats = response.json()
+        except httpx.HTTPError as exc:
+            self.detail = f"ComfyUI at {self.url} is not reachable ({type(exc).__name__}: {exc})"
+            return GpuSnapshot(available=False)
+        except ValueError as exc:
+            self.detail = f"ComfyUI at {self.url} sent a /system_stats that is not JSON ({exc})"
+            return GpuSnapshot(available=False)
+        return self._parse(stats)
+
+    def _parse(self, stats: Any) -> GpuSnapshot:
+        devices = stats.get("devices") if isinstance(stats, dict) else None
+        if not isinstance(devices, list) or not devices:
+            self.detail = f"ComfyUI at {self.url} reports no device"
+            return GpuSnapshot(available=False)
+        usable = [d for d in devices if isinstance(d, dict)]
+        gpus = [d for d in usable if d.get("type") not in ("cpu", None)]
+        device = (gpus or usable or [{}])[0]
+        try:
+            total = float(device["vram_total"]) / MIB
+            free = float(device["vram_free"]) / MIB
+        except (KeyError, TypeError, ValueError):
+            self.detail = f"ComfyUI at {self.url} reports a device without memory figures"
+            return GpuSnapshot(available=False)
+        name = str(device.get("name") or device.get("type") or "device")
+        if device.get("type") == "cpu":
+            name = "cpu (system RAM)"
+        self.detail = name
+        return GpuSnapshot(available=True, name=name, total_mb=total, free_mb=free)
+
+
+def probe_detail(probe: GpuProbe) -> str:
+    """The reason a probe gives for its last answer ('' for probes without one)."""
+    return str(getattr(probe, "detail", "") or "")
+
+
+class VramSampler:
+    """Samples a probe in a background thread while a job runs; keeps the peak used MiB.
+
+    Used for the manifest when a backend does not report its own peak. ``peak_used_mb`` is
+    None when the probe never saw a GPU.
+    """
+
+    def __init__(self, probe: GpuProbe, interval_s: float = 0.5) -> None:
+        self.probe = probe
+        self.interval_s = interval_s
+        self.peak_used_mb: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        try:
+            snap = self.probe.snapshot()
+        except Exception as exc:  # a probe must never take the job down with it
+            log.debug("VRAM sample failed: %s", exc)
+            return
+        if snap.available:
+            used = max(0.0, snap.total_mb - snap.free_mb)
+            self.peak_used_mb = used if self.peak_used_mb is None else max(self.peak_used_mb, used)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> VramSampler:
+        self._thread = threading.Thread(target=self._loop, name="vram-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._sample()
+
+
+def select_gpu_probe(comfyui_url: str | None) -> GpuProbe:
+    """The probe the worker trusts: the ComfyUI server's own view when one is configured
+    (the server may be on another machine, and it is the process that holds the memory),
+    NVML on this machine otherwise."""
+    if comfyui_url:
+        return ComfyStatsProbe(comfyui_url)
+    return NvmlGpuProbe()

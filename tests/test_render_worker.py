@@ -1,0 +1,558 @@
+"""The render worker: preflight, retries, OOM fallback, breaker, cancel — and real processes
+killed with SIGKILL mid-job, two workers on one GPU slot, and ``ensure_worker``."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from render_backends import StepBackend, make_spec, run_record, wait_for
+
+from render.gpu import NvmlGpuProbe
+from render.manifest import MANIFEST, is_published, read_manifest
+from render.presets import PRESETS_PATH, get_preset
+from render.queue import SqliteRenderQueue
+from render.worker import (
+    CircuitBreaker,
+    MissingBackend,
+    RetryPolicy,
+    WorkerOptions,
+    build_backends,
+    ensure_worker,
+    lowered_spec,
+    open_queue,
+    run_worker,
+    unload_ollama,
+    worker_status,
+)
+from studio.config import Settings
+from studio.fakes import FakeGpuProbe
+from studio.ports import GpuSnapshot
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+FAST = WorkerOptions(
+    poll_s=0.02,
+    heartbeat_s=0.1,
+    retry=RetryPolicy(base_s=0.05, cap_s=0.2),
+    progress_interval_s=0.05,
+    cancel_check_s=0.02,
+    breaker_threshold=2,
+    breaker_reset_s=0.4,
+    sample_vram_s=0.02,
+)
+BIG_GPU = GpuSnapshot(available=True, name="Test GPU 80GB", total_mb=81_920, free_mb=80_000)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path)
+
+
+@pytest.fixture
+def queue(settings: Settings) -> Iterator[SqliteRenderQueue]:
+    q = open_queue(settings)
+    yield q
+    q.close()
+
+
+@contextmanager
+def worker_thread(settings: Settings, backends, probe, *, options: WorkerOptions = FAST, **kwargs):
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run_worker(settings, backends, probe, stop_event=stop, options=options, **kwargs)
+        except BaseException as exc:  # surfaced below: the worker must never crash
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive(), "the worker did not stop"
+    assert errors == []
+
+
+def project_dirs(settings: Settings, project: str = "p") -> list[Path]:
+    folder = settings.home / "renders" / project
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def messages(queue: SqliteRenderQueue, job_id: str) -> list[str]:
+    return [e.message for e in queue.events(job_id=job_id)]
+
+
+# --------------------------------------------------------------------------- in process
+
+
+def test_a_job_runs_to_a_published_output(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(test_steps="4"), backend="test", idempotency_key="k")
+    assert run_worker(settings, {"test": StepBackend()}, FakeGpuProbe(), once=True, options=FAST) == 1
+    info = queue.job(job.id)
+    assert info.status == "done" and info.progress == 1.0 and info.attempts == 1
+    assert info.message == "done" and info.failure_class is None
+    out = Path(info.outputs[0])
+    assert out.name == "out.txt" and is_published(out.parent)
+    assert info.manifest == str(out.parent / MANIFEST)
+    manifest = read_manifest(out.parent)
+    assert manifest.job_id == job.id and manifest.attempt == 1 and manifest.backend == "test"
+    assert manifest.models == ("test-model-v1",) and manifest.versions["test-backend"] == "1.0"
+    assert {"queued_s", "preflight_s", "render_s"} <= set(manifest.timings_s)
+    assert [d.name for d in project_dirs(settings)] == [job.id]  # no temp folder left
+    statuses = [e.status for e in queue.events(job_id=job.id)]
+    assert statuses[0] == "queued" and statuses[1] == "running" and statuses[-1] == "done"
+    progress = [e.progress for e in queue.events(job_id=job.id) if e.status == "running"]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert queue.record(job.id).timings["publish_s"] >= 0
+    assert queue.workers() == []  # unregistered on the way out
+
+
+def test_missing_backend_and_missing_input_fail_clearly(settings: Settings, queue: SqliteRenderQueue, tmp_path: Path):
+    no_backend = queue.enqueue(make_spec(shot="1A"), backend="comfyui", idempotency_key="a")
+    no_input = queue.enqueue(
+        make_spec(shot="1B", inputs={"start_frame": str(tmp_path / "gone.png")}),
+        backend="test",
+        idempotency_key="b",
+    )
+    run_worker(settings, {"test": StepBackend()}, FakeGpuProbe(), once=True, options=FAST)
+    a = queue.job(no_backend.id)
+    assert a.status == "failed" and a.failure_class == "error"
+    assert "comfyui" in a.message and "not available" in a.message
+    b = queue.job(no_input.id)
+    assert b.status == "failed" and b.failure_class == "validation"
+    assert "'start_frame' is missing" in b.message and "re-render" in b.message
+
+
+def test_build_backends_builds_both_backends(tmp_path: Path):
+    settings = Settings(home=tmp_path, comfyui_url="http://127.0.0.1:8199")
+    backends = build_backends(settings)
+    assert set(backends) == {"animatic", "comfyui"}
+    for name, backend in backends.items():
+        assert backend.name == name
+        assert not isinstance(backend, MissingBackend), getattr(backend, "reason", "")
+
+
+def test_build_backends_reports_an_unimportable_backend(settings: Settings, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "render.comfy", None)  # import fails
+    backends = build_backends(settings)
+    assert set(backends) == {"animatic", "comfyui"}
+    assert isinstance(backends["comfyui"], MissingBackend)
+    assert "render.comfy" in backends["comfyui"].reason
+
+
+def test_cancel_running_stops_only_that_job(settings: Settings, queue: SqliteRenderQueue):
+    slow = {"test_steps": "100", "test_sleep": "0.02"}
+    first = queue.enqueue(make_spec(shot="1A", **slow), backend="test", idempotency_key="a")
+    second = queue.enqueue(make_spec(shot="1B", test_steps="3"), backend="test", idempotency_key="b")
+    with worker_thread(settings, {"test": StepBackend()}, FakeGpuProbe()):
+        wait_for(lambda: queue.job(first.id).progress > 0)
+        queue.cancel(first.id)
+        wait_for(lambda: queue.job(second.id).status == "done")
+    a = queue.job(first.id)
+    assert a.status == "cancelled" and a.outputs == () and 0 < a.progress < 1
+    assert queue.job(second.id).attempts == 1
+    assert [d.name for d in project_dirs(settings)] == [second.id]
+
+
+class _OllamaHandler(BaseHTTPRequestHandler):
+    seen: list[tuple[str, dict]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append((self.path, body))
+        reply = json.dumps({"model": body.get("model"), "done": True, "done_reason": "unload"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def ollama() -> Iterator[tuple[str, list]]:
+    seen: list[tuple[str, dict]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (_OllamaHandler,), {"seen": seen}))
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_vram_preflight_waits_then_proceeds(tmp_path: Path, ollama):
+    url, seen = ollama
+    settings = Settings(home=tmp_path, llm_backend="ollama", ollama_url=url, ollama_model="mistral")
+    queue = open_queue(settings)
+    probe = FakeGpuProbe(GpuSnapshot(available=True, name="RTX 4090", total_mb=24_564, free_mb=1_000))
+    job = queue.enqueue(make_spec(kind="clip", preset="fast"), backend="comfyui", idempotency_key="v")
+    backend = StepBackend("comfyui", needs_gpu=True)
+    try:
+        with worker_thread(settings, {"comfyui": backend}, probe):
+            info = wait_for(lambda: (j := queue.job(job.id)).status == "waiting_vram" and j)
+            assert "waiting for VRAM: needs 7168 MiB" in info.message
+            assert "1000 of 24564 MiB free on RTX 4090" in info.message
+            time.sleep(0.2)  # it keeps waiting, re-checking every poll
+            assert queue.job(job.id).status == "waiting_vram" and backend.runs == []
+            # The configured Ollama was asked to unload its model before the GPU job.
+            assert ("/api/generate", {"model": "mistral", "keep_alive": 0}) in seen
+            probe.snapshot_value = GpuSnapshot(True, "RTX 4090", 24_564, 20_000)
+            wait_for(lambda: queue.job(job.id).status == "done")
+        info = queue.job(job.id)
+        assert info.attempts == 1
+        manifest = read_manifest(Path(info.outputs[0]).parent)
+        assert manifest.gpu == "RTX 4090"
+        assert manifest.peak_vram_mb == pytest.approx(24_564 - 20_000)
+        assert "waiting_vram" in [e.status for e in queue.events(job_id=job.id)]
+    finally:
+        queue.close()
+
+
+def test_no_gpu_with_a_gpu_backend_waits_with_a_message(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(), backend="comfyui", idempotency_key="n")
+    anim = queue.enqueue(make_spec(shot="1B"), backend="animatic", idempotency_key="m")
+    backends = {"comfyui": StepBackend("comfyui", needs_gpu=True), "animatic": StepBackend("animatic")}
+    probe = NvmlGpuProbe(index=99)  # no such card, here or anywhere
+    with worker_thread(settings, backends, probe):
+        info = wait_for(lambda: (j := queue.job(job.id)).status == "waiting_vram" and j)
+        # The CPU job behind it is not held up.
+        wait_for(lambda: queue.job(anim.id).status == "done")
+    assert "waiting for a GPU" in info.message and "animatic" in info.message
+    assert "no GPU with index 99" in info.message or "driver" in info.message
+    assert queue.job(job.id).status == "waiting_vram"
+
+
+def test_a_card_too_small_says_so(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(preset="cinematic", width=1280, height=720), backend="comfyui", idempotency_key="c")
+    probe = FakeGpuProbe(GpuSnapshot(True, "GTX 1070", 8_192, 8_000))
+    run_worker(settings, {"comfyui": StepBackend("comfyui", needs_gpu=True)}, probe, once=True, options=FAST)
+    info = queue.job(job.id)
+    assert info.status == "waiting_vram" and "never fit" in info.message and "lower preset" in info.message
+
+
+def test_oom_retries_once_at_the_lower_preset(settings: Settings, queue: SqliteRenderQueue):
+    spec = make_spec(preset="production-stable", width=1280, height=720, test_fail="oom@production-stable")
+    job = queue.enqueue(spec, backend="comfyui", idempotency_key="o")
+    backends = {"comfyui": StepBackend("comfyui", needs_gpu=True)}
+    run_worker(settings, backends, FakeGpuProbe(BIG_GPU), once=True, options=FAST)
+    info = queue.job(job.id)
+    assert info.status == "done" and info.preset == "fast" and info.attempts == 2
+    assert "fell back from production-stable" in info.message
+    assert any("out of GPU memory at production-stable; retrying once at fast (854x480)" in m
+               for m in messages(queue, job.id))
+    record = run_record(Path(info.outputs[0]))
+    assert (record["preset"], record["width"], record["height"]) == ("fast", 854, 480)
+    manifest = read_manifest(Path(info.outputs[0]).parent)
+    assert manifest.fallback_from == "production-stable" and manifest.preset == "fast"
+    assert manifest.attempt == 2
+
+
+def test_oom_twice_or_at_the_floor_fails(settings: Settings, queue: SqliteRenderQueue):
+    twice = queue.enqueue(
+        make_spec(shot="1A", preset="cinematic", width=1280, height=720,
+                  test_fail="oom@cinematic,production-stable"),
+        backend="comfyui", idempotency_key="t",
+    )
+    floor = queue.enqueue(make_spec(shot="1B", test_fail="oom@fast"), backend="comfyui", idempotency_key="f")
+    backends = {"comfyui": StepBackend("comfyui", needs_gpu=True)}
+    run_worker(settings, backends, FakeGpuProbe(BIG_GPU), once=True, options=FAST)
+    a = queue.job(twice.id)
+    assert a.status == "failed" and a.failure_class == "oom" and a.preset == "production-stable"
+    assert "even after falling back from cinematic" in a.message
+    b = queue.job(floor.id)
+    assert b.status == "failed" and b.failure_class == "oom" and "no lower preset" in b.message
+    assert b.attempts == 1
+
+
+def test_retryable_errors_back_off_then_succeed(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(
+        make_spec(test_fail="lost", test_retryable="1", test_fail_times="2"),
+        backend="test", idempotency_key="r",
+    )
+    with worker_thread(settings, {"test": StepBackend()}, FakeGpuProbe()):
+        wait_for(lambda: queue.job(job.id).status == "done")
+    info = queue.job(job.id)
+    assert info.attempts == 3
+    retries = [m for m in messages(queue, job.id) if "retrying in" in m]
+    assert len(retries) == 2 and "attempt 1 of 3 failed" in retries[0]
+
+
+def test_backoff_delays_the_next_attempt(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(test_fail="lost", test_retryable="1"), backend="test", idempotency_key="b")
+    before = time.time()
+    slow = WorkerOptions(poll_s=0.02, heartbeat_s=0.1, retry=RetryPolicy(base_s=30, cap_s=60))
+    run_worker(settings, {"test": StepBackend()}, FakeGpuProbe(), once=True, options=slow)
+    record = queue.record(job.id)
+    assert record.status == "queued" and record.failure_class == "lost" and record.attempts == 1
+    assert before + 15 <= record.not_before <= time.time() + 30
+
+
+def test_retries_run_out_and_fatal_errors_fail_at_once(settings: Settings, queue: SqliteRenderQueue):
+    spent = queue.enqueue(make_spec(shot="1A", test_fail="lost", test_retryable="1"),
+                          backend="test", idempotency_key="s", max_attempts=2)
+    fatal = queue.enqueue(make_spec(shot="1B", test_fail="missing_node"), backend="test", idempotency_key="f")
+    with worker_thread(settings, {"test": StepBackend()}, FakeGpuProbe()):
+        wait_for(lambda: queue.job(spent.id).status == "failed" and queue.job(fatal.id).status == "failed")
+    a, b = queue.job(spent.id), queue.job(fatal.id)
+    assert (a.failure_class, a.attempts) == ("lost", 2)
+    assert (b.failure_class, b.attempts) == ("missing_node", 1)
+    assert "scripted missing_node failure" in b.message
+
+
+def test_breaker_opens_after_backend_down_and_half_opens(settings: Settings, queue: SqliteRenderQueue):
+    first = queue.enqueue(make_spec(shot="1A"), backend="comfyui", idempotency_key="d")
+    second = queue.enqueue(make_spec(shot="1B"), backend="comfyui", idempotency_key="e")
+    backend = StepBackend("comfyui", down_runs=3)  # the server answers from the 4th run on
+    started = time.monotonic()
+    with worker_thread(settings, {"comfyui": backend}, FakeGpuProbe()):
+        # Two failures in a row open the breaker; the other job waits with a message.
+        wait_for(lambda: any("paused until" in m for j in (first, second) for m in messages(queue, j.id)))
+        # The sidebar sees it through the worker's heartbeat.
+        wait_for(lambda: worker_status(queue)["breakers"].get("comfyui", {}).get("state") == "open")
+        wait_for(lambda: queue.counts()["done"] == 2)
+    elapsed = time.monotonic() - started
+    # Open after run 2; after reset_s one probe (run 3) fails and reopens it; run 4 succeeds.
+    assert len(backend.runs) == 5
+    assert elapsed >= 2 * FAST.breaker_reset_s
+    texts = messages(queue, first.id) + messages(queue, second.id)
+    assert any("comfyui backend is down" in m and "paused after 2 failures" in m for m in texts)
+    assert any("paused after 3 failures" in m for m in texts)
+    # backend_down runs are not counted against the jobs: they never got to render.
+    assert [queue.job(j.id).attempts for j in (first, second)] == [1, 1]
+
+
+def test_breaker_is_per_backend(settings: Settings, queue: SqliteRenderQueue):
+    down = [queue.enqueue(make_spec(shot=f"{i}A"), backend="comfyui", idempotency_key=f"d{i}") for i in range(3)]
+    other = queue.enqueue(make_spec(shot="9A"), backend="test", idempotency_key="o")
+    backends = {"comfyui": StepBackend("comfyui", down_runs=1000), "test": StepBackend()}
+    with worker_thread(settings, backends, FakeGpuProbe()):
+        wait_for(lambda: queue.job(other.id).status == "done")
+        wait_for(lambda: worker_status(queue)["breakers"].get("comfyui", {}).get("state") == "open")
+    assert all(queue.job(j.id).status == "queued" for j in down)
+
+
+def test_circuit_breaker_states():
+    now = [0.0]
+    breaker = CircuitBreaker(threshold=3, reset_s=10, clock=lambda: now[0])
+    assert breaker.allow() and breaker.state == "closed"
+    breaker.record_failure()
+    breaker.record_failure()
+    breaker.record_success()
+    for _ in range(3):
+        breaker.record_failure()
+    assert breaker.state == "open" and not breaker.allow()
+    assert breaker.remaining_s() == 10
+    now[0] = 10
+    assert breaker.state == "half_open"
+    assert breaker.allow() and not breaker.allow()  # one probe at a time
+    breaker.record_failure()
+    assert breaker.state == "open"
+    now[0] = 25
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state == "closed" and breaker.allow()
+    assert breaker.describe()["failures"] == 0
+
+
+def test_retry_policy_is_exponential_jittered_and_capped():
+    policy = RetryPolicy(base_s=2, cap_s=20)
+    rng = random.Random(1)
+    for attempt, ceiling in [(1, 2), (2, 4), (3, 8), (4, 16), (5, 20), (12, 20)]:
+        delays = {policy.delay(attempt, rng) for _ in range(20)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1
+
+
+def test_a_job_past_its_time_limit_fails_with_timeout(
+    settings: Settings, queue: SqliteRenderQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    custom = tmp_path / "presets.toml"
+    custom.write_text(PRESETS_PATH.read_text().replace("job_timeout_s = 1200", "job_timeout_s = 0.3"))
+    monkeypatch.setattr("render.presets.PRESETS_PATH", custom)
+    assert get_preset("fast").job_timeout_s == 0.3
+    job = queue.enqueue(make_spec(test_steps="200", test_sleep="0.02"), backend="test", idempotency_key="t")
+    run_worker(settings, {"test": StepBackend()}, FakeGpuProbe(), once=True, options=FAST)
+    info = queue.job(job.id)
+    assert info.status == "failed" and info.failure_class == "timeout" and "time limit" in info.message
+
+
+def test_stopping_mid_job_requeues_it_without_spending_an_attempt(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(test_steps="200", test_sleep="0.02"), backend="test", idempotency_key="s")
+    with worker_thread(settings, {"test": StepBackend()}, FakeGpuProbe()):
+        wait_for(lambda: queue.job(job.id).progress > 0)
+    info = queue.job(job.id)
+    assert info.status == "queued" and info.attempts == 0 and "resume" in info.message
+    assert project_dirs(settings) == []
+
+
+def test_lowered_spec_keeps_custom_aspect():
+    prod, fast = get_preset("production-stable"), get_preset("fast")
+    same = lowered_spec(make_spec(preset="production-stable", width=1280, height=720), prod, fast)
+    assert (same.preset, same.width, same.height) == ("fast", 854, 480)
+    card = lowered_spec(make_spec(preset="production-stable", width=1024, height=1024, kind="card"), prod, fast)
+    assert (card.width, card.height) == (682, 682)
+
+
+def test_unload_ollama_is_best_effort():
+    assert unload_ollama("http://127.0.0.1:9", "mistral", timeout_s=0.5) is False
+
+
+def test_worker_status_without_workers(queue: SqliteRenderQueue, settings: Settings):
+    status = worker_status(settings)
+    assert status["alive"] is False and status["pid"] is None
+    assert status["queue"] == {s: 0 for s in ("queued", "waiting_vram", "running", "done", "failed", "cancelled")}
+    assert worker_status(settings.db_path)["alive"] is False
+
+
+# --------------------------------------------------------------------------- real processes
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+
+
+def spawn_worker(home: Path, log_name: str, *extra: str) -> subprocess.Popen:
+    log = open(home / log_name, "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "render.worker", "--home", str(home),
+         "--backend-factory", "render_backends:make", "--poll", "0.05", "--heartbeat", "0.2", *extra],
+        cwd=REPO, env=_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def _log(home: Path, name: str) -> str:
+    path = home / name
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("max_attempts", "outcome"), [(3, "done"), (1, "failed")])
+def test_sigkill_mid_job_then_restart(tmp_path: Path, max_attempts: int, outcome: str):
+    settings = Settings(home=tmp_path)
+    queue = open_queue(settings)
+    try:
+        job = queue.enqueue(
+            make_spec(test_steps="20", test_sleep="0.1"),
+            backend="test", idempotency_key="kill", max_attempts=max_attempts,
+        )
+        proc = spawn_worker(tmp_path, "first.log")
+        try:
+            wait_for(lambda: queue.job(job.id).progress >= 0.5, timeout=30)
+        except AssertionError:
+            proc.kill()
+            raise AssertionError(_log(tmp_path, "first.log")) from None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+        killed = queue.job(job.id)
+        assert killed.status == "running" and killed.attempts == 1  # not done, not yet known dead
+        folders = project_dirs(settings)
+        assert not any(is_published(d) for d in folders)
+        assert any(d.name.startswith(".tmp-") for d in folders), "the partial temp folder"
+
+        restart = spawn_worker(tmp_path, "second.log", "--once")
+        assert restart.wait(timeout=30) == 0, _log(tmp_path, "second.log")
+
+        info = queue.job(job.id)
+        folders = project_dirs(settings)
+        published = [d for d in folders if is_published(d)]
+        assert [d for d in folders if d not in published] == [], "partials removed"
+        if outcome == "done":
+            assert info.status == "done" and info.attempts == 2
+            assert published == [settings.home / "renders" / "p" / job.id]
+            assert read_manifest(published[0]).attempt == 2
+            assert Path(info.outputs[0]).read_text().count("step") == 20
+            assert any(m.startswith("resumed: the worker stopped during attempt 1") for m in messages(queue, job.id))
+        else:
+            assert info.status == "failed" and info.failure_class == "interrupted"
+            assert info.attempts == 1 and published == [] and info.outputs == ()
+        assert queue.job(job.id).status != "done" or published
+    finally:
+        queue.close()
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_one_slot(tmp_path: Path):
+    settings = Settings(home=tmp_path)
+    queue = open_queue(settings)
+    workers = [spawn_worker(tmp_path, f"w{i}.log") for i in range(2)]
+    try:
+        wait_for(lambda: len(queue.alive_workers()) == 2, timeout=30)
+        jobs = [
+            queue.enqueue(make_spec(shot=f"{i}A", test_steps="3", test_sleep="0.05"),
+                          backend="test", idempotency_key=f"j{i}")
+            for i in range(1, 7)
+        ]
+        most_running = 0
+
+        def all_done() -> bool:
+            nonlocal most_running
+            counts = queue.counts()
+            most_running = max(most_running, counts["running"])
+            return counts["done"] == len(jobs)
+
+        wait_for(all_done, timeout=30, interval=0.005)
+        assert most_running == 1
+        runs = sorted((run_record(Path(queue.job(j.id).outputs[0])) for j in jobs), key=lambda r: r["start"])
+        for earlier, later in zip(runs, runs[1:], strict=False):
+            assert earlier["end"] <= later["start"], "two jobs overlapped on one slot"
+        assert {r["pid"] for r in runs} <= {w.pid for w in workers}
+    finally:
+        for proc in workers:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(timeout=10) for proc in workers]
+        queue.close()
+    assert codes == [0, 0], _log(tmp_path, "w0.log") + _log(tmp_path, "w1.log")
+
+
+@pytest.mark.slow
+def test_ensure_worker_starts_one_detached_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), str(REPO)]))
+    settings = Settings(home=tmp_path)
+    args = ["--backend-factory", "render_backends:make", "--poll", "0.05", "--heartbeat", "0.2"]
+    pid = ensure_worker(settings, extra_args=args)
+    assert isinstance(pid, int)
+    try:
+        assert ensure_worker(settings, extra_args=args) == pid  # starting: not a second one
+        wait_for(lambda: worker_status(settings)["pid"] == pid, timeout=30)
+        assert ensure_worker(settings, extra_args=args) == pid  # alive: not a second one
+        queue = open_queue(settings)
+        try:
+            job = queue.enqueue(make_spec(), backend="test", idempotency_key="e")
+            wait_for(lambda: queue.job(job.id).status == "done", timeout=30)
+        finally:
+            queue.close()
+        status = worker_status(settings)
+        assert status["alive"] and status["slot"] == "gpu0" and status["queue"]["done"] == 1
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not worker_status(settings)["alive"], timeout=15)
+    assert "serving slot gpu0" in (tmp_path / "logs" / "worker.log").read_text()
+
+
+def test_worker_cli_rejects_a_bad_factory(tmp_path: Path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "render.worker", "--home", str(tmp_path), "--backend-factory", "nope"],
+        cwd=REPO, env=_env(), capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 2 and "module:callable" in proc.stderr
