@@ -383,7 +383,7 @@ class ProductionServices:
         prompts_by_shot = {p.shot_id: p for p in self.prompt_sets(project.id, doc.scene.id).prompt_sets}
         spec = self._spec(
             project.id, state, doc, shot, kind="frame", which=which, preset=preset,
-            inputs={"base": self._media_path(frame.media) or "", "mask": self._media_path(mask) or ""},
+            inputs={"image": self._media_path(frame.media) or "", "mask": self._media_path(mask) or ""},
             prompts_by_shot=prompts_by_shot, start_s=_start_times(shots)[shot_id],
             region_prompt=prompt.strip(),
         )

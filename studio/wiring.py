@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from studio.config import Settings
+from studio.errors import NotFound, StudioError
 from studio.ports import ProbeResult
 from studio.production import DEFAULT_PRESETS
 from studio.services import Studio
@@ -136,6 +137,32 @@ def bench_render(settings: Settings) -> tuple[dict[str, Any], str]:
     return figures, format_figures(figures)
 
 
+class _TranslatingQueue:
+    """The render queue as the core sees it: render/'s own errors become StudioErrors."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        from render.queue import JobNotFound, QueueError
+
+        try:
+            return getattr(self._queue, method)(*args, **kwargs)
+        except JobNotFound as exc:
+            raise NotFound(f"no render job {exc}") from exc
+        except (QueueError, ValueError) as exc:
+            raise StudioError(f"render queue: {exc}") from exc
+
+    def enqueue(self, spec: Any, *, backend: str, idempotency_key: str) -> Any:
+        return self._call("enqueue", spec, backend=backend, idempotency_key=idempotency_key)
+
+    def jobs(self, project_id: str | None = None) -> Any:
+        return self._call("jobs", project_id)
+
+    def cancel(self, job_id: str) -> Any:
+        return self._call("cancel", job_id)
+
+
 def build_studio(settings: Settings, *, autostart_worker: bool = False) -> Studio:
     """The Studio for a data dir, with every backend the settings name.
 
@@ -157,7 +184,7 @@ def build_studio(settings: Settings, *, autostart_worker: bool = False) -> Studi
             run_worker(settings, once=True)
 
         kwargs.update(
-            render_queue=open_queue(settings),
+            render_queue=_TranslatingQueue(open_queue(settings)),
             gpu_probe=gpu_probe,
             presets=preset_table(),
             drain_queue=drain,
