@@ -151,7 +151,8 @@ class MissingBackend:
 def _animatic(settings: Settings) -> Backend:
     from render.animatic import AnimaticBackend
 
-    return AnimaticBackend()
+    # Every input a job may read (media, earlier renders) lives under the data dir.
+    return AnimaticBackend(roots=[settings.home])
 
 
 def _comfyui(settings: Settings) -> Backend:

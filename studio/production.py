@@ -354,7 +354,8 @@ class ProductionServices:
             spec = self._spec(
                 project.id, state, doc, shot, kind="frame", which=kind, preset=preset,
                 inputs={k: v for k, v in inputs.items() if v}, prompts_by_shot=prompts_by_shot,
-                start_s=starts[shot.id] + (shot.duration_s if kind == "end" else 0.0),
+                # The same timing as the shot's clip spec, so the clip recognises its anchors.
+                start_s=starts[shot.id],
             )
             jobs.append(self._enqueue(spec, backend))
         return jobs

@@ -1,0 +1,270 @@
+"""``studio bench render``: the animatic and scene assembly against their ffmpeg floors.
+
+Figures, measured in one run in a temporary folder:
+
+* animatic speed, in seconds of video per wall-second, rendering N 8-second shots (a static
+  two-shot, a dolly in, a pan with an entrance, a rainy crane) at 1280x720@24 and 854x480@24,
+  against ffmpeg encoding the very same frames (pre-rendered, held in memory, piped the same
+  way with the same libx264 settings): the floor. Goal: >= 0.6x the floor. ffmpeg's own
+  ``testsrc2`` source is timed too, as a reference for the machine.
+* assembling 20 clips with ``render.post.concat`` against ``ffmpeg -f concat -c copy`` run
+  directly (goal <= 1.2x), and against MoviePy's concatenation when MoviePy is importable
+  (goal: ours >= 100x faster); a note says when it is not.
+
+Queue dispatch figures come from the queue's own benchmark: pass them in ``extra``.
+Timing lives here and in closing notes, never in pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from render.animatic import AnimaticBackend, _ShotRender
+from render.post import X264_ARGS, RawEncoder, concat, ffmpeg_exe, ffmpeg_version, run_ffmpeg
+from studio.model import RenderCharacter, RenderSpec, Shot, ShotCharacter, StylePack
+
+_STYLE_FILE = Path(__file__).resolve().parents[1] / "data" / "styles" / "neo-noir.toml"
+
+
+def _style() -> StylePack:
+    try:
+        data = tomllib.loads(_STYLE_FILE.read_text(encoding="utf-8"))
+        return StylePack(id="neo-noir", name=data["name"], palette=tuple(data["palette"]),
+                         lighting=data.get("lighting", ""), lens=data.get("lens", ""),
+                         grain=data.get("grain", ""), tags=tuple(data.get("tags", ())))
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return StylePack(id="neo-noir", name="Neo-Noir",
+                         palette=("#0B0E14", "#1C2B3A", "#3E6A7A", "#C8553D", "#E8B04A", "#D9D4C7"))
+
+
+_SHOTS = (
+    # (shot id, camera, movement, heading, action, dialogue, cast)
+    ("1D", "2-SHOT", "static", "INT. UMBRELLA SHOP - NIGHT", "",
+     "OSKAR: We close at six. It is five fifty-eight.\nMIA: Then I'm early.",
+     (("OSKAR", "primary"), ("MIA", "primary"))),
+    ("1L", "CU", "dolly in", "INT. UMBRELLA SHOP - DAY",
+     "Oskar looks at the envelope and does not touch it.", "OSKAR: Put it away. Letters keep.",
+     (("OSKAR", "primary"), ("MIA", "secondary"))),
+    ("1C", "MS", "pan", "INT. UMBRELLA SHOP - DAY",
+     "The door bell jangles. Wind and rain shove in first, then Mia enters.", "",
+     (("MIA", "primary"),)),
+    ("2A", "EWS", "crane", "EXT. HARBOUR BRIDGE - DUSK",
+     "Rain falls so hard it bounces off the railings. The streetlights stutter on, one by one.", "",
+     (("MIA", "background"),)),
+)
+
+
+def bench_specs(count: int, width: int, height: int, duration_s: float = 8.0, seed: int = 7) -> list[RenderSpec]:
+    """``count`` clip specs cycling through representative shots."""
+    style = _style()
+    cast = (RenderCharacter(name="OSKAR", colour="#66a182"),
+            RenderCharacter(name="MIA", colour="#edae49", condition_tags=("wet",)))
+    specs = []
+    for n in range(count):
+        sid, camera, movement, heading, action, dialogue, who = _SHOTS[n % len(_SHOTS)]
+        sid = f"{n + 1}{sid[1:]}" if n >= len(_SHOTS) else sid
+        int_ext, rest = heading.split(". ", 1)
+        location, tod = rest.rsplit(" - ", 1)
+        shot = Shot(id=sid, duration_s=duration_s, camera=camera, movement=movement,  # type: ignore[arg-type]
+                    action=action, dialogue=dialogue, setting=heading,
+                    characters=tuple(ShotCharacter(name=c, prominence=p) for c, p in who))  # type: ignore[arg-type]
+        specs.append(RenderSpec(
+            kind="clip", project_id="bench", scene_id="sc-1", shot_id=sid, seed=seed, width=width,
+            height=height, fps=24, duration_s=duration_s, start_s=n * duration_s, shot=shot,
+            scene_heading=heading, int_ext=int_ext, location=location, time_of_day=tod,
+            style=style, characters=cast,
+        ))
+    return specs
+
+
+def _noop(*_: object) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+def _time_animatic(specs: Sequence[RenderSpec], work: Path) -> tuple[float, list[Path]]:
+    backend = AnimaticBackend()
+    clips = []
+    started = time.perf_counter()
+    for i, spec in enumerate(specs):
+        out = backend.run(spec, work / f"job{i}", _noop, _never)
+        clips.append(next(p for p in out.files if p.suffix == ".mp4"))
+    return time.perf_counter() - started, clips
+
+
+def _time_floor(specs: Sequence[RenderSpec], work: Path) -> float:
+    """ffmpeg alone: the same frames, pre-rendered in memory, piped with the same settings."""
+    total = 0.0
+    for spec in specs:
+        shot = _ShotRender.build(spec)
+        frames = [f.copy() for f in shot.frames()]
+        int(sum(int(f[0, 0, 0]) for f in frames))  # touch every buffer before timing
+        started = time.perf_counter()
+        enc = RawEncoder(work / "floor.mp4", shot.layout.width, shot.layout.height, spec.fps)
+        for frame in frames:
+            enc.write(frame)
+        enc.close()
+        total += time.perf_counter() - started
+        del frames
+    return total
+
+
+def _time_testsrc(width: int, height: int, seconds: float, work: Path) -> float:
+    started = time.perf_counter()
+    run_ffmpeg(["-loglevel", "error", "-f", "lavfi", "-i",
+                f"testsrc2=size={width}x{height}:rate=24:duration={seconds:g}",
+                *X264_ARGS, "-f", "mp4", "-y", str(work / "testsrc.mp4")], timeout=600)
+    return time.perf_counter() - started
+
+
+def _direct_concat(clips: Sequence[Path], out: Path) -> float:
+    listing = out.with_suffix(".txt")
+    listing.write_text("".join(f"file '{c}'\n" for c in clips), encoding="utf-8")
+    argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "concat",
+            "-safe", "0", "-i", str(listing), "-c", "copy", "-movflags", "+faststart", "-y", str(out)]
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, timeout=600)  # noqa: S603 - argv list, our own files
+    return time.perf_counter() - started
+
+
+def _moviepy_concat(clips: Sequence[Path], out: Path) -> tuple[float | None, str]:
+    try:
+        try:
+            from moviepy import VideoFileClip, concatenate_videoclips  # type: ignore[import-not-found]
+        except ImportError:
+            from moviepy.editor import VideoFileClip, concatenate_videoclips  # type: ignore[import-not-found,no-redef]
+        import moviepy  # type: ignore[import-not-found]
+    except ImportError:
+        return None, "MoviePy is not installed here: its figure is skipped"
+    opened = [VideoFileClip(str(c)) for c in clips]
+    started = time.perf_counter()
+    try:
+        final = concatenate_videoclips(opened)
+        final.write_videofile(str(out), codec="libx264", preset="veryfast", fps=24, audio=False,
+                              ffmpeg_params=["-crf", "23", "-pix_fmt", "yuv420p"], logger=None)
+    finally:
+        for clip in opened:
+            clip.close()
+    return time.perf_counter() - started, f"MoviePy {getattr(moviepy, '__version__', '?')}"
+
+
+def bench_render(
+    *,
+    shots: int = 4,
+    duration_s: float = 8.0,
+    sizes: Sequence[tuple[int, int]] = ((1280, 720), (854, 480)),
+    concat_clips: int = 20,
+    repeats: int = 3,
+    moviepy: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the render benchmark; ``extra`` (e.g. queue dispatch figures) is merged in."""
+    figures: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "ffmpeg": ffmpeg_version(), "opencv": cv2.__version__,
+                    "numpy": np.__version__},
+        "animatic": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="studio-bench-render-") as tmp:
+        work = Path(tmp)
+        last_clips: list[Path] = []
+        for width, height in sizes:
+            specs = bench_specs(shots, width, height, duration_s)
+            video_s = shots * duration_s
+            anim_times, floor_times = [], []
+            for r in range(max(1, repeats)):
+                run_dir = work / f"{width}x{height}-{r}"
+                run_dir.mkdir()
+                wall, clips = _time_animatic(specs, run_dir)
+                anim_times.append(wall)
+                floor_times.append(_time_floor(specs, run_dir))
+                last_clips = clips
+            anim = statistics.median(anim_times)
+            floor = statistics.median(floor_times)
+            testsrc = _time_testsrc(width, height, video_s, work)
+            figures["animatic"][f"{width}x{height}"] = {
+                "shots": shots, "video_s": video_s, "frames": round(video_s * 24),
+                "animatic_wall_s": round(anim, 3), "animatic_x_realtime": round(video_s / anim, 2),
+                "floor_wall_s": round(floor, 3), "floor_x_realtime": round(video_s / floor, 2),
+                "ratio_to_floor": round(floor / anim, 2), "goal": ">= 0.6", "ok": floor / anim >= 0.6,
+                "testsrc2_x_realtime": round(video_s / testsrc, 2),
+            }
+        # scene assembly: 20 clips (the last size's animatic clips, cycled, as separate files)
+        assembly = work / "assembly"
+        assembly.mkdir()
+        clips = []
+        for i in range(concat_clips):
+            target = assembly / f"clip{i:02d}.mp4"
+            shutil.copyfile(last_clips[i % len(last_clips)], target)
+            clips.append(target)
+        ours_t, direct_t = [], []
+        result = None
+        for r in range(max(1, repeats)):
+            started = time.perf_counter()
+            result = concat(clips, assembly / f"ours{r}.mp4", roots=[assembly])
+            ours_t.append(time.perf_counter() - started)
+            direct_t.append(_direct_concat(clips, assembly / f"direct{r}.mp4"))
+        ours, direct = statistics.median(ours_t), statistics.median(direct_t)
+        assembled = {
+            "clips": concat_clips, "video_s": round(result.duration_s, 2) if result else None,
+            "size": f"{sizes[-1][0]}x{sizes[-1][1]}", "stream_copy": bool(result and result.stream_copy),
+            "ours_s": round(ours, 3), "ffmpeg_concat_copy_s": round(direct, 3),
+            "ratio_to_ffmpeg": round(ours / direct, 2), "goal": "<= 1.2", "ok": ours / direct <= 1.2,
+        }
+        if moviepy:
+            mp_time, note = _moviepy_concat(clips, assembly / "moviepy.mp4")
+            assembled["moviepy_note"] = note
+            if mp_time is not None:
+                assembled["moviepy_s"] = round(mp_time, 2)
+                assembled["moviepy_over_ours"] = round(mp_time / ours, 1)
+                assembled["moviepy_goal"] = ">= 100x"
+                assembled["moviepy_ok"] = mp_time / ours >= 100
+        figures["concat"] = assembled
+    figures.update(extra or {})
+    return figures
+
+
+def format_figures(figures: dict[str, Any]) -> str:
+    """The figures as the CLI prints them."""
+    m = figures.get("machine", {})
+    lines = [f"render benchmark ({m.get('cpus')} CPUs, ffmpeg {m.get('ffmpeg')}, OpenCV {m.get('opencv')})"]
+    for size, f in figures.get("animatic", {}).items():
+        lines.append(
+            f"  animatic {size}@24: {f['animatic_x_realtime']}x realtime ({f['shots']} shots, "
+            f"{f['video_s']:g} s of video in {f['animatic_wall_s']} s); ffmpeg alone on the same frames "
+            f"{f['floor_x_realtime']}x -> {f['ratio_to_floor']}x the floor (goal {f['goal']}: "
+            f"{'ok' if f['ok'] else 'MISSED'}); ffmpeg testsrc2 {f['testsrc2_x_realtime']}x"
+        )
+    c = figures.get("concat")
+    if c:
+        lines.append(
+            f"  assemble {c['clips']} clips ({c['video_s']} s, {c['size']}, "
+            f"{'stream copy' if c['stream_copy'] else 're-encoded'}): {c['ours_s']} s vs ffmpeg -f concat "
+            f"-c copy {c['ffmpeg_concat_copy_s']} s -> {c['ratio_to_ffmpeg']}x (goal {c['goal']}: "
+            f"{'ok' if c['ok'] else 'MISSED'})"
+        )
+        if "moviepy_s" in c:
+            lines.append(
+                f"  {c['moviepy_note']}: {c['moviepy_s']} s -> ours is {c['moviepy_over_ours']}x faster "
+                f"(goal {c['moviepy_goal']}: {'ok' if c['moviepy_ok'] else 'MISSED'})"
+            )
+        elif "moviepy_note" in c:
+            lines.append(f"  {c['moviepy_note']}")
+    for key, value in figures.items():
+        if key not in ("machine", "animatic", "concat"):
+            lines.append(f"  {key}: {value}")
+    return "\n".join(lines)
