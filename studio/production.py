@@ -150,6 +150,33 @@ class ProductionServices:
     def shot_seed(self, project_id: str, doc: SceneDoc, shot_id: str) -> int:
         return doc.work.seed_overrides.get(shot_id, self.scene_seed(project_id, doc))
 
+    def set_seed(
+        self, project_ref: str, scene_ref: str | int, seed: int | None, *, shot_id: str | None = None
+    ) -> CommitRow:
+        """Set the scene-level seed (every shot renders with it), or override one shot's
+        seed; ``None`` goes back to the derived scene seed / the scene seed."""
+        if seed is not None and not 0 <= seed < 2**31:
+            raise BadInput("a seed is a whole number from 0 to 2147483647")
+        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            doc = state.scenes[scene_id]
+            if shot_id is None:
+                work = doc.work.model_copy(update={"seed": seed})
+            else:
+                if shot_id not in {s.id for s in self._current_shots(state, doc)}:
+                    raise NotFound(f"no shot {shot_id} in this scene")
+                overrides = dict(doc.work.seed_overrides)
+                if seed is None:
+                    overrides.pop(shot_id, None)
+                else:
+                    overrides[shot_id] = seed
+                work = doc.work.model_copy(update={"seed_overrides": overrides})
+            return {scene_key(scene_id): doc.model_copy(update={"work": work})}
+
+        target = f"shot {shot_id}" if shot_id else "the scene"
+        return self._commit(project_ref, compute, f"Seed of {target}: {seed if seed is not None else 'default'}", action="seed")
+
     def _characters(self, state: ProjectState, scene_id: str) -> tuple[RenderCharacter, ...]:
         characters = []
         for resolved in continuity.resolve_visual_state(state, scene_id):

@@ -220,3 +220,26 @@ def test_demo_end_to_end(tmp_path, capsys):
     film = out / next(p.name for p in out.iterdir() if p.name.endswith("_film.mp4"))
     assert film.stat().st_size > 100_000
     assert len([p for p in out.iterdir() if "_Sc0" in p.name]) == 4
+
+
+def test_scene_seed_with_per_shot_override(studio, project):
+    doc = studio.scene(project, 1)
+    derived = studio.scene_seed(project, doc)
+    shots = studio.shot_list(project, 1).shots
+    assert {studio.shot_seed(project, doc, s.id) for s in shots} == {derived}
+    studio.set_seed(project, 1, 1234)
+    studio.set_seed(project, 1, 99, shot_id=shots[0].id)
+    doc = studio.scene(project, 1)
+    assert studio.shot_seed(project, doc, shots[0].id) == 99
+    assert studio.shot_seed(project, doc, shots[-1].id) == 1234
+    studio.set_frame_mode(project, 1, "quick")
+    jobs = studio.render_frames(project, 1)
+    studio.drain_queue()
+    studio.sync_renders(project)
+    first = studio.frames_view(project, 1).rows[0].start
+    assert first.seed == 99
+    with pytest.raises(BadInput):
+        studio.set_seed(project, 1, -1)
+    with pytest.raises(NotFound):
+        studio.set_seed(project, 1, 5, shot_id="9Z")
+    assert jobs
