@@ -12,6 +12,7 @@ sidebar). With distinct paths such a request falls through to this script.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 
 import streamlit as st
@@ -33,7 +34,14 @@ BUILT_STAGES: dict[Stage, str] = {
     Stage.SHOTS: common.STAGE7,
     Stage.VISUAL_STATE: common.STAGE8,
     Stage.PROMPTS: common.STAGE9,
+    Stage.FRAMES: "pages/stage10_frames.py",
+    Stage.CONFIRM: "pages/stage11_confirm.py",
+    Stage.VIDEO: "pages/stage12_video.py",
 }
+ACTIVE_JOBS = ("queued", "waiting_vram", "running")
+QUEUE_POLL_S = 3
+QUEUE_SEEN_KEY = "_queue_active"
+QUEUE_TOASTS_KEY = "_queue_toasts"
 PROBE_ICONS = {
     "ok": ":material/check_circle:",
     "down": ":material/error:",
@@ -113,7 +121,75 @@ def sidebar_status(studio: Studio) -> None:
             icon = PROBE_ICONS.get(probe["state"], ":material/help:")
             marker = " (active)" if probe["active"] else ""
             st.caption(f"{icon} **{probe['name']}**: {probe['state']}{marker}")
-    st.caption(":material/queue: Render queue: not built yet")
+    queue_summary(studio)
+
+
+def job_name(job) -> str:
+    if job.scene_id == "film":
+        return "The film"
+    if job.kind == "assemble":
+        return "Scene cut"
+    return f"Shot {job.shot_id} {job.kind}"
+
+
+def finished_jobs(jobs: list) -> tuple[list[tuple[str, str]], bool]:
+    """Toasts for the jobs that left the queue since the last look, and whether any job is
+    still in flight; remembers what is in flight now (per browser session)."""
+    by_id = {job.id: job for job in jobs}
+    active = {job.id: job_name(job) for job in jobs if job.status in ACTIVE_JOBS}
+    seen = st.session_state.get(QUEUE_SEEN_KEY, {})
+    st.session_state[QUEUE_SEEN_KEY] = active
+    toasts = [
+        (f"{name}: {by_id[job_id].status}",
+         ":material/check_circle:" if by_id[job_id].status == "done" else ":material/error:")
+        for job_id, name in seen.items()
+        if job_id not in active and job_id in by_id
+    ]
+    return toasts, bool(active)
+
+
+def queue_counts(studio: Studio, project_id: str) -> None:
+    """Counts and running jobs of the selected project, polled while jobs are in flight."""
+    try:
+        jobs = studio.render_jobs(project_id)
+    except StudioError as exc:
+        st.caption(f":material/queue: Render queue: unavailable ({common.escape_markdown(exc)})")
+        return
+    toasts, busy = finished_jobs(jobs)
+    if toasts and not busy:
+        # The last job finished while polling: rerun the whole app so the page shows the
+        # result; the toasts wait in Session State for that run.
+        st.session_state[QUEUE_TOASTS_KEY] = toasts
+        st.rerun()
+    for body, icon in toasts:
+        st.toast(body, icon=icon)
+    counts = Counter(job.status for job in jobs)
+    queued = counts["queued"] + counts["waiting_vram"]
+    st.caption(
+        f":material/queue: Render queue: {queued} queued · {counts['running']} running · "
+        f"{counts['done']} done · {counts['failed']} failed"
+    )
+    for job in jobs:
+        if job.status == "running":
+            st.progress(min(max(job.progress, 0.0), 1.0), text=common.escape_markdown(job_name(job)))
+
+
+def queue_summary(studio: Studio) -> None:
+    """The sidebar's render queue: a toast when a job finishes (on any page), then counts."""
+    for body, icon in st.session_state.pop(QUEUE_TOASTS_KEY, []):
+        st.toast(body, icon=icon)
+    project_id = st.session_state.get(common.PROJECT_KEY)
+    if not project_id:
+        st.session_state.pop(QUEUE_SEEN_KEY, None)
+        st.caption(":material/queue: Render queue: pick a project to see its jobs")
+        return
+    try:
+        toasts, busy = finished_jobs(studio.render_jobs(project_id))
+    except StudioError:
+        toasts, busy = [], False
+    for body, icon in toasts:  # a full run draws the page afresh: no rerun needed
+        st.toast(body, icon=icon)
+    st.fragment(queue_counts, run_every=QUEUE_POLL_S if busy else None)(studio, project_id)
 
 
 def stage_gates(studio: Studio | None) -> dict[Stage, Gate]:

@@ -231,7 +231,9 @@ def test_scene_seed_with_per_shot_override(studio, project):
     studio.set_seed(project, 1, 99, shot_id=shots[0].id)
     doc = studio.scene(project, 1)
     assert studio.shot_seed(project, doc, shots[0].id) == 99
-    assert studio.shot_seed(project, doc, shots[-1].id) == 1234
+    studio.set_seed(project, 1, None, shot_id=shots[0].id)
+    assert studio.shot_seed(project, studio.scene(project, 1), shots[0].id) == 1234
+    studio.set_seed(project, 1, 99, shot_id=shots[0].id)
     studio.set_frame_mode(project, 1, "quick")
     jobs = studio.render_frames(project, 1)
     studio.drain_queue()
