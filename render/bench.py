@@ -11,12 +11,20 @@ Figures, measured in one run in a temporary folder:
   directly (goal <= 1.2x), and against MoviePy's concatenation when MoviePy is importable
   (goal: ours >= 100x faster); a note says when it is not.
 
-Queue dispatch figures come from the queue's own benchmark: pass them in ``extra``.
-Timing lives here and in closing notes, never in pass/fail tests.
+* queue dispatch (:func:`bench_queue`): N small keyframe jobs through the real SQLite
+  queue and an in-process worker to a ComfyBackend talking to the loopback ComfyUI double
+  (``render.comfy_loopback``, 127.0.0.1 only, no per-node delay, a fake GPU probe with room
+  to spare): the worker's own overhead per job (goal <= 20 ms) and the idle gap between one
+  job's render and the next (goal <= 100 ms). Skipped, with a note, when
+  ``../shared/comfyui/object_info.json`` is not there.
+
+``extra`` merges further figures in. Timing lives here and in closing notes, never in
+pass/fail tests.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import statistics
@@ -24,7 +32,8 @@ import subprocess
 import tempfile
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +43,7 @@ import numpy as np
 from render.animatic import AnimaticBackend, _ShotRender
 from render.post import X264_ARGS, RawEncoder, concat, ffmpeg_exe, ffmpeg_version, run_ffmpeg
 from studio.model import RenderCharacter, RenderSpec, Shot, ShotCharacter, StylePack
+from studio.ports import GpuSnapshot
 
 _STYLE_FILE = Path(__file__).resolve().parents[1] / "data" / "styles" / "neo-noir.toml"
 
@@ -163,6 +173,161 @@ def _moviepy_concat(clips: Sequence[Path], out: Path) -> tuple[float | None, str
     return time.perf_counter() - started, f"MoviePy {getattr(moviepy, '__version__', '?')}"
 
 
+# --------------------------------------------------------------------------- queue dispatch
+
+QUEUE_DISPATCH_GOAL_MS = 20.0
+QUEUE_GAP_GOAL_MS = 100.0
+
+
+class _BigGpu:
+    """A GPU probe that always has room (the benchmark times the queue, not the card)."""
+
+    def snapshot(self) -> GpuSnapshot:
+        return GpuSnapshot(available=True, name="benchmark GPU (fake probe)", total_mb=81_920.0,
+                           free_mb=81_920.0)
+
+
+class _TimedBackend:
+    """A backend proxy recording when each ``run`` began and ended. Time spent in the
+    worker's own callbacks (progress writes, cancel checks) while the backend runs is
+    counted as the worker's, not the backend's."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", "comfyui")
+        self.needs_gpu = getattr(inner, "needs_gpu", None)
+        # (monotonic start, monotonic end, wall-clock start, seconds spent in callbacks)
+        self.runs: list[tuple[float, float, float, float]] = []
+
+    def run(self, spec: RenderSpec, out_dir: Path, progress: Callable[..., Any],
+            cancelled: Callable[[], bool]) -> Any:
+        in_callbacks = [0.0]
+
+        def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                began = time.monotonic()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    in_callbacks[0] += time.monotonic() - began
+            return call
+
+        wall, began = time.time(), time.monotonic()
+        try:
+            return self.inner.run(spec, out_dir, timed(progress), timed(cancelled))
+        finally:
+            self.runs.append((began, time.monotonic(), wall, in_callbacks[0]))
+
+
+def _percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (no interpolation: a figure that was measured)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def _ms_stats(seconds: Sequence[float]) -> dict[str, Any]:
+    if not seconds:
+        return {"count": 0, "median_ms": None, "p95_ms": None, "max_ms": None}
+    return {
+        "count": len(seconds),
+        "median_ms": round(statistics.median(seconds) * 1000, 2),
+        "p95_ms": round(_percentile(seconds, 95) * 1000, 2),
+        "max_ms": round(max(seconds) * 1000, 2),
+    }
+
+
+def _stamp(iso: str | None) -> float | None:
+    return datetime.fromisoformat(iso).timestamp() if iso else None
+
+
+def bench_queue(jobs: int = 20, *, poll_s: float | None = None) -> dict[str, Any]:
+    """Queue dispatch against the loopback ComfyUI: ``jobs`` keyframes (256x256, preset
+    fast, distinct seeds) enqueued on a fresh ``studio.db``, then one in-process worker
+    (``run_worker(..., once=True)``) takes them all. ``poll_s`` overrides the worker's poll
+    interval (None: its default). Returns the figures, or ``{"skipped": why}`` when the
+    recorded ``object_info.json`` the double serves is not on this machine."""
+    from render.comfy import ComfyBackend
+    from render.comfy_loopback import OBJECT_INFO_PATH, running
+    from render.worker import WorkerOptions, open_queue, run_worker
+    from studio.config import Settings
+
+    if not OBJECT_INFO_PATH.is_file():
+        return {"jobs": jobs, "skipped": f"{OBJECT_INFO_PATH} is missing (no ../shared/comfyui "
+                "beside this checkout), so the loopback ComfyUI cannot start"}
+    default_poll = WorkerOptions().poll_s
+    options = WorkerOptions() if poll_s is None else WorkerOptions(poll_s=poll_s)
+    size = 256
+    with tempfile.TemporaryDirectory(prefix="studio-bench-queue-") as tmp, \
+            running(node_delay=0.0, gpu=True) as server:
+        settings = Settings(home=Path(tmp), llm_backend="offline", comfyui_url=server.url)
+        queue = open_queue(settings)
+        backend = ComfyBackend(server.url)
+        timed = _TimedBackend(backend)
+        try:
+            for i in range(jobs):
+                queue.enqueue(RenderSpec(
+                    kind="frame", project_id="bench", scene_id="sc-1", shot_id=f"Q{i + 1}",
+                    which="start", seed=1000 + i, width=size, height=size, preset="fast",
+                    prompts={"frame": f"a lighthouse keeper at dusk, take {i + 1}"},
+                ), backend="comfyui")
+            began = time.monotonic()
+            run_worker(settings, {"comfyui": timed}, _BigGpu(), once=True, queue=queue,
+                       options=options)
+            wall = time.monotonic() - began
+            records = queue.records("bench")
+        finally:
+            backend.client.close()
+            queue.close()
+        server_runs = sorted(
+            (server.started_at[pid], server.finished_at[pid])
+            for pid in server.started if pid in server.finished_at
+        )
+    done = [r for r in records if r.status == "done"]
+    runs = sorted(timed.runs)
+    inside = sum(end - start - cb for start, end, _, cb in runs)
+    # Per job: claimed -> finished on the queue's clock (ms stamps) minus its time in the
+    # backend. Runs pair with records in queue order when every job ran exactly once.
+    per_job: list[float] = []
+    record_gaps: list[float] = []
+    if len(done) == len(records) == len(runs):
+        for record, (start, end, _, cb) in zip(records, runs, strict=True):
+            claimed, finished = _stamp(record.claimed_at), _stamp(record.finished_at)
+            if claimed is not None and finished is not None:
+                per_job.append(max(0.0, finished - claimed - (end - start - cb)))
+        for prev, nxt in zip(records, records[1:], strict=False):
+            finished, started = _stamp(prev.finished_at), _stamp(nxt.started_at)
+            if finished is not None and started is not None:
+                record_gaps.append(max(0.0, started - finished))
+    gaps = [b[0] - a[1] for a, b in zip(runs, runs[1:], strict=False)]
+    server_gaps = [b[0] - a[1] for a, b in zip(server_runs, server_runs[1:], strict=False)]
+    mean_s = (wall - inside) / max(1, jobs)
+    dispatch = {"mean_ms": round(mean_s * 1000, 2), **_ms_stats(per_job),
+                "goal": f"<= {QUEUE_DISPATCH_GOAL_MS:g} ms", "ok": mean_s * 1000 <= QUEUE_DISPATCH_GOAL_MS}
+    gap = _ms_stats(gaps)
+    gap.update(
+        goal=f"<= {QUEUE_GAP_GOAL_MS:g} ms at p95",
+        ok=bool(gaps) and gap["p95_ms"] <= QUEUE_GAP_GOAL_MS,
+        records_median_ms=_ms_stats(record_gaps)["median_ms"],
+        records_max_ms=_ms_stats(record_gaps)["max_ms"],
+    )
+    if options.poll_s == default_poll:
+        note = ("not on the path between queued jobs: the worker claims the next job as soon "
+                "as one ends and waits a poll only when none is runnable")
+    else:
+        note = "used only when no job is runnable"
+    return {
+        "jobs": jobs,
+        "job": f"keyframe {size}x{size} fast",
+        "done": len(done),
+        "worker_wall_s": round(wall, 3),
+        "backend_s": round(inside, 3),
+        "dispatch": dispatch,
+        "gap": gap,
+        "server_gap": _ms_stats(server_gaps),
+        "worker": {"poll_s": options.poll_s, "default_poll_s": default_poll, "poll_note": note},
+    }
+
+
 def bench_render(
     *,
     shots: int = 4,
@@ -171,14 +336,18 @@ def bench_render(
     concat_clips: int = 20,
     repeats: int = 3,
     moviepy: bool = True,
+    queue_jobs: int = 20,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the render benchmark; ``extra`` (e.g. queue dispatch figures) is merged in."""
+    """Run the render benchmark (``queue_jobs=0`` leaves the queue figures out); ``extra``
+    is merged in."""
     figures: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "ffmpeg": ffmpeg_version(), "opencv": cv2.__version__,
                     "numpy": np.__version__},
         "animatic": {},
     }
+    if queue_jobs > 0:
+        figures["queue"] = bench_queue(queue_jobs)
     with tempfile.TemporaryDirectory(prefix="studio-bench-render-") as tmp:
         work = Path(tmp)
         last_clips: list[Path] = []
@@ -264,7 +433,45 @@ def format_figures(figures: dict[str, Any]) -> str:
             )
         elif "moviepy_note" in c:
             lines.append(f"  {c['moviepy_note']}")
+    q = figures.get("queue")
+    if q:
+        lines.extend(_format_queue(q))
     for key, value in figures.items():
-        if key not in ("machine", "animatic", "concat"):
+        if key not in ("machine", "animatic", "concat", "queue"):
             lines.append(f"  {key}: {value}")
     return "\n".join(lines)
+
+
+def _format_queue(q: dict[str, Any]) -> list[str]:
+    if "skipped" in q:
+        return [f"  queue dispatch: skipped — {q['skipped']}"]
+    d, g = q["dispatch"], q["gap"]
+    w = q["worker"]
+    poll = (
+        f"worker poll {w['poll_s']:g} s (the default)"
+        if w["poll_s"] == w["default_poll_s"]
+        else f"worker poll set to {w['poll_s']:g} s for this run (default {w['default_poll_s']:g} s)"
+    )
+    lines = [
+        f"  queue dispatch: {q['jobs']} {q['job']} jobs through SQLite + an in-process worker to "
+        f"ComfyBackend -> loopback ComfyUI at 127.0.0.1 (no node delay, fake GPU probe); "
+        f"{q['done']}/{q['jobs']} done in {q['worker_wall_s']} s, {q['backend_s']} s of it inside "
+        f"backend.run",
+        f"    dispatch overhead per job: {d['mean_ms']} ms ((worker wall - time in backend.run) / "
+        f"{q['jobs']}, start-up and shut-down included); per job (claimed -> finished minus its "
+        f"backend.run): median {d['median_ms']} ms, p95 {d['p95_ms']} ms, max {d['max_ms']} ms "
+        f"(goal {d['goal']}: {'ok' if d['ok'] else 'MISSED'})",
+        f"    idle gap between jobs (one backend.run ends -> the next begins, {g['count']} gaps): "
+        f"median {g['median_ms']} ms, p95 {g['p95_ms']} ms, max {g['max_ms']} ms (goal {g['goal']}: "
+        f"{'ok' if g['ok'] else 'MISSED'}); queue records finished_at -> next started_at: median "
+        f"{g['records_median_ms']} ms, max {g['records_max_ms']} ms",
+    ]
+    s = q.get("server_gap")
+    if s:
+        lines.append(
+            f"    ComfyUI idle between prompts (the server's view: adds the client's download, "
+            f"upload, preflight and queue round trips): median {s['median_ms']} ms, p95 "
+            f"{s['p95_ms']} ms, max {s['max_ms']} ms"
+        )
+    lines.append(f"    {poll}: {w['poll_note']}")
+    return lines

@@ -1,0 +1,49 @@
+"""``studio bench render``'s queue dispatch figures: structure only. Timing stays out of
+pass/fail tests (the figures are printed by the benchmark, never asserted on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import render.comfy_loopback as loopback
+from render.bench import bench_queue, format_figures
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _is_ms(value: object) -> bool:
+    return isinstance(value, int | float) and value >= 0
+
+
+def test_bench_queue_reports_dispatch_and_gap_figures() -> None:
+    if not loopback.OBJECT_INFO_PATH.is_file():
+        pytest.skip(f"{loopback.OBJECT_INFO_PATH} is not on this machine")
+    figures = bench_queue(jobs=3)
+    assert figures["jobs"] == 3 and figures["done"] == 3
+    assert figures["worker_wall_s"] >= figures["backend_s"] > 0
+    dispatch, gap = figures["dispatch"], figures["gap"]
+    assert dispatch["count"] == 3 and gap["count"] == 2
+    for key in ("mean_ms", "median_ms", "p95_ms", "max_ms"):
+        assert _is_ms(dispatch[key]), key
+    for key in ("median_ms", "p95_ms", "max_ms", "records_median_ms", "records_max_ms"):
+        assert _is_ms(gap[key]), key
+    assert dispatch["goal"] == "<= 20 ms" and isinstance(dispatch["ok"], bool)
+    assert gap["goal"].startswith("<= 100 ms") and isinstance(gap["ok"], bool)
+    assert figures["server_gap"]["count"] == 2
+    assert figures["worker"]["poll_s"] == figures["worker"]["default_poll_s"] > 0
+    text = format_figures({"queue": figures})
+    assert "queue dispatch: 3 keyframe" in text
+    assert "dispatch overhead per job" in text and "idle gap between jobs" in text
+    assert "worker poll 0.2 s" in text
+
+
+def test_bench_queue_is_skipped_without_the_recorded_object_info(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loopback, "OBJECT_INFO_PATH", tmp_path / "object_info.json")
+    figures = bench_queue(jobs=3)
+    assert figures["jobs"] == 3 and "object_info.json is missing" in figures["skipped"]
+    text = format_figures({"queue": figures})
+    assert "queue dispatch: skipped" in text and "object_info.json is missing" in text
