@@ -54,7 +54,14 @@ def probe_comfyui(settings: Settings) -> ProbeResult:
         return ProbeResult(
             "comfyui", "not configured", "set AIUTEUR_COMFYUI_URL=http://127.0.0.1:8188 to use ComfyUI"
         )
-    return ProbeResult("comfyui", "not configured", "the ComfyUI backend is not built yet")
+    try:
+        from render.comfy import ComfyBackend
+
+        result = ComfyBackend(settings.comfyui_url).probe()
+    except Exception as exc:  # the probe reports, never raises
+        return ProbeResult("comfyui", "down", f"{settings.comfyui_url}: {exc}")
+    active = settings.render_backend == "comfyui" and result.ok
+    return ProbeResult(result.name, result.state, f"{settings.comfyui_url}: {result.detail}", active)
 
 
 def probe_gpu(settings: Settings) -> ProbeResult:
