@@ -34,9 +34,9 @@ BUILT_STAGES: dict[Stage, str] = {
     Stage.SHOTS: common.STAGE7,
     Stage.VISUAL_STATE: common.STAGE8,
     Stage.PROMPTS: common.STAGE9,
-    Stage.FRAMES: "pages/stage10_frames.py",
-    Stage.CONFIRM: "pages/stage11_confirm.py",
-    Stage.VIDEO: "pages/stage12_video.py",
+    Stage.FRAMES: common.STAGE10,
+    Stage.CONFIRM: common.STAGE11,
+    Stage.VIDEO: common.STAGE12,
 }
 ACTIVE_JOBS = ("queued", "waiting_vram", "running")
 QUEUE_POLL_S = 3
@@ -56,7 +56,8 @@ st.set_page_config(page_title="Aiuteur Studio", page_icon=":material/movie:", la
 @st.cache_resource(show_spinner="Opening the studio…")
 def open_studio(home: str) -> Studio:
     """One Studio per data dir for the whole server (keyed by the home path)."""
-    return build_studio(load_settings(home))
+    settings = load_settings(home)
+    return build_studio(settings, autostart_worker=settings.autostart_worker)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

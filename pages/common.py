@@ -36,6 +36,9 @@ STAGE6 = "pages/stage6_hub.py"
 STAGE7 = "pages/stage7_shots.py"
 STAGE8 = "pages/stage8_visual.py"
 STAGE9 = "pages/stage9_prompts.py"
+STAGE10 = "pages/stage10_frames.py"
+STAGE11 = "pages/stage11_confirm.py"
+STAGE12 = "pages/stage12_video.py"
 SCENE_KEY = "scene_id"
 
 STAGE_ICONS: dict[Stage, str] = {

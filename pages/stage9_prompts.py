@@ -225,4 +225,4 @@ if st.button(
     if common.act(studio.lock_prompts, project.id, scene.id) is not None:
         done(f"Prompts of scene {number} locked.")
 if view.locked:
-    st.caption("Next: stage 10 — anchor frames (not built yet).")
+    st.page_link(common.STAGE10, label="Next: stage 10 — Anchor frames", icon=common.STAGE_ICONS[Stage.FRAMES])

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     busy_timeout_ms: int = Field(default=10_000, ge=100)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     price_per_gpu_hour: float | None = None
+    autostart_worker: bool = Field(
+        default=True, description="the app starts a render worker when a job is queued"
+    )
     styles_dir: Path = Field(
         default=Path(__file__).resolve().parents[1] / "data" / "styles",
         description="visual style packs (TOML)",

@@ -27,11 +27,17 @@ FILE_PAGES = [
     "pages/stage7_shots.py",
     "pages/stage8_visual.py",
     "pages/stage9_prompts.py",
+    "pages/stage10_frames.py",
+    "pages/stage11_confirm.py",
+    "pages/stage12_video.py",
     "pages/history.py",
     "pages/vault.py",
     "pages/settings.py",
 ]
-BUILT = (Stage.INPUT, Stage.SCRIPT, Stage.ASSETS, Stage.HUB, Stage.SHOTS, Stage.VISUAL_STATE, Stage.PROMPTS)
+BUILT = (
+    Stage.INPUT, Stage.SCRIPT, Stage.ASSETS, Stage.HUB, Stage.SHOTS, Stage.VISUAL_STATE,
+    Stage.PROMPTS, Stage.FRAMES, Stage.CONFIRM, Stage.VIDEO,
+)
 UNBUILT_STAGES = [s for s in Stage if s not in BUILT]
 TONE = "Quiet, rain-soaked melancholy with a hopeful last image"
 
@@ -39,6 +45,8 @@ TONE = "Quiet, rain-soaked melancholy with a hopeful last image"
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path))
+    # Tests render in-process (studio.drain_queue); no background worker processes.
+    monkeypatch.setenv("AIUTEUR_AUTOSTART_WORKER", "0")
     monkeypatch.syspath_prepend(str(ROOT))  # page scripts import the `pages` package
     yield tmp_path
     st.cache_resource.clear()
@@ -101,7 +109,7 @@ def test_every_page_runs_on_an_empty_home(home):
         assert_ok(at)
         assert not at.error, (page, texts(at.error))
         # The page ran inside streamlit_app.py (sidebar drawn), not as a legacy pages/ script.
-        assert "Render queue: not built yet" in texts(at.sidebar.caption), page
+        assert "Render queue: pick a project" in texts(at.sidebar.caption), page
     for stage in UNBUILT_STAGES:
         entry = open_stage_page(at, stage)
         assert_ok(at)
@@ -401,7 +409,7 @@ def test_sidebar_picks_the_project_and_shows_its_branch(studio, sample_project):
     at.sidebar.selectbox(key="sidebar_project").set_value(other.id).run()
     assert_ok(at)
     assert at.session_state["project_id"] == other.id
-    assert "Render queue: not built yet" in texts(at.sidebar.caption)
+    assert "Render queue: 0 queued · 0 running · 0 done · 0 failed" in texts(at.sidebar.caption)
     assert "Branch `main`" in texts(at.sidebar.caption)
 
 

@@ -28,6 +28,7 @@ STYLE = "neo-noir"
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path))
+    monkeypatch.setenv("AIUTEUR_AUTOSTART_WORKER", "0")  # render in-process in tests
     monkeypatch.syspath_prepend(str(ROOT))  # page scripts import the `pages` package
     yield tmp_path
     st.cache_resource.clear()
