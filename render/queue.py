@@ -291,7 +291,13 @@ class JobRecord:
         return RenderSpec.model_validate_json(self.spec)
 
     def info(self) -> JobInfo:
+        try:
+            spec = json.loads(self.spec)
+        except (TypeError, ValueError):
+            spec = {}
         return JobInfo(
+            which=spec.get("which"),
+            region_prompt=spec.get("region_prompt"),
             id=self.id,
             project_id=self.project_id,
             scene_id=self.scene_id,

@@ -131,6 +131,8 @@ class JobInfo:
     manifest: str | None = None
     created_at: str = ""
     updated_at: str = ""
+    which: Literal["start", "end"] | None = None  # for frame jobs
+    region_prompt: str | None = None  # for region edits
 
 
 @runtime_checkable

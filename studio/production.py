@@ -522,11 +522,11 @@ class ProductionServices:
             if png is None or job.shot_id is None:
                 return None
             media = self.store.put_media(png.read_bytes(), "image/png")
-            which = "end" if png.stem.endswith("_end") else "start"
+            which = job.which or ("end" if png.stem.endswith("_end") else "start")
             frame = Frame(
                 shot_id=job.shot_id, which=which, media=media,
                 seed=self.shot_seed(project_id, doc, job.shot_id), job_id=job.id,
-                manifest=job.manifest, backend=job.backend,
+                manifest=job.manifest, backend=job.backend, region_prompt=job.region_prompt,
             )
             return doc.model_copy(update={"work": work.model_copy(update={"frames": work.frames + (frame,)})})
         if job.kind == "clip":

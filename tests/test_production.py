@@ -245,3 +245,21 @@ def test_scene_seed_with_per_shot_override(studio, project):
     with pytest.raises(NotFound):
         studio.set_seed(project, 1, 5, shot_id="9Z")
     assert jobs
+
+
+def test_region_edit_renders_and_keeps_its_prompt(studio, project):
+    from studio.cards import encode_png
+
+    studio.set_frame_mode(project, 1, "quick")
+    studio.render_frames(project, 1)
+    studio.drain_queue()
+    studio.sync_renders(project)
+    shot = studio.frames_view(project, 1).rows[0]
+    mask = encode_png(8, 8, [[(255, 255, 255) if 2 <= x < 6 else (0, 0, 0) for x in range(8)] for _ in range(8)])
+    job = studio.region_edit(project, 1, shot.shot.id, "start", mask, "a red umbrella on the table")
+    assert job.which == "start" and job.region_prompt == "a red umbrella on the table"
+    studio.drain_queue()
+    assert studio.sync_renders(project) == 1
+    edited = studio.frames_view(project, 1).rows[0].start
+    assert edited.region_prompt == "a red umbrella on the table"
+    assert edited.media != shot.start.media and not edited.approved
