@@ -220,6 +220,13 @@ def frame_panel(row, which: str, frame) -> None:
         region_edit(row, which, frame)
 
 
+def drift_badge(value: float | None) -> str:
+    if value is None:
+        return " :gray-badge[:material/difference: continuity drift: not measured]"
+    colour = "green" if value < 0.25 else ("orange" if value < 0.5 else "red")
+    return f" :{colour}-badge[:material/difference: continuity drift {value:.2f}]"
+
+
 def shot_row(index: int, row) -> None:
     shot = row.shot
     rendering = sum(job.status in ACTIVE for job in row.jobs)
@@ -229,7 +236,7 @@ def shot_row(index: int, row) -> None:
             f"{common.escape_markdown(shot.camera or 'camera —')} · {shot.movement} "
             + (":green-badge[:material/check_circle: complete]" if row.complete else "")
             + (f" :blue-badge[:material/hourglass_top: rendering {rendering}]" if rendering else "")
-            + " :gray-badge[:material/difference: continuity drift: not measured yet (QA)]"
+            + drift_badge(drift.get(shot.id))
         )
         if shot.action:
             st.caption(common.escape_markdown(shot.action))
@@ -328,6 +335,7 @@ stats_col.markdown(
 watched = tuple(job.id for row in view.rows for job in row.jobs if job.status in ACTIVE)
 st.fragment(job_monitor, run_every=POLL_S if watched else None)(watched)
 
+drift = common.act(studio.frame_drift, project.id, scene.id) or {}
 for index, row in enumerate(view.rows):
     shot_row(index, row)
 

@@ -108,3 +108,18 @@ class FakeNotifier:
 
     def notify(self, message: str, level: Literal["info", "success", "warning", "error"]) -> None:
         self.messages.append((level, message))
+
+
+@dataclass
+class FakeDriftCheck:
+    """Byte-level difference share: 0 for identical images, larger the more bytes differ."""
+
+    calls: int = 0
+
+    def drift(self, reference_png: bytes, frame_png: bytes) -> float:
+        self.calls += 1
+        if reference_png == frame_png:
+            return 0.0
+        length = max(len(reference_png), len(frame_png))
+        same = sum(a == b for a, b in zip(reference_png, frame_png, strict=False))
+        return round(1 - same / length, 3)

@@ -147,5 +147,13 @@ class RenderQueue(Protocol):
 
 
 @runtime_checkable
+class DriftCheck(Protocol):
+    """Continuity drift between a shot's start frame and the frame it continues from
+    (0 = identical, 1 = unrelated). The QA issue provides the real metric."""
+
+    def drift(self, reference_png: bytes, frame_png: bytes) -> float: ...
+
+
+@runtime_checkable
 class Notifier(Protocol):
     def notify(self, message: str, level: Literal["info", "success", "warning", "error"]) -> None: ...

@@ -33,7 +33,7 @@ from studio.model import (
     Stage,
 )
 from studio.objects import canonical_json, sha256_hex
-from studio.ports import GpuProbe, GpuSnapshot, JobInfo, RenderQueue
+from studio.ports import DriftCheck, GpuProbe, GpuSnapshot, JobInfo, RenderQueue
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, scene_key
 
@@ -117,6 +117,7 @@ class ProductionServices:
     presets: Mapping[str, Mapping[str, Any]]
     drain_queue: Callable[[], None] | None
     start_worker: Callable[[], int | None] | None
+    drift_check: DriftCheck | None
 
     def project(self, ref: str) -> Project: ...  # pragma: no cover
     def state(self, project_ref: str, ref: str | None = None) -> ProjectState: ...  # pragma: no cover
@@ -319,6 +320,24 @@ class ProductionServices:
             locked=pipeline.stage_locked(state, Stage.FRAMES, doc.scene.id),
             next_control=next_control,
         )
+
+    def frame_drift(self, project_ref: str, scene_ref: str | int) -> dict[str, float | None]:
+        """Per shot, the continuity drift of its start frame against the frame it continues
+        from; None where there is nothing to compare or no drift check is configured."""
+        state = self.state(project_ref)
+        doc = state.scene(scene_ref)
+        shots = self._current_shots(state, doc)
+        result: dict[str, float | None] = {}
+        for index, shot in enumerate(shots):
+            start = self._latest(doc.work.frames, shot.id, "start")
+            previous = self._previous_end(state, doc, index, shots)
+            if self.drift_check is None or start is None or previous is None:
+                result[shot.id] = None
+                continue
+            result[shot.id] = round(
+                float(self.drift_check.drift(self.store.get_media(previous.media), self.store.get_media(start.media))), 3
+            )
+        return result
 
     def render_frames(
         self,

@@ -40,7 +40,7 @@ from studio.model import (
 )
 from studio.pipeline import Gate, Impact, SceneReport
 from studio.planning import PlanningServices
-from studio.ports import FrameRenderer, GpuProbe, Probe, ProbeResult, RenderQueue
+from studio.ports import DriftCheck, FrameRenderer, GpuProbe, Probe, ProbeResult, RenderQueue
 from studio.production import DEFAULT_PRESETS, ProductionServices
 from studio.screenplay import (
     AssetSheetEntry,
@@ -189,6 +189,7 @@ class Studio(PlanningServices, ProductionServices):
         presets: Mapping[str, Mapping[str, Any]] | None = None,
         drain_queue: Callable[[], None] | None = None,
         start_worker: Callable[[], int | None] | None = None,
+        drift_check: DriftCheck | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -201,6 +202,8 @@ class Studio(PlanningServices, ProductionServices):
         self.presets = presets or DEFAULT_PRESETS
         self.drain_queue = drain_queue
         self.start_worker = start_worker
+        # Filled by the QA issue's metric; until then the drift flag says "not measured".
+        self.drift_check = drift_check
 
     # ------------------------------------------------------------------ projects
 

@@ -186,7 +186,7 @@ def test_quick_mode_renders_approves_and_locks(studio, project):
     render = at.button(key=f"fr_render_{sid}")
     assert render.label.startswith("Render frames (") and not render.disabled
     assert at.button(key=f"fr_lock_{sid}").disabled
-    assert "continuity drift: not measured yet (QA)" in page_text(at)
+    assert "continuity drift: not measured" in page_text(at)
 
     render.click().run()
     assert_ok(at)

@@ -263,3 +263,20 @@ def test_region_edit_renders_and_keeps_its_prompt(studio, project):
     edited = studio.frames_view(project, 1).rows[0].start
     assert edited.region_prompt == "a red umbrella on the table"
     assert edited.media != shot.start.media and not edited.approved
+
+
+def test_continuity_drift_through_the_port(studio, project):
+    from studio.fakes import FakeDriftCheck
+
+    studio.set_frame_mode(project, 2, "quick")
+    assert set(studio.frame_drift(project, 2).values()) == {None}  # no frames yet
+    render_and_approve_frames(studio, project, 1)
+    studio.render_frames(project, 2)
+    studio.drain_queue()
+    studio.sync_renders(project)
+    assert set(studio.frame_drift(project, 2).values()) == {None}  # no drift check configured
+    studio.drift_check = FakeDriftCheck()
+    drift = studio.frame_drift(project, 2)
+    first = studio.shot_list(project, 2).shots[0].id
+    assert drift[first] is not None and 0.0 <= drift[first] <= 1.0
+    assert studio.drift_check.calls >= 1
