@@ -57,7 +57,10 @@ st.set_page_config(page_title="Aiuteur Studio", page_icon=":material/movie:", la
 def open_studio(home: str) -> Studio:
     """One Studio per data dir for the whole server (keyed by the home path)."""
     settings = load_settings(home)
-    return build_studio(settings, autostart_worker=settings.autostart_worker)
+    studio = build_studio(settings, autostart_worker=settings.autostart_worker)
+    if studio.start_worker is not None:
+        studio.start_worker()  # the render worker runs beside the app from the start
+    return studio
 
 
 @st.cache_data(ttl=30, show_spinner=False)
