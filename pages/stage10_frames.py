@@ -129,16 +129,10 @@ def frame_actions(row, which: str, frame) -> None:
         if st.button(label, key=f"fr_rerender_{stem}", icon=":material/refresh:",
                      disabled=not editable or blocked_end):
             jobs = common.act(studio.render_frames, project.id, scene.id, shot_id=shot_id, which=which,
-                              preset=preset)
+                              preset=preset, variation=frame is not None)
             if jobs is not None:
-                if any(job.status in ACTIVE for job in jobs):
-                    done(f"Shot {shot_id}: {which} frame queued.")
-                done(
-                    f"Shot {shot_id}: its {which} frame's inputs have not changed, and the same "
-                    "inputs and seed give the same frame. Edit a region, or change the shot or "
-                    "its prompt, for a different one.",
-                    "info",
-                )
+                take = "a new take (new seed) of the" if frame is not None else "the"
+                done(f"Shot {shot_id}: {take} {which} frame is queued.")
 
 
 def rearview(index: int, row) -> None:

@@ -348,10 +348,23 @@ class ProductionServices:
         which: Literal["start", "end"] | None = None,
         backend: str | None = None,
         preset: str = "fast",
+        variation: bool = False,
     ) -> list[JobInfo]:
         """Queue anchor frames. Quick: every missing frame at once. Control: only the next
-        one in order (a start frame is approved before its end frame is made)."""
+        one in order (a start frame is approved before its end frame is made).
+
+        ``variation`` (with ``shot_id``) asks for a different take of a shot that already has
+        frames: the same inputs and seed always give the same frame, so the shot gets a new
+        seed of its own (recorded, so the take stays reproducible)."""
         project = self.project(project_ref)
+        if variation:
+            if shot_id is None:
+                raise BadInput("a new variation is asked for one shot: give the shot id")
+            state = self.state(project.id)
+            doc = state.scene(scene_ref)
+            takes = sum(f.shot_id == shot_id for f in doc.work.frames)
+            seed = (self.shot_seed(project.id, doc, shot_id) + 7919 * (takes + 1)) % (2**31)
+            self.set_seed(project.id, doc.scene.id, seed, shot_id=shot_id)
         state = self.state(project.id)
         doc = state.scene(scene_ref)
         self._require(state, Stage.FRAMES, doc.scene.id)

@@ -280,3 +280,22 @@ def test_continuity_drift_through_the_port(studio, project):
     first = studio.shot_list(project, 2).shots[0].id
     assert drift[first] is not None and 0.0 <= drift[first] <= 1.0
     assert studio.drift_check.calls >= 1
+
+
+def test_a_new_take_uses_a_new_recorded_seed(studio, project):
+    studio.set_frame_mode(project, 1, "quick")
+    studio.render_frames(project, 1)
+    studio.drain_queue()
+    studio.sync_renders(project)
+    first = studio.frames_view(project, 1).rows[0]
+    again = studio.render_frames(project, 1, shot_id=first.shot.id, which="start")
+    assert again and again[0].status == "done"  # same inputs, same seed: the same job
+    take = studio.render_frames(project, 1, shot_id=first.shot.id, which="start", variation=True)
+    studio.drain_queue()
+    assert studio.sync_renders(project) == 1
+    latest = studio.frames_view(project, 1).rows[0].start
+    assert latest.seed != first.start.seed and latest.media != first.start.media
+    assert studio.scene(project, 1).work.seed_overrides[first.shot.id] == latest.seed
+    assert take[0].id != again[0].id
+    with pytest.raises(BadInput):
+        studio.render_frames(project, 1, variation=True)
