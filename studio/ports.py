@@ -154,6 +154,40 @@ class DriftCheck(Protocol):
     def drift(self, reference_png: bytes, frame_png: bytes) -> float: ...
 
 
+@dataclass(frozen=True)
+class QaVerdict:
+    """PASS / WARN / FAIL with the reasons, from the one thresholds file."""
+
+    level: Literal["PASS", "WARN", "FAIL"]
+    reasons: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class QaEngine(Protocol):
+    """Metrics and verdicts (the qa/ package implements it)."""
+
+    def clip_metrics(self, path: str, *, duration_s: float | None = None) -> dict[str, float]: ...
+
+    def bookend_similarity(self, clip_a: str, clip_b: str) -> float: ...
+
+    def narrative_metrics(self, scene: object, shots: object, prompt_sets: object) -> dict[str, float]: ...
+
+    def evaluate(self, metrics: dict[str, float | None], subject: str) -> QaVerdict: ...
+
+    def combine(self, verdicts: list[QaVerdict]) -> QaVerdict: ...
+
+
+@runtime_checkable
+class RunRecorder(Protocol):
+    """The SQLite run log (qa/runlog.py): runs, stages, jobs, metrics, telemetry."""
+
+    def open_run(self, **fields: object) -> str: ...
+
+    def record_metrics(self, run_id: str, rows: list[dict[str, object]]) -> None: ...
+
+    def close_run(self, run_id: str, summary: dict[str, object]) -> object: ...
+
+
 @runtime_checkable
 class Notifier(Protocol):
     def notify(self, message: str, level: Literal["info", "success", "warning", "error"]) -> None: ...
