@@ -217,7 +217,12 @@ class Verdict:
     def as_port(self) -> QaVerdict:
         """The ``studio.ports.QaVerdict`` the studio core sees (reasons prefixed by subject)."""
         prefix = f"{self.subject}: " if self.subject else ""
-        return QaVerdict(level=badge(self.level), reasons=tuple(prefix + r for r in self.reasons))
+        return QaVerdict(
+            level=badge(self.level),
+            reasons=tuple(prefix + r for r in self.reasons),
+            levels={f.metric: badge(f.level) for f in self.findings},
+            metric_reasons={f.metric: f.reason for f in self.findings if f.level > Level.PASS},
+        )
 
 
 def _fmt(value: float, unit: str) -> str:

@@ -275,8 +275,32 @@ def cmd_demo(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     text = (
         f"rendered {result.scenes} scenes / {result.shots} shots with the CPU animatic\n"
         f"film: {result.film}\n" + "".join(f"scene: {p}\n" for p in result.scene_files)
+        + (f"QA: {result.qa_verdict} (run {result.qa_run}; `studio qa` and the QA dashboard show it)\n"
+           if result.qa_verdict else "")
     )
     return result, text.rstrip()
+
+
+def cmd_qa(studio: Studio, args: argparse.Namespace) -> tuple[Any, str] | tuple[Any, str, int]:
+    project = studio.project(args.project)
+    report = studio.run_qa(project.id, narrative=not args.no_narrative)
+    lines = [f"QA {report.verdict.level} for {project.name} (run {report.run_id or 'not recorded'})"]
+    lines += [f"  - {reason}" for reason in report.verdict.reasons[:40]]
+    by_subject: dict[str, list[str]] = {}
+    for row in report.rows:
+        value = row["value"]
+        shown = "—" if value is None else f"{value:.3g}"
+        by_subject.setdefault(row["subject"], []).append(f"{row['name']}={shown}{'' if row['level'] == 'PASS' else ' ' + row['level']}")
+    lines += [f"{subject}: " + ", ".join(values) for subject, values in by_subject.items()]
+    payload = {
+        "project": project.id,
+        "run_id": report.run_id,
+        "verdict": report.verdict.level,
+        "reasons": report.verdict.reasons,
+        "metrics": report.rows,
+    }
+    code = 2 if args.strict and report.verdict.level == "FAIL" else 0
+    return payload, "\n".join(lines), code
 
 
 def cmd_fsck(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
@@ -289,11 +313,10 @@ def cmd_fsck(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_bench(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     from studio import bench
 
-    if args.name == "render":
-        from studio.wiring import bench_render
+    if args.name in ("render", "qa"):
+        from studio import wiring
 
-        figures, text = bench_render(studio.settings)
-        return figures, text
+        return (wiring.bench_render if args.name == "render" else wiring.bench_qa)(studio.settings)
     figures = bench.bench_store(scenes=args.scenes, shots_per_scene=args.shots, log_commits=args.commits)
     return figures, bench.format_figures(figures)
 
@@ -354,11 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", action="store_true", help="render here and bring the results in")
     p = add("worker", cmd_worker, "run the render worker in the foreground")
     p.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    p = add("qa", cmd_qa, "QA verdicts and metrics of what was rendered, recorded in the run log")
+    p.add_argument("project")
+    p.add_argument("--strict", action="store_true", help="exit non-zero when the verdict is FAIL")
+    p.add_argument("--no-narrative", action="store_true", help="skip the MiniLM narrative metrics")
     p = add("demo", cmd_demo, "the bundled sample from import to an assembled animatic film, offline")
     p.add_argument("--out", type=Path, default=None, help="where to put the film (default: exports/)")
     p.add_argument("--preset", default="fast")
-    p = add("bench", cmd_bench, "print benchmark figures (store, render)")
-    p.add_argument("name", choices=["store", "render"])
+    p = add("bench", cmd_bench, "print benchmark figures (store, render, qa)")
+    p.add_argument("name", choices=["store", "render", "qa"])
     p.add_argument("--scenes", type=int, default=100)
     p.add_argument("--shots", type=int, default=8, help="shots per scene")
     p.add_argument("--commits", type=int, default=10_000, help="commits in the log benchmark")
@@ -373,7 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from studio.wiring import build_studio
 
         studio = build_studio(load_settings(getattr(args, "home", None)))
-        payload, text = args.handler(studio, args)
+        result = args.handler(studio, args)
+        payload, text = result[0], result[1]
+        exit_code = result[2] if len(result) > 2 else 0
     except StudioError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if as_json:
@@ -390,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(body, ensure_ascii=False, default=str))
     else:
         print(text)
-    return 0
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ class DemoResult:
     film: Path
     scene_files: tuple[Path, ...]
     failed_jobs: tuple[str, ...]
+    qa_verdict: str | None = None
+    qa_run: str | None = None
 
 
 def _drain(studio: Studio) -> None:
@@ -123,4 +125,11 @@ def run_demo(
             path.write_bytes(studio.media_bytes(doc.work.assembled))
             scene_files.append(path)
     say(f"film: {film}")
-    return DemoResult(pid, len(scenes), shots, film, tuple(scene_files), ())
+    qa = None
+    if studio.qa_engine is not None:
+        qa = studio.run_qa(pid, kind="demo")
+        say(f"QA: {qa.verdict.level} ({len(qa.rows)} metrics in run {qa.run_id})")
+    return DemoResult(
+        pid, len(scenes), shots, film, tuple(scene_files), (),
+        qa_verdict=qa.verdict.level if qa else None, qa_run=qa.run_id if qa else None,
+    )

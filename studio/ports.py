@@ -160,13 +160,17 @@ class QaVerdict:
 
     level: Literal["PASS", "WARN", "FAIL"]
     reasons: tuple[str, ...] = ()
+    levels: dict[str, str] = field(default_factory=dict)  # metric -> its own level
+    metric_reasons: dict[str, str] = field(default_factory=dict)  # metric -> its reason
 
 
 @runtime_checkable
 class QaEngine(Protocol):
     """Metrics and verdicts (the qa/ package implements it)."""
 
-    def clip_metrics(self, path: str, *, duration_s: float | None = None) -> dict[str, float]: ...
+    def clip_metrics(self, path: str, *, duration_s: float | None = None, fps: int = 24) -> dict[str, float]: ...
+
+    def drift(self, reference_png: bytes, frame_png: bytes) -> float: ...
 
     def bookend_similarity(self, clip_a: str, clip_b: str) -> float: ...
 
@@ -184,6 +188,8 @@ class RunRecorder(Protocol):
     def open_run(self, **fields: object) -> str: ...
 
     def record_metrics(self, run_id: str, rows: list[dict[str, object]]) -> None: ...
+
+    def record_job(self, run_id: str, job: object, **fields: object) -> None: ...
 
     def close_run(self, run_id: str, summary: dict[str, object]) -> object: ...
 

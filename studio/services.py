@@ -40,8 +40,18 @@ from studio.model import (
 )
 from studio.pipeline import Gate, Impact, SceneReport
 from studio.planning import PlanningServices
-from studio.ports import DriftCheck, FrameRenderer, GpuProbe, Probe, ProbeResult, RenderQueue
+from studio.ports import (
+    DriftCheck,
+    FrameRenderer,
+    GpuProbe,
+    Probe,
+    ProbeResult,
+    QaEngine,
+    RenderQueue,
+    RunRecorder,
+)
 from studio.production import DEFAULT_PRESETS, ProductionServices
+from studio.quality import QualityServices
 from studio.screenplay import (
     AssetSheetEntry,
     ParsedScript,
@@ -174,7 +184,7 @@ def assets_from_script(
     return tuple(unique.values()), tuple(warnings)
 
 
-class Studio(PlanningServices, ProductionServices):
+class Studio(PlanningServices, ProductionServices, QualityServices):
     """One studio over one data dir. Built once by :func:`studio.wiring.build_studio`."""
 
     def __init__(
@@ -190,6 +200,8 @@ class Studio(PlanningServices, ProductionServices):
         drain_queue: Callable[[], None] | None = None,
         start_worker: Callable[[], int | None] | None = None,
         drift_check: DriftCheck | None = None,
+        qa_engine: QaEngine | None = None,
+        run_log: RunRecorder | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -204,6 +216,8 @@ class Studio(PlanningServices, ProductionServices):
         self.start_worker = start_worker
         # Filled by the QA issue's metric; until then the drift flag says "not measured".
         self.drift_check = drift_check
+        self.qa_engine = qa_engine
+        self.run_log = run_log
 
     # ------------------------------------------------------------------ projects
 

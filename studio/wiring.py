@@ -170,6 +170,66 @@ class _TranslatingQueue:
         return self._call("cancel", job_id)
 
 
+class _QaAdapter:
+    """The qa/ package behind the core's QaEngine port (thresholds loaded once)."""
+
+    def __init__(self) -> None:
+        from qa.verdicts import load_thresholds
+
+        self._thresholds = load_thresholds()
+        self._embedder: Any = None
+
+    def clip_metrics(self, path: str, *, duration_s: float | None = None, fps: int = 24) -> dict[str, float]:
+        from qa.metrics import clip_metrics, read_frames
+
+        _, meta = read_frames(path, max_side=64, sample_every=10_000)
+        expect = None
+        if duration_s:
+            expect = {
+                "fps": fps, "width": meta.get("width"), "height": meta.get("height"),
+                "duration_s": duration_s,
+            }
+        return clip_metrics(path, expect=expect)
+
+    def bookend_similarity(self, clip_a: str, clip_b: str) -> float:
+        from qa.metrics import bookend_similarity, read_frames
+
+        last, _ = read_frames(clip_a)
+        first, _ = read_frames(clip_b, sample_every=10_000)
+        return float(bookend_similarity(last[-1], first[0]))
+
+    def drift(self, reference_png: bytes, frame_png: bytes) -> float:
+        from qa.metrics import FrameDriftCheck
+
+        return float(FrameDriftCheck().drift(reference_png, frame_png))
+
+    def narrative_metrics(self, scene: Any, shots: Any, prompt_sets: Any) -> dict[str, float]:
+        from qa.narrative import MiniLMEmbedder, narrative_metrics
+
+        if self._embedder is None:
+            self._embedder = MiniLMEmbedder()
+        return narrative_metrics(scene, shots, prompt_sets, self._embedder)
+
+    def evaluate(self, metrics: dict[str, float | None], subject: str) -> Any:
+        from qa.verdicts import evaluate
+
+        return evaluate(metrics, self._thresholds, subject=subject).as_port()
+
+    def combine(self, verdicts: list[Any]) -> Any:
+        from qa.verdicts import combine
+
+        return combine(verdicts).as_port()
+
+
+def bench_qa(settings: Settings) -> tuple[dict[str, Any], str]:
+    """``studio bench qa`` figures (frames analysed per second vs SSIM alone)."""
+    from qa.bench import bench_qa as measure
+    from qa.bench import format_figures
+
+    figures = measure()
+    return figures, format_figures(figures)
+
+
 def build_studio(settings: Settings, *, autostart_worker: bool = False) -> Studio:
     """The Studio for a data dir, with every backend the settings name.
 
@@ -198,6 +258,13 @@ def build_studio(settings: Settings, *, autostart_worker: bool = False) -> Studi
             start_worker=(lambda: ensure_worker(settings)) if autostart_worker else None,
         )
         del build_backends  # imported to fail early when the render extras are broken
+    except ImportError:
+        pass
+    try:
+        from qa.runlog import RunLog
+
+        qa_engine = _QaAdapter()
+        kwargs.update(qa_engine=qa_engine, drift_check=qa_engine, run_log=RunLog(settings.db_path))
     except ImportError:
         pass
     try:

@@ -1,0 +1,469 @@
+"""Frame and clip metrics: pure functions on BGR uint8 frames (H x W x 3).
+
+Everything is measured on a reduced copy of the frames (``max_side`` pixels on the long side,
+320 by default): temporal coherence, flicker, frozen/black frames and cuts are properties of
+the whole picture, not of fine detail, and the calibration in ``qa.faults`` gives the same
+verdicts at full and reduced resolution (``qa.bench`` checks it). ``clip_metrics`` decodes and
+converts once and shares the grayscale frames, means and thumbnails across every metric.
+
+Scales: SSIM-like figures are 0..1 (1 = identical); ``warp_error`` is the mean absolute luma
+error after flow compensation as a share of full scale (0..1); flicker figures are in 8-bit
+levels (0..255); ratios are shares of frames; ``hard_cuts`` is a count.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from skimage.feature import local_binary_pattern
+from skimage.metrics import structural_similarity
+
+Frame = np.ndarray
+
+# A pixel "changed" when it moves by more than this many levels; a pair is frozen when fewer
+# than FROZEN_SHARE of its pixels changed. H.264 re-encodes a repeated frame as skipped
+# blocks, so a frozen pair decodes to (almost) the same pixels.
+FROZEN_LEVEL = 6
+FROZEN_SHARE = 2e-4
+# A frame is black when 99% of its pixels are darker than this (so a dark noir scene with a
+# lit figure or a caption is not black).
+BLACK_LEVEL = 24
+# A cut is a pair whose thumbnail correlation drops below CUT_NCC and far below the clip's own
+# typical pair (CUT_RATIO x its median discontinuity); black frames never count as cuts.
+CUT_NCC = 0.6
+CUT_RATIO = 8.0
+THUMB = (64, 36)
+# dlib's published same-person tolerance for 128-d embeddings; mapped onto identity_distance's
+# FAIL line (0.3) by halving the euclidean distance.
+FACE_TOLERANCE = 0.6
+FACE_SCALE = 0.5
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def downscale(frame: Frame, max_side: int | None) -> Frame:
+    """The frame shrunk (never enlarged) so its long side is at most ``max_side``."""
+    h, w = frame.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return frame
+    scale = max_side / max(h, w)
+    size = (max(2, round(w * scale)), max(2, round(h * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _has_audio(path: Path) -> bool:
+    # imageio-ffmpeg's meta has no audio streams and it ships no ffprobe: read ffmpeg's banner.
+    run = subprocess.run([_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)],  # noqa: S603 - argv list, no shell
+                         capture_output=True, text=True, timeout=60, check=False)
+    return any("Audio:" in line for line in run.stderr.splitlines() if "Stream #" in line)
+
+
+def read_frames(path: str | Path, *, max_side: int | None = 320, sample_every: int = 1) -> tuple[list[Frame], dict[str, Any]]:
+    """Decode a clip to BGR frames, scaled by ffmpeg so the long side is at most ``max_side``.
+
+    ``sample_every`` keeps every n-th frame. ``meta`` carries fps, size (source), codec,
+    duration, frames (decoded, before sampling) and audio (bool).
+    """
+    import imageio_ffmpeg
+
+    path = Path(path).resolve()  # absolute: a name starting with "-" never reads as an option
+    out_params: list[str] = []
+    if max_side:
+        # keep the aspect, never upscale, even dimensions for the scaler
+        out_params = ["-vf", f"scale='min({max_side},iw)':'min({max_side},ih)'"
+                             ":force_original_aspect_ratio=decrease:force_divisible_by=2"]
+    frames: list[Frame] = []
+    log = logging.getLogger("imageio_ffmpeg")
+    level = log.level
+    log.setLevel(logging.ERROR)  # it warns that the (intended) reading size differs from the source
+    try:
+        gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="bgr24", output_params=out_params or None)
+        info = next(gen)
+    finally:
+        log.setLevel(level)
+    w, h = info["size"]
+    n = 0
+    for raw in gen:
+        if n % max(1, sample_every) == 0:
+            frames.append(np.frombuffer(raw, np.uint8).reshape(h, w, 3))
+        n += 1
+    sw, sh = info.get("source_size") or info["size"]
+    meta = {
+        "fps": float(info.get("fps") or 0.0), "width": int(sw), "height": int(sh),
+        "codec": str(info.get("codec", "")), "duration_s": float(info.get("duration") or 0.0),
+        "frames": n, "sample_every": max(1, sample_every), "analysis_size": (int(w), int(h)),
+        "audio": _has_audio(path),
+    }
+    return frames, meta
+
+
+# --------------------------------------------------------------------------- shared preparation
+
+
+@dataclass
+class Prepared:
+    """Decoded frames reduced once: colour, grayscale, per-frame means and thumbnails."""
+
+    frames: list[Frame]
+    gray: list[np.ndarray]
+    luma: np.ndarray  # (n,) mean luma in levels
+    colour: np.ndarray  # (n, 3) mean B, G, R minus the mean luma, in levels
+    p99: np.ndarray  # (n,) 99th-percentile luma
+    thumbs: list[np.ndarray] = field(default_factory=list)
+
+
+def prepare(frames: Iterable[Frame] | Prepared, max_side: int | None = 320) -> Prepared:
+    """Reduce frames once for every metric (accepts an already prepared set)."""
+    if isinstance(frames, Prepared):
+        return frames
+    small = [downscale(np.asarray(f), max_side) for f in frames]
+    gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in small]
+    n = len(small)
+    luma = np.array([cv2.mean(g)[0] for g in gray], np.float64)
+    bgr = np.array([cv2.mean(f)[:3] for f in small], np.float64).reshape(n, 3)
+    p99 = np.array([_percentile99(g) for g in gray], np.float64)
+    thumbs = [cv2.resize(g, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32) for g in gray]
+    return Prepared(small, gray, luma, bgr - luma[:, None], p99, thumbs)
+
+
+def _percentile99(gray: np.ndarray) -> float:
+    hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
+    return float(np.searchsorted(np.cumsum(hist), 0.99 * gray.size))
+
+
+def _pairs(n: int, pair_stride: int) -> range:
+    return range(0, max(0, n - 1), max(1, pair_stride))
+
+
+def _gray(frame: Frame) -> np.ndarray:
+    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
+# --------------------------------------------------------------------------- temporal coherence
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-image SSIM of two grayscale (or BGR, converted) images, 0..1."""
+    ga, gb = _gray(a), _gray(b)
+    if ga.shape != gb.shape:
+        gb = cv2.resize(gb, (ga.shape[1], ga.shape[0]), interpolation=cv2.INTER_AREA)
+    if min(ga.shape) < 7:
+        return 1.0 if np.array_equal(ga, gb) else float(1 - np.abs(ga.astype(float) - gb).mean() / 255)
+    return float(np.clip(structural_similarity(ga, gb, data_range=255), 0.0, 1.0))
+
+
+def ssim_series(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320, pair_stride: int = 1) -> list[float]:
+    """SSIM of each analysed pair (t, t+1); ``pair_stride`` analyses every n-th pair."""
+    p = prepare(frames, max_side)
+    return [ssim(p.gray[i], p.gray[i + 1]) for i in _pairs(len(p.gray), pair_stride)]
+
+
+def temporal_coherence(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320, pair_stride: int = 1) -> dict[str, float]:
+    """Mean and minimum frame-to-frame SSIM (1.0 for a clip of fewer than two frames)."""
+    series = ssim_series(frames, max_side=max_side, pair_stride=pair_stride)
+    if not series:
+        return {"ssim_mean": 1.0, "ssim_min": 1.0}
+    return {"ssim_mean": float(np.mean(series)), "ssim_min": float(np.min(series))}
+
+
+_DIS: Any = None
+
+
+def _flow(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    global _DIS
+    if _DIS is None:
+        # DIS "fast" is ~10x cheaper than Farneback at the same accuracy on 320 px frames
+        _DIS = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    return _DIS.calc(prev, nxt, None)
+
+
+def warp_errors(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320, pair_stride: int = 1) -> list[float]:
+    """Per pair: frame t warped onto t+1 by DIS optical flow, mean |error| on luma, 0..1."""
+    p = prepare(frames, max_side)
+    out: list[float] = []
+    grid: np.ndarray | None = None
+    for i in _pairs(len(p.gray), pair_stride):
+        a, b = p.gray[i], p.gray[i + 1]
+        if np.array_equal(a, b):
+            out.append(0.0)
+            continue
+        # backward flow: where each pixel of t+1 came from in t
+        flow = _flow(b, a)
+        if grid is None or grid.shape[:2] != a.shape:
+            h, w = a.shape
+            grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+        warped = cv2.remap(a, grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out.append(float(cv2.absdiff(warped, b).mean() / 255.0))
+    return out
+
+
+def warp_error(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320, pair_stride: int = 1) -> float:
+    """Mean flow-compensated warp error over the analysed pairs (0 = perfectly explained motion)."""
+    errors = warp_errors(frames, max_side=max_side, pair_stride=pair_stride)
+    return float(np.mean(errors)) if errors else 0.0
+
+
+# --------------------------------------------------------------------------- flicker, frozen, black, cuts
+
+
+def _jumps(series: np.ndarray) -> np.ndarray:
+    """|x_t - (x_{t-1} + x_{t+1}) / 2|: zero for steady values and linear drifts (fades)."""
+    if len(series) < 3:
+        return np.zeros(1)
+    return np.abs(series[1:-1] - (series[:-2] + series[2:]) / 2)
+
+
+def flicker(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320) -> dict[str, float]:
+    """Largest frame-to-frame jump in mean luma and in mean colour (levels), drift-robust.
+
+    A jump is the second difference of the per-frame mean, so a slow fade or a grade that
+    drifts over the shot scores ~0 while a single bright or tinted frame scores its amplitude.
+    Black frames are skipped (``black_ratio`` reports them).
+    """
+    p = prepare(frames, max_side)
+    keep = p.p99 >= BLACK_LEVEL
+    luma, colour = p.luma[keep], p.colour[keep]
+    if len(luma) < 3:
+        return {"flicker_luma": 0.0, "flicker_colour": 0.0}
+    col = np.stack([_jumps(colour[:, c]) for c in range(3)], axis=1)
+    return {"flicker_luma": float(_jumps(luma).max()), "flicker_colour": float(np.linalg.norm(col, axis=1).max())}
+
+
+def frozen_ratio(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320) -> float:
+    """Share of frames that repeat the previous frame (pixels within compression noise)."""
+    p = prepare(frames, max_side)
+    if len(p.gray) < 2:
+        return 0.0
+    frozen = 0
+    for a, b in zip(p.gray, p.gray[1:], strict=False):
+        changed = cv2.countNonZero(cv2.threshold(cv2.absdiff(a, b), FROZEN_LEVEL, 255, cv2.THRESH_BINARY)[1])
+        frozen += changed < FROZEN_SHARE * a.size
+    return frozen / (len(p.gray) - 1)
+
+
+def black_ratio(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320) -> float:
+    """Share of frames whose 99th-percentile luma is below ``BLACK_LEVEL``."""
+    p = prepare(frames, max_side)
+    return float(np.mean(p.p99 < BLACK_LEVEL)) if len(p.p99) else 0.0
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denom) if denom > 1e-6 else 1.0
+
+
+def cut_scores(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320) -> list[float]:
+    """Per pair: 1 - normalised cross-correlation of 64x36 grayscale thumbnails.
+
+    Correlation ignores global gain and offset, so luma flicker does not read as a cut.
+    """
+    p = prepare(frames, max_side)
+    return [1.0 - _ncc(a, b) for a, b in zip(p.thumbs, p.thumbs[1:], strict=False)]
+
+
+def hard_cuts(frames: Iterable[Frame] | Prepared, *, max_side: int | None = 320) -> int:
+    """Number of discontinuities inside the clip (spikes of ``cut_scores``)."""
+    p = prepare(frames, max_side)
+    scores = np.array(cut_scores(p))
+    if not len(scores):
+        return 0
+    black = p.p99 < BLACK_LEVEL
+    floor = max(1.0 - CUT_NCC, CUT_RATIO * float(np.median(scores)))
+    return int(sum(s > floor and not (black[i] or black[i + 1]) for i, s in enumerate(scores)))
+
+
+# --------------------------------------------------------------------------- bookends, continuity
+
+
+def _hs_hist(frame: Frame) -> np.ndarray:
+    hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [30, 8], [0, 180, 0, 256])
+    return cv2.normalize(hist, hist, 1.0, 0.0, cv2.NORM_L1)
+
+
+def bookend_similarity(last_frame: Frame, first_frame: Frame, *, max_side: int | None = 320) -> float:
+    """0..1 likeness of shot N's last frame and shot N+1's first: SSIM and H-S histogram
+    correlation, averaged (structure and colour both have to hold across a cut)."""
+    a, b = downscale(last_frame, max_side), downscale(first_frame, max_side)
+    if a.shape != b.shape:
+        b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+    structure = ssim(a, b)
+    colour = max(0.0, cv2.compareHist(_hs_hist(a), _hs_hist(b), cv2.HISTCMP_CORREL))
+    return float(np.clip(0.5 * structure + 0.5 * colour, 0.0, 1.0))
+
+
+def continuity_drift(reference: Frame, frame: Frame, *, max_side: int | None = 320) -> float:
+    """0..1 drift of a shot's start frame from the frame it continues (0 = identical)."""
+    return float(np.clip(1.0 - bookend_similarity(reference, frame, max_side=max_side), 0.0, 1.0))
+
+
+def decode_png(data: bytes) -> Frame:
+    """PNG/JPEG bytes to a BGR frame; ValueError when the bytes are not an image."""
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError("not a decodable image")
+    return img
+
+
+class FrameDriftCheck:
+    """``studio.ports.DriftCheck`` on real pixels: ``continuity_drift`` of two PNGs."""
+
+    def __init__(self, max_side: int | None = 320) -> None:
+        self.max_side = max_side
+
+    def drift(self, reference_png: bytes, frame_png: bytes) -> float:
+        if reference_png == frame_png:
+            return 0.0
+        return round(continuity_drift(decode_png(reference_png), decode_png(frame_png), max_side=self.max_side), 4)
+
+
+# --------------------------------------------------------------------------- identity
+
+
+@dataclass(frozen=True)
+class IdentityResult:
+    """Appearance distance of two sets of crops of one character, 0..1 (0 = same).
+
+    ``method`` is "face" (dlib 128-d embeddings; the euclidean distance is halved so dlib's
+    same-person tolerance 0.6 reads 0.3, the calibrated FAIL line) when faces were found in both sets, else "descriptor" (HSV histogram
+    + LBP texture).
+    """
+
+    distance: float
+    method: str
+    faces_a: int = 0
+    faces_b: int = 0
+
+
+_DLIB: tuple[Any, Any, Any] | None = None
+
+
+def _dlib_models() -> tuple[Any, Any, Any] | None:
+    global _DLIB
+    if _DLIB is None:
+        try:
+            import dlib
+
+            spec = importlib.util.find_spec("face_recognition_models")
+            if spec is None or not spec.submodule_search_locations:
+                return None
+            # the package's __init__ needs pkg_resources; read the model folder directly
+            models = Path(list(spec.submodule_search_locations)[0]) / "models"
+            _DLIB = (dlib.get_frontal_face_detector(),
+                     dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat")),
+                     dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat")))
+        except (ImportError, RuntimeError, OSError):
+            return None
+    return _DLIB
+
+
+def face_embeddings(crops: Sequence[Frame]) -> list[np.ndarray]:
+    """128-d dlib embeddings of the largest face in each crop that has one."""
+    models = _dlib_models()
+    if models is None:
+        return []
+    detector, shape, encoder = models
+    out = []
+    for crop in crops:
+        rgb = np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+        faces = detector(rgb, 1)
+        if not faces:
+            continue
+        face = max(faces, key=lambda r: r.width() * r.height())
+        out.append(np.array(encoder.compute_face_descriptor(rgb, shape(rgb, face))))
+    return out
+
+
+def appearance_descriptor(crop: Frame) -> np.ndarray:
+    """HSV colour histogram (16 hue x 4 sat x 4 val) + uniform LBP texture histogram, each L1-normalised."""
+    small = downscale(crop, 128)
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    colour = cv2.calcHist([hsv], [0, 1, 2], None, [16, 4, 4], [0, 180, 0, 256, 0, 256]).ravel()
+    lbp = local_binary_pattern(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), 8, 1, method="uniform")
+    texture = np.bincount(lbp.astype(int).ravel(), minlength=10)[:10].astype(np.float64)
+    return np.concatenate([colour / max(colour.sum(), 1), texture / max(texture.sum(), 1)])
+
+
+def _descriptor_distance(a: np.ndarray, b: np.ndarray) -> float:
+    # Hellinger distance per part (0..1), colour weighted over texture: a costume change
+    # reads in colour first, a shape change in texture.
+    def hellinger(x: np.ndarray, y: np.ndarray) -> float:
+        return float(np.sqrt(max(0.0, 1.0 - np.sqrt(x * y).sum())))
+
+    return 0.7 * hellinger(a[:-10], b[:-10]) + 0.3 * hellinger(a[-10:], b[-10:])
+
+
+def identity_distance(crops_a: Sequence[Frame], crops_b: Sequence[Frame], *, use_faces: bool = True) -> IdentityResult:
+    """How far a character's appearance in ``crops_b`` is from ``crops_a`` (e.g. its asset key)."""
+    if not len(crops_a) or not len(crops_b):
+        raise ValueError("identity_distance needs at least one crop on each side")
+    if use_faces:
+        ea, eb = face_embeddings(crops_a), face_embeddings(crops_b)
+        if ea and eb:
+            d = float(np.linalg.norm(np.mean(ea, axis=0) - np.mean(eb, axis=0)))
+            return IdentityResult(min(1.0, d * FACE_SCALE), "face", len(ea), len(eb))
+    da = np.mean([appearance_descriptor(c) for c in crops_a], axis=0)
+    db = np.mean([appearance_descriptor(c) for c in crops_b], axis=0)
+    return IdentityResult(_descriptor_distance(da, db), "descriptor")
+
+
+# --------------------------------------------------------------------------- format and the whole set
+
+
+def format_checks(meta: dict[str, Any], *, fps: float, width: int, height: int, duration_s: float,
+                  tol: float = 0.1, codec: str = "h264") -> dict[str, float]:
+    """Format facts as 0/1 metrics plus ``duration_error_s`` (seconds off the expected length).
+
+    ``tol`` is the duration tolerance in seconds and the fps tolerance in frames/s.
+    """
+    measured = meta["frames"] / meta["fps"] if meta.get("fps") and meta.get("frames") else meta.get("duration_s", 0.0)
+    return {
+        "fps_ok": float(abs(float(meta.get("fps", 0.0)) - fps) <= tol),
+        "resolution_ok": float((meta.get("width"), meta.get("height")) == (width, height)),
+        "codec_ok": float(str(meta.get("codec", "")).lower().startswith(codec.lower())),
+        "audio_present": float(bool(meta.get("audio"))),
+        "duration_error_s": float(abs(measured - duration_s)),
+    }
+
+
+def clip_metrics(source: str | Path | Iterable[Frame], *, max_side: int | None = 320, pair_stride: int = 2,
+                 expect: dict[str, Any] | None = None) -> dict[str, float]:
+    """Every clip metric from one decode and one reduction.
+
+    ``source`` is a path (decoded at reduced size) or frames. SSIM and warp error look at
+    every ``pair_stride``-th adjacent pair; the cheap metrics (flicker, frozen, black, cuts)
+    see every frame, so a single bad frame is never skipped. ``expect`` (fps, width, height,
+    duration_s, tol) adds ``format_checks`` for a path.
+    """
+    meta: dict[str, Any] | None = None
+    if isinstance(source, (str, Path)):
+        frames, meta = read_frames(source, max_side=max_side)
+    else:
+        frames = list(source)
+    p = prepare(frames, max_side)
+    out: dict[str, float] = {"frames": float(len(p.frames))}
+    out.update(temporal_coherence(p, pair_stride=pair_stride))
+    out["warp_error"] = warp_error(p, pair_stride=pair_stride)
+    out.update(flicker(p))
+    out["frozen_ratio"] = frozen_ratio(p)
+    out["black_ratio"] = black_ratio(p)
+    out["hard_cuts"] = float(hard_cuts(p))
+    if meta is not None and expect:
+        out.update(format_checks(meta, **expect))
+    return out

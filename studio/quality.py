@@ -1,0 +1,162 @@
+"""QA services: measure what was rendered, judge it with the one thresholds file, and record
+it in the run log. Mixed into :class:`studio.services.Studio`; the metrics, verdicts and the
+run log are adapters behind the ``QaEngine`` / ``RunRecorder`` ports (the qa/ package).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from studio import __version__
+from studio.errors import BackendUnavailable
+from studio.ports import JobInfo, QaEngine, QaVerdict, RunRecorder
+
+if TYPE_CHECKING:
+    from studio.config import Settings
+    from studio.model import Clip, Project, ProjectState, SceneDoc, Shot
+    from studio.store import Store
+
+SEED_POLICY = "scene seed, per-shot overrides"
+
+
+@dataclass(frozen=True)
+class QaReport:
+    """One QA run: its verdict (worst of its parts, with reasons) and every metric row."""
+
+    run_id: str | None
+    verdict: QaVerdict
+    rows: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+
+class QualityServices:
+    """Runs QA over a project's rendered scenes. Expects the Studio's helpers."""
+
+    settings: Settings
+    store: Store
+    qa_engine: QaEngine | None
+    run_log: RunRecorder | None
+
+    def project(self, ref: str) -> Project: ...  # pragma: no cover
+    def state(self, project_ref: str, ref: str | None = None) -> ProjectState: ...  # pragma: no cover
+    def _current_shots(self, state: ProjectState, doc: SceneDoc) -> tuple[Shot, ...]: ...  # pragma: no cover
+    def latest_clips(self, doc: SceneDoc) -> dict[str, Clip]: ...  # pragma: no cover
+    def render_jobs(self, project_ref: str, scene_id: str | None = None) -> list[JobInfo]: ...  # pragma: no cover
+    def prompt_sets(self, project_ref: str, scene_ref: str | int, **kw: Any) -> Any: ...  # pragma: no cover
+
+    def _engine(self) -> QaEngine:
+        if self.qa_engine is None:
+            raise BackendUnavailable("QA metrics are not available in this install")
+        return self.qa_engine
+
+    def _judge(self, rows: list[dict[str, Any]], metrics: dict[str, float | None], subject: str, **where: Any) -> QaVerdict:
+        verdict = self._engine().evaluate(metrics, subject)
+        for name, value in metrics.items():
+            rows.append(
+                {
+                    **where,
+                    "subject": subject,
+                    "name": name,
+                    "value": value,
+                    "level": verdict.levels.get(name, "PASS"),
+                    "reason": verdict.metric_reasons.get(name, ""),
+                }
+            )
+        return verdict
+
+    def run_qa(
+        self,
+        project_ref: str,
+        *,
+        narrative: bool = True,
+        kind: str = "qa",
+        record: bool = True,
+    ) -> QaReport:
+        """Measure every rendered shot (coherence, flicker, frozen/black frames, cuts, format,
+        bookends, continuity drift) and every scene's narrative metrics; judge each part with
+        the thresholds file; record the run. A run's verdict is the worst of its parts."""
+        engine = self._engine()
+        project = self.project(project_ref)
+        state = self.state(project.id)
+        rows: list[dict[str, Any]] = []
+        verdicts: list[QaVerdict] = []
+        for number, doc in enumerate(state.ordered_scenes(), 1):
+            scene_id = doc.scene.id
+            shots = self._current_shots(state, doc)
+            clips = self.latest_clips(doc)
+            previous_clip: str | None = None
+            for shot in shots:
+                clip = clips.get(shot.id)
+                if clip is None:
+                    previous_clip = None
+                    continue
+                path = str(self.store.media_path(clip.media))
+                metrics: dict[str, float | None] = dict(engine.clip_metrics(path, duration_s=shot.duration_s))
+                metrics.pop("frames", None)
+                if previous_clip is not None:
+                    metrics["bookend_similarity"] = engine.bookend_similarity(previous_clip, path)
+                drift = self._shot_drift(engine, state, doc, shots, shot)
+                if drift is not None:
+                    # Across a cut (another framing) a start frame differs from the previous
+                    # end frame by design, so this has its own, looser limits than the
+                    # within-shot continuity_drift calibration.
+                    metrics["start_frame_drift"] = drift
+                verdicts.append(
+                    self._judge(rows, metrics, f"scene {number} shot {shot.id}", scope="shot", scene_id=scene_id, shot_id=shot.id)
+                )
+                previous_clip = path
+            if narrative and shots:
+                prompt_sets = self.prompt_sets(project.id, scene_id).prompt_sets
+                scene_metrics = dict(engine.narrative_metrics(doc.scene, shots, prompt_sets))
+                verdicts.append(
+                    self._judge(rows, scene_metrics, f"scene {number}", scope="scene", scene_id=scene_id, shot_id=None)
+                )
+        verdict = engine.combine(verdicts) if verdicts else QaVerdict("WARN", ("nothing rendered to measure yet",))
+        run_id = None
+        if record and self.run_log is not None:
+            run_id = self._record_run(project, kind, rows, verdict)
+        return QaReport(run_id, verdict, tuple(rows))
+
+    def _shot_drift(self, engine: QaEngine, state: ProjectState, doc: SceneDoc, shots: Sequence[Shot], shot: Shot) -> float | None:
+        frames = doc.work.frames
+        start = next((f for f in reversed(frames) if f.shot_id == shot.id and f.which == "start"), None)
+        index = [s.id for s in shots].index(shot.id)
+        previous = self._previous_end(state, doc, index, shots)  # type: ignore[attr-defined]
+        if start is None or previous is None:
+            return None
+        return float(engine.drift(self.store.get_media(previous.media), self.store.get_media(start.media)))
+
+    def _record_run(self, project: Project, kind: str, rows: list[dict[str, Any]], verdict: QaVerdict) -> str:
+        log = self.run_log
+        assert log is not None
+        jobs = self.render_jobs(project.id)
+        backends = sorted({j.backend for j in jobs}) or [self.settings.render_backend]
+        presets = sorted({j.preset for j in jobs}) or ["fast"]
+        snapshot = self.gpu_probe.snapshot() if getattr(self, "gpu_probe", None) else None  # type: ignore[attr-defined]
+        run_id = log.open_run(
+            project_id=project.id,
+            branch=project.active_branch,
+            kind=kind,
+            backend=",".join(backends),
+            preset=",".join(presets),
+            seed_policy=SEED_POLICY,
+            app_version=__version__,
+            gpu=snapshot.name if snapshot is not None and snapshot.available else "none",
+            versions={"python": platform.python_version(), "studio": __version__},
+        )
+        for job in jobs:
+            log.record_job(run_id, job)
+        log.record_metrics(run_id, rows)
+        peak = max((r["value"] for r in rows if r["name"] == "peak_vram_mb" and r["value"] is not None), default=0.0)
+        log.close_run(
+            run_id,
+            {
+                "jobs_total": len(jobs),
+                "jobs_failed": sum(j.status == "failed" for j in jobs),
+                "peak_vram_mb": peak,
+            },
+            verdict=verdict,
+        )
+        return run_id
