@@ -160,3 +160,28 @@ class QualityServices:
             verdict=verdict,
         )
         return run_id
+
+    def qa_dashboard(self, project_ref: str, *, branch: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Everything the QA dashboard charts, as plain rows from the run log: runs, metric
+        rows of the chosen (default: latest) run, its jobs and VRAM samples, stage durations,
+        P95 shot latency, failure reasons and verdict counts."""
+        if self.run_log is None:
+            raise BackendUnavailable("the run log is not available in this install")
+        log: Any = self.run_log
+        project = self.project(project_ref)
+        runs = log.runs(project_id=project.id, branch=branch)
+        chosen = run_id or (runs[0]["id"] if runs else None)
+        return {
+            "project": project.id,
+            "branch": branch,
+            "runs": runs,
+            "run_id": chosen,
+            "metrics": log.metrics(project_id=project.id, branch=branch) if runs else [],
+            "run_metrics": log.metrics(run_id=chosen) if chosen else [],
+            "jobs": log.jobs(chosen) if chosen else [],
+            "telemetry": log.telemetry(chosen) if chosen else [],
+            "stage_durations": log.stage_durations(project.id, branch=branch),
+            "p95_shot_latency": log.p95_shot_latency(project.id, branch=branch),
+            "failure_reasons": log.failure_reasons(project.id, branch=branch),
+            "verdict_counts": log.verdict_counts(project.id, branch=branch),
+        }

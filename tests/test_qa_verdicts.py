@@ -161,7 +161,12 @@ def test_verdict_exports(thresholds: Thresholds) -> None:
     data = verdict.to_dict()
     assert data["level"] == "FAIL" and data["findings"][0]["value"] == 0.3
     port = verdict.as_port()
-    assert port == QaVerdict(level="FAIL", reasons=(f"shot 2B: {verdict.reasons[0]}",))
+    assert port == QaVerdict(
+        level="FAIL",
+        reasons=(f"shot 2B: {verdict.reasons[0]}",),
+        levels={"flicker_luma": "FAIL"},
+        metric_reasons={"flicker_luma": verdict.reasons[0]},
+    )
     assert isinstance(verdict, Verdict) and verdict.badge == "FAIL"
 
 
