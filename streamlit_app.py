@@ -38,6 +38,7 @@ BUILT_STAGES: dict[Stage, str] = {
     Stage.CONFIRM: common.STAGE11,
     Stage.VIDEO: common.STAGE12,
 }
+QA_DASHBOARD = "pages/qa_dashboard.py"
 ACTIVE_JOBS = ("queued", "waiting_vram", "running")
 QUEUE_POLL_S = 3
 QUEUE_SEEN_KEY = "_queue_active"
@@ -249,6 +250,10 @@ navigation = st.navigation(
             st.Page(
                 common.VAULT, title="Artifact vault", icon=":material/inventory_2:",
                 url_path="artifact-vault",
+            ),
+            st.Page(
+                QA_DASHBOARD, title="QA dashboard", icon=":material/monitoring:",
+                url_path="qa-dashboard",
             ),
             st.Page(
                 common.SETTINGS, title="Settings", icon=":material/settings:",

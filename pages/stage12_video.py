@@ -15,6 +15,8 @@ from studio.pipeline import SceneStatus
 
 ACTIVE = ("queued", "waiting_vram", "running")
 POLL_S = 2
+QA_DASHBOARD = "pages/qa_dashboard.py"
+QA_ICONS = {"PASS": ":material/check_circle:", "WARN": ":material/warning:", "FAIL": ":material/error:"}
 ROUTE_PAGES = {6: common.STAGE6, 7: common.STAGE7, 10: common.STAGE10}
 VERDICTS = {
     "success": ("Success", ":material/check_circle:", "the video is approved; back to the hub"),
@@ -182,6 +184,23 @@ def review(doc, shots) -> None:
                             + common.escape_markdown(item.note or "(no note)"))
 
 
+def qa_summary() -> None:
+    """The latest QA run of this branch: its verdict and what it says about this scene."""
+    board = common.act(studio.qa_dashboard, project.id, branch=project.active_branch)
+    if board is not None and board["runs"]:
+        run = board["runs"][0]
+        level = run.get("verdict") or "open"
+        st.badge(f"Latest QA run: {level}", icon=QA_ICONS.get(level), color={"PASS": "green", "FAIL": "red"}.get(level, "orange"))
+        rows = [r for r in board["run_metrics"] if r.get("scene_id") == scene.id and r["level"] != "PASS"]
+        if rows:
+            st.markdown("\n".join(f"- {r['level']} · {common.escape_markdown(r['reason'] or r['name'])}" for r in rows[:20]))
+        else:
+            st.caption("Nothing flagged for this scene in that run.")
+    elif board is not None:
+        st.caption("No QA run yet for this branch.")
+    st.page_link(QA_DASHBOARD, label="QA dashboard", icon=":material/monitoring:")
+
+
 def film(film_jobs) -> None:
     rows = common.act(studio.hub, project.id)
     if rows is None:
@@ -233,6 +252,8 @@ watched = tuple(job.id for job in [*jobs, *film_jobs] if job.status in ACTIVE)
 st.fragment(job_monitor, run_every=POLL_S if watched else None)(watched)
 st.subheader("Scene cut", anchor=False)
 player(doc, shot_view.shots)
+st.subheader("QA", anchor=False)
+qa_summary()
 st.subheader("Review", anchor=False)
 review(doc, shot_view.shots)
 st.subheader("The film", anchor=False)

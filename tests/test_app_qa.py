@@ -1,0 +1,99 @@
+"""The QA dashboard and stage 12's QA section in the app with AppTest.
+
+Same set-up as ``test_app_render.py``: no background worker, renders happen in-process
+through a second Studio on the AppTest data dir (``studio.drain_queue()``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import test_app_render
+from test_app import assert_ok, open_app, texts
+from test_app_render import SHORT, page_text, render_and_approve_frames, render_clips, scene_ids
+
+# The render tests' fixtures: a data dir for AppTest, a Studio on it, a project at stage 10.
+home = test_app_render.home
+studio = test_app_render.studio
+project = test_app_render.project
+
+QA_PAGE = "pages/qa_dashboard.py"
+STAGE12 = "pages/stage12_video.py"
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+@pytest.fixture
+def rendered(studio, project):
+    """Both scenes' frames approved, clips and scene cuts rendered."""
+    for number in (1, 2):
+        render_and_approve_frames(studio, project, number)
+        studio.confirm_render(project, number)
+    render_clips(studio, project)
+    return project
+
+
+def test_dashboard_runs_on_an_empty_home(home):
+    at = open_app()
+    at.switch_page(QA_PAGE).run()
+    assert_ok(at)
+    assert "Pick or create a project on the Projects page first." in texts(at.info)
+
+
+def test_dashboard_without_runs_says_so(studio):
+    created, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    at = open_app(created.id)
+    at.switch_page(QA_PAGE).run()
+    assert_ok(at)
+    assert not at.error, texts(at.error)
+    assert "No QA runs yet for this project" in texts(at.info)
+    assert not at.get("plotly_chart")
+    assert at.selectbox(key="qa_branch").options == ["All branches", "main"]
+
+
+def test_run_qa_charts_frames_and_stage12(studio, rendered):
+    pid = rendered
+    at = open_app(pid)
+    at.switch_page(QA_PAGE).run()
+    assert "No QA runs yet" in texts(at.info)
+
+    at.button(key="qa_run_now").click().run()
+    assert_ok(at)
+    assert not at.error, texts(at.error)
+    board = studio.qa_dashboard(pid)
+    assert len(board["runs"]) == 1
+    run = board["runs"][0]
+    assert f"QA run: {run['verdict']}" in texts(at.markdown)  # st.badge is a Markdown directive
+    assert f"Run verdict: {run['verdict']}" in texts(at.markdown)
+    specs = charts(at)
+    titles = [json.dumps(spec["layout"]["title"]) for spec in specs]
+    assert len(specs) >= 3, titles  # coherence, render jobs, verdict counts (+ those with rows)
+    coherence = next(s for s in specs if "Coherence per shot" in json.dumps(s["layout"]["title"]))
+    subjects = {r["subject"] for r in board["run_metrics"] if r["name"] == "ssim_mean"}
+    plotted = {x for trace in coherence["data"] for x in trace["x"]}
+    assert plotted == subjects  # built from the run's real metric rows
+    assert all(len(point) == 2 for trace in coherence["data"] for point in trace["customdata"])
+    assert "No VRAM samples: the CPU animatic uses no GPU." in texts(at.info)
+    verdicts = next(s for s in specs if "Verdicts of the runs" in json.dumps(s["layout"]["title"]))
+    assert [t["x"][0] for t in verdicts["data"]] == ["PASS", "WARN", "FAIL"]
+    assert len(at.dataframe[0].value) == len(board["run_metrics"])
+
+    assert not at.image
+    at.button(key="qa_open_frames").click().run()
+    assert_ok(at)
+    assert len(at.image) >= 1, "the shot's frames are shown"
+    assert "Frames of scene 1 shot" in texts(at.markdown)
+    scene_id, shot_id = at.selectbox(key="qa_shot_pick").value
+    assert (scene_id, shot_id) in {(r["scene_id"], r["shot_id"]) for r in board["run_metrics"]}
+
+    at.switch_page(STAGE12).run()
+    assert_ok(at)
+    assert f"Latest QA run: {run['verdict']}" in texts(at.markdown)
+    assert "QA dashboard" in [link.label for link in at.page_link]
+    first = scene_ids(studio, pid)[0]
+    flagged = [r for r in board["run_metrics"] if r["scene_id"] == first and r["level"] != "PASS"]
+    text = page_text(at)
+    assert all(r["level"] in text for r in flagged)
+    assert flagged or "Nothing flagged for this scene" in text
