@@ -514,6 +514,9 @@ class RunLog:
                 status=job.status,
                 failure_class=job.failure_class,
                 attempts=job.attempts,
+                queue_wait_s=getattr(job, "queue_wait_s", None),
+                duration_s=getattr(job, "duration_s", None),
+                peak_vram_mb=getattr(job, "peak_vram_mb", None),
             )
         else:
             job_id = str(job)

@@ -232,6 +232,16 @@ def pid_alive(pid: int, start: str | None = None) -> bool:
 # --------------------------------------------------------------------------- records
 
 
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds between two ISO timestamps of a job record (None when either is missing)."""
+    if not start or not end:
+        return None
+    try:
+        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+    except ValueError:
+        return None
+
+
 def _loads(raw: str | None, default: Any) -> Any:
     if not raw:
         return default
@@ -296,6 +306,9 @@ class JobRecord:
         except (TypeError, ValueError):
             spec = {}
         return JobInfo(
+            queue_wait_s=_seconds_between(self.created_at, self.started_at),
+            duration_s=_seconds_between(self.started_at, self.finished_at),
+            peak_vram_mb=self.peak_vram_mb,
             which=spec.get("which"),
             region_prompt=spec.get("region_prompt"),
             id=self.id,

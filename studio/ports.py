@@ -133,6 +133,9 @@ class JobInfo:
     updated_at: str = ""
     which: Literal["start", "end"] | None = None  # for frame jobs
     region_prompt: str | None = None  # for region edits
+    queue_wait_s: float | None = None  # queued -> started
+    duration_s: float | None = None  # started -> finished
+    peak_vram_mb: float | None = None
 
 
 @runtime_checkable

@@ -6,6 +6,7 @@ run log are adapters behind the ``QaEngine`` / ``RunRecorder`` ports (the qa/ pa
 from __future__ import annotations
 
 import platform
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,7 @@ class QualityServices:
         bookends, continuity drift) and every scene's narrative metrics; judge each part with
         the thresholds file; record the run. A run's verdict is the worst of its parts."""
         engine = self._engine()
+        started = time.perf_counter()
         project = self.project(project_ref)
         state = self.state(project.id)
         rows: list[dict[str, Any]] = []
@@ -116,7 +118,7 @@ class QualityServices:
         verdict = engine.combine(verdicts) if verdicts else QaVerdict("WARN", ("nothing rendered to measure yet",))
         run_id = None
         if record and self.run_log is not None:
-            run_id = self._record_run(project, kind, rows, verdict)
+            run_id = self._record_run(project, kind, rows, verdict, time.perf_counter() - started)
         return QaReport(run_id, verdict, tuple(rows))
 
     def _shot_drift(self, engine: QaEngine, state: ProjectState, doc: SceneDoc, shots: Sequence[Shot], shot: Shot) -> float | None:
@@ -128,7 +130,9 @@ class QualityServices:
             return None
         return float(engine.drift(self.store.get_media(previous.media), self.store.get_media(start.media)))
 
-    def _record_run(self, project: Project, kind: str, rows: list[dict[str, Any]], verdict: QaVerdict) -> str:
+    def _record_run(
+        self, project: Project, kind: str, rows: list[dict[str, Any]], verdict: QaVerdict, qa_seconds: float
+    ) -> str:
         log = self.run_log
         assert log is not None
         jobs = self.render_jobs(project.id)
@@ -148,6 +152,14 @@ class QualityServices:
         )
         for job in jobs:
             log.record_job(run_id, job)
+        record_stage = getattr(log, "record_stage", None)
+        if record_stage is not None:
+            # Render time per stage, from the jobs: frames are stage 10, clips and cuts 12.
+            for stage, name, kinds in ((10, "anchor frames", {"frame"}), (12, "video", {"clip", "assemble"})):
+                seconds = sum(j.duration_s or 0.0 for j in jobs if j.kind in kinds)
+                if seconds:
+                    record_stage(run_id, stage, name, round(seconds, 3))
+            record_stage(run_id, 12, "qa", round(qa_seconds, 3))
         log.record_metrics(run_id, rows)
         peak = max((r["value"] for r in rows if r["name"] == "peak_vram_mb" and r["value"] is not None), default=0.0)
         log.close_run(

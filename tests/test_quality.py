@@ -79,3 +79,15 @@ def test_qa_with_nothing_rendered_warns(tmp_path):
     project, _ = studio.new_project("Empty", ("two.fountain", SHORT))
     report = studio.run_qa(project.id, narrative=False)
     assert report.verdict.level == "WARN" and "nothing rendered" in report.verdict.reasons[0]
+
+
+def test_the_run_records_job_timings_and_stage_durations(rendered):
+    studio, pid, _ = rendered
+    report = studio.run_qa(pid, narrative=False)
+    board = studio.qa_dashboard(pid, run_id=report.run_id)
+    done = [j for j in board["jobs"] if j["status"] == "done"]
+    assert done and all(j["duration_s"] is not None and j["queue_wait_s"] is not None for j in done)
+    stages = {(s["stage"], s["name"]) for s in board["stage_durations"]}
+    assert {(10, "anchor frames"), (12, "video"), (12, "qa")} <= stages
+    latency = board["p95_shot_latency"]
+    assert latency and latency[0]["p95_latency_s"] is not None
