@@ -19,11 +19,10 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import sqlite_utils
 
 from qa.verdicts import Level, Verdict, combine
 from studio.ports import JobInfo, QaVerdict
+from studio.sqlite import SqliteFile
 
 # The fields every run must carry when it is closed. ``started_at`` and ``finished_at``
 # come from the log's own clock; ``project_id``, ``branch`` and ``kind`` from ``open_run``;
@@ -288,9 +288,10 @@ class RunLog:
         self.db_path = Path(db_path)
         self.busy_timeout_ms = busy_timeout_ms
         self.clock = clock
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._conns_lock = threading.Lock()
+        self._sql = SqliteFile(
+            self.db_path, name="the run log", busy_timeout_ms=busy_timeout_ms, rows=False,
+            foreign_keys=True, error=RunLogError, busy=RunLogBusy, integrity=RunLogError,
+        )
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.migrate()
 
@@ -298,105 +299,27 @@ class RunLog:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(
-                    self.db_path,
-                    isolation_level=None,
-                    timeout=self.busy_timeout_ms / 1000,
-                    check_same_thread=False,
-                )
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-                self._enable_wal(conn)
-                # NORMAL in WAL: a committed transaction survives a process crash (SIGKILL).
-                conn.execute("PRAGMA synchronous = NORMAL")
-                conn.execute("PRAGMA foreign_keys = ON")
-            except sqlite3.Error as exc:
-                raise RunLogError(f"cannot open the run log in {self.db_path}: {exc}") from exc
-            self._local.conn = conn
-            with self._conns_lock:
-                self._conns.append(conn)
-        return conn
+        return self._sql.conn
 
     @property
     def db(self) -> sqlite_utils.Database:
         """sqlite-utils view of this thread's connection, for reads."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite_utils.Database(self.conn)
-            self._local.db = db
-        return db
-
-    def _enable_wal(self, conn: sqlite3.Connection) -> None:
-        # On a brand-new file the switch needs a moment alone; SQLite answers 'locked' at
-        # once instead of calling the busy handler, so retry until the busy timeout.
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.005)
+        return self._sql.db
 
     def close(self) -> None:
-        """Close every connection this log opened (all threads)."""
-        with self._conns_lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
-        self._local = threading.local()
+        """Close every connection this object opened (all threads)."""
+        self._sql.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise RunLogBusy(f"the run log database is busy ({exc}); try again") from exc
-        try:
-            yield conn
-        except sqlite3.IntegrityError as exc:
-            conn.execute("ROLLBACK")
-            raise RunLogError(f"the run log refused the write: {exc}") from exc
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise RunLogError(f"could not save to the run log: {exc}") from exc
+        return self._sql.write()
 
     def migrate(self) -> int:
         """Apply pending migrations (safe when several processes open at once)."""
-        with self._write() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS qa_migrations"
-                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM qa_migrations")}
-            for version, statements in enumerate(MIGRATIONS, start=1):
-                if version in done:
-                    continue
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO qa_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, _iso(self.clock())),
-                )
-        return len(MIGRATIONS)
+        return self._sql.migrate("qa_migrations", MIGRATIONS)
 
     def schema_version(self) -> int:
-        row = self.conn.execute("SELECT MAX(version) FROM qa_migrations").fetchone()
-        return int(row[0] or 0)
+        return self._sql.schema_version("qa_migrations")
 
     @staticmethod
     def _require_run(conn: sqlite3.Connection, run_id: str) -> None:

@@ -37,15 +37,16 @@ import re
 import shutil
 import socket
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import sqlite_utils
 
 from render.manifest import (
     MANIFEST,
@@ -59,6 +60,7 @@ from render.manifest import (
 from render.presets import get_preset
 from studio.model import RenderSpec
 from studio.ports import JobInfo
+from studio.sqlite import SqliteFile
 
 STATUSES = ("queued", "waiting_vram", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "waiting_vram", "running")
@@ -396,9 +398,10 @@ class SqliteRenderQueue:
         self.stale_after_s = stale_after_s
         self.clock = clock
         self.host = socket.gethostname()
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._conns_lock = threading.Lock()
+        self._sql = SqliteFile(
+            self.db_path, name="the render queue", busy_timeout_ms=busy_timeout_ms, rows=True,
+            foreign_keys=False, error=QueueError, busy=QueueBusy, integrity=None,
+        )
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.renders_dir.mkdir(parents=True, exist_ok=True)
         self.migrate()
@@ -407,92 +410,27 @@ class SqliteRenderQueue:
 
     @property
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(
-                    self.db_path,
-                    isolation_level=None,
-                    timeout=self.busy_timeout_ms / 1000,
-                    check_same_thread=False,
-                )
-                conn.row_factory = sqlite3.Row
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-                self._enable_wal(conn)
-                # NORMAL in WAL: a committed transaction survives a process crash (SIGKILL).
-                conn.execute("PRAGMA synchronous = NORMAL")
-            except sqlite3.Error as exc:
-                raise QueueError(f"cannot open the render queue in {self.db_path}: {exc}") from exc
-            self._local.conn = conn
-            with self._conns_lock:
-                self._conns.append(conn)
-        return conn
+        return self._sql.conn
 
-    def _enable_wal(self, conn: sqlite3.Connection) -> None:
-        # On a brand-new file the switch needs a moment alone; SQLite answers 'locked' at
-        # once instead of calling the busy handler, so retry until the busy timeout.
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.005)
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils view of this thread's connection, for reads."""
+        return self._sql.db
 
     def close(self) -> None:
-        """Close every connection this queue opened (all threads)."""
-        with self._conns_lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
-        self._local = threading.local()
+        """Close every connection this object opened (all threads)."""
+        self._sql.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise QueueBusy(f"the render queue database is busy ({exc}); try again") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise QueueError(f"could not save to the render queue: {exc}") from exc
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
+        return self._sql.write()
 
     def migrate(self) -> int:
         """Apply pending migrations (safe when several processes open at once)."""
-        with self._write() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS render_migrations"
-                " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM render_migrations")}
-            for version, statements in enumerate(MIGRATIONS, start=1):
-                if version in done:
-                    continue
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO render_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, _iso(self.clock())),
-                )
-        return len(MIGRATIONS)
+        return self._sql.migrate("render_migrations", MIGRATIONS)
 
     def schema_version(self) -> int:
-        row = self.conn.execute("SELECT MAX(version) FROM render_migrations").fetchone()
-        return int(row[0] or 0)
+        return self._sql.schema_version("render_migrations")
 
     # ------------------------------------------------------------------ helpers
 

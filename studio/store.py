@@ -17,9 +17,8 @@ import os
 import sqlite3
 import tempfile
 import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ import sqlite_utils
 
 from studio.errors import Corrupt, NotFound, StudioError
 from studio.objects import canonical_json, sha256_hex
+from studio.sqlite import SqliteFile
 
 SCHEMA_VERSION = 1
 
@@ -147,106 +147,39 @@ class Store:
         self.db_path = Path(db_path)
         self.media_dir = Path(media_dir)
         self.busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
         # Objects are immutable, so a decoded-object cache never goes stale.
         self._cache: dict[str, Any] = {}
         self._cache_lock = threading.Lock()
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.media_dir.mkdir(parents=True, exist_ok=True)
+        self._sql = SqliteFile(
+            self.db_path, name="the studio database", busy_timeout_ms=busy_timeout_ms, error=StudioError
+        )
         self.migrate()
 
     # ------------------------------------------------------------------ connection
 
     @property
     def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = sqlite3.connect(
-                    self.db_path, isolation_level=None, timeout=self.busy_timeout_ms / 1000
-                )
-            except sqlite3.Error as exc:
-                raise StudioError(f"cannot open the studio database {self.db_path}: {exc}") from exc
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            self._enable_wal(conn)
-            # NORMAL in WAL mode: a committed transaction survives a process crash (SIGKILL);
-            # only an OS crash or power cut can lose the last few, and never corrupts.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-        return conn
-
-    def _enable_wal(self, conn: sqlite3.Connection) -> None:
-        """Switch to WAL, retrying: on a brand-new file the switch needs a moment alone and
-        SQLite answers 'database is locked' at once instead of calling the busy handler."""
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise StudioError(f"cannot open the studio database {self.db_path}: {exc}") from exc
-                time.sleep(0.005)
+        return self._sql.conn
 
     @property
     def db(self) -> sqlite_utils.Database:
         """sqlite-utils view of this thread's connection, for reads and introspection."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite_utils.Database(self.conn)
-            self._local.db = db
-        return db
+        return self._sql.db
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
-            self._local.db = None
+        self._sql.close()
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StudioError(
-                f"the studio database is busy or read-only ({exc}); try again in a moment"
-            ) from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise StudioError(f"could not save to the studio database: {exc}") from exc
+        return self._sql.write()
 
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version. Safe under concurrency."""
-        with self.write() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
-            for version, statements in enumerate(MIGRATIONS, start=1):
-                if version in done:
-                    continue
-                for statement in statements:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO migrations (version, applied_at) VALUES (?, ?)", (version, now_iso())
-                )
-        return len(MIGRATIONS)
+        return self._sql.migrate("migrations", MIGRATIONS)
 
     def schema_version(self) -> int:
-        row = self.conn.execute("SELECT MAX(version) FROM migrations").fetchone()
-        return int(row[0] or 0)
+        return self._sql.schema_version("migrations")
 
     # ------------------------------------------------------------------ objects
 
