@@ -61,3 +61,25 @@ def project(make_project: Callable[..., str]) -> str:
 def make_dag():
     """The ``[[1], [2, 1], [3, 1, 2]]`` DAG builder (also importable: ``from dag import make_dag``)."""
     return build_dag
+
+
+
+@pytest.fixture(autouse=True)
+def _isolated_main_and_home(request):
+    """Keep tests from leaking into each other or the repository.
+
+    AppTest runs streamlit_app.py as ``__main__`` and leaves it in ``sys.modules``; a
+    later ``multiprocessing`` spawn would re-run the app in its children (building a
+    Studio on the default data dir and starting a render worker). Restore ``__main__``
+    after every test, and fail any test that writes the default ``./studio_data``.
+    """
+    import sys
+    from pathlib import Path
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
+    default_home = Path(__file__).resolve().parents[1] / "studio_data"
+    if default_home.exists():
+        raise AssertionError(f"{request.node.nodeid} wrote the default data dir {default_home}")
