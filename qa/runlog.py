@@ -27,11 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from qa.verdicts import Level, Verdict, combine
 from studio.ports import JobInfo, QaVerdict
-from studio.sqlite import SqliteFile
+from studio.sqlite import SqliteBacked, SqliteFile
 
 # The fields every run must carry when it is closed. ``started_at`` and ``finished_at``
 # come from the log's own clock; ``project_id``, ``branch`` and ``kind`` from ``open_run``;
@@ -271,7 +269,7 @@ def rows_from_verdict(
     ]
 
 
-class RunLog:
+class RunLog(SqliteBacked):
     """The run log over one SQLite file (usually the studio database).
 
     Safe to share across threads (one connection per thread) and processes (WAL,
@@ -296,19 +294,6 @@ class RunLog:
         self.migrate()
 
     # ------------------------------------------------------------------ connection
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self._sql.conn
-
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """sqlite-utils view of this thread's connection, for reads."""
-        return self._sql.db
-
-    def close(self) -> None:
-        """Close every connection this object opened (all threads)."""
-        self._sql.close()
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""

@@ -46,8 +46,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from render.manifest import (
     MANIFEST,
     OLD_PREFIX,
@@ -60,7 +58,7 @@ from render.manifest import (
 from render.presets import get_preset
 from studio.model import RenderSpec
 from studio.ports import JobInfo
-from studio.sqlite import SqliteFile
+from studio.sqlite import SqliteBacked, SqliteFile
 
 STATUSES = ("queued", "waiting_vram", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "waiting_vram", "running")
@@ -376,7 +374,7 @@ class RecoveryReport:
 # --------------------------------------------------------------------------- the queue
 
 
-class SqliteRenderQueue:
+class SqliteRenderQueue(SqliteBacked):
     """The ``RenderQueue`` port over SQLite; also the worker's side of the protocol.
 
     Safe to share across threads (one connection per thread) and processes (WAL,
@@ -407,19 +405,6 @@ class SqliteRenderQueue:
         self.migrate()
 
     # ------------------------------------------------------------------ connection
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self._sql.conn
-
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """sqlite-utils view of this thread's connection, for reads."""
-        return self._sql.db
-
-    def close(self) -> None:
-        """Close every connection this object opened (all threads)."""
-        self._sql.close()
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""

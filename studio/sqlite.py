@@ -160,3 +160,22 @@ class SqliteFile:
     def schema_version(self, table: str) -> int:
         row = self.conn.execute(f"SELECT MAX(version) FROM {table}").fetchone()
         return int(row[0] or 0)
+
+
+class SqliteBacked:
+    """Mixin for objects that keep their tables in a :class:`SqliteFile` at ``self._sql``."""
+
+    _sql: SqliteFile
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._sql.conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils view of this thread's connection, for reads and introspection."""
+        return self._sql.db
+
+    def close(self) -> None:
+        """Close every connection this object opened (all threads)."""
+        self._sql.close()

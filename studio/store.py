@@ -24,11 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from studio.errors import Corrupt, NotFound, StudioError
 from studio.objects import canonical_json, sha256_hex
-from studio.sqlite import SqliteFile
+from studio.sqlite import SqliteBacked, SqliteFile
 
 SCHEMA_VERSION = 1
 
@@ -140,7 +138,7 @@ class CommitRow:
         )
 
 
-class Store:
+class Store(SqliteBacked):
     """SQLite + media dir. Safe to share across threads (one connection per thread)."""
 
     def __init__(self, db_path: Path, media_dir: Path, *, busy_timeout_ms: int = 10_000) -> None:
@@ -157,18 +155,6 @@ class Store:
         self.migrate()
 
     # ------------------------------------------------------------------ connection
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self._sql.conn
-
-    @property
-    def db(self) -> sqlite_utils.Database:
-        """sqlite-utils view of this thread's connection, for reads and introspection."""
-        return self._sql.db
-
-    def close(self) -> None:
-        self._sql.close()
 
     def write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
