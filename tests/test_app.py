@@ -74,6 +74,13 @@ def open_app(project_id: str | None = None) -> AppTest:
     return at.run()
 
 
+def page_text(at) -> str:
+    return "\n".join(
+        texts(elements)
+        for elements in (at.markdown, at.caption, at.info, at.warning, at.success, at.error)
+    )
+
+
 def assert_ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 

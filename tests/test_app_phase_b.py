@@ -9,12 +9,11 @@ second Studio.
 from __future__ import annotations
 
 import pytest
-import streamlit as st
-from test_app import ROOT, assert_ok, open_app, texts
+import test_app
+from flows import lock_phase_a
+from test_app import assert_ok, open_app, page_text, texts
 
-from studio.config import Settings
 from studio.model import AssetKind, Stage
-from studio.wiring import build_studio
 
 STAGE5 = "pages/stage5_assets.py"
 STAGE6 = "pages/stage6_hub.py"
@@ -25,48 +24,16 @@ NEW_PAGES = [STAGE5, STAGE7, STAGE8, STAGE9]
 STYLE = "neo-noir"
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path))
-    monkeypatch.setenv("AIUTEUR_AUTOSTART_WORKER", "0")  # render in-process in tests
-    monkeypatch.syspath_prepend(str(ROOT))  # page scripts import the `pages` package
-    yield tmp_path
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
-@pytest.fixture
-def studio(home):
-    studio = build_studio(Settings(home=home))
-    yield studio
-    studio.store.close()
-
-
-@pytest.fixture
-def sample_project(studio):
-    project = studio.create_project("The Long Rain")
-    studio.import_sample(project.id, studio.list_samples()[0])
-    return project
-
+# The app tests' fixtures: a data dir for AppTest, a Studio on it, the sample imported.
+home = test_app.home
+studio = test_app.studio
+sample_project = test_app.sample_project
 
 @pytest.fixture
 def assets_locked(studio, sample_project):
     """The sample with the script approved and stage 5 locked: Phase B is open."""
-    pid = sample_project.id
-    studio.approve_script(pid)
-    studio.choose_style(pid, STYLE)
-    for asset in studio.state(pid).assets.assets:
-        studio.generate_image_key(pid, asset.id)
-        studio.lock_asset(pid, asset.id)
-    studio.lock_style(pid)
+    lock_phase_a(studio, sample_project.id, STYLE)
     return sample_project
-
-
-def page_text(at) -> str:
-    return "\n".join(
-        texts(elements)
-        for elements in (at.markdown, at.caption, at.info, at.warning, at.success, at.error)
-    )
 
 
 def open_scene(at, scene_id: str):

@@ -9,13 +9,12 @@ second Studio on the same data dir, then rerun the page (which brings the output
 from __future__ import annotations
 
 import pytest
-import streamlit as st
+import test_app
+from flows import SHORT, lock_phase_a, lock_through_prompts, render_and_approve_frames
 from streamlit.testing.v1 import AppTest
-from test_app import APP, ROOT, assert_ok, open_app, texts
+from test_app import APP, assert_ok, open_app, page_text, texts
 
-from studio.config import Settings
 from studio.model import Stage
-from studio.wiring import build_studio
 
 STAGE6 = "pages/stage6_hub.py"
 STAGE10 = "pages/stage10_frames.py"
@@ -24,65 +23,20 @@ STAGE12 = "pages/stage12_video.py"
 NEW_PAGES = {STAGE10: Stage.FRAMES, STAGE11: Stage.CONFIRM, STAGE12: Stage.VIDEO}
 ACTIVE = ("queued", "waiting_vram", "running")
 
-SHORT = b"""Title: Two Rooms
-
-INT. KITCHEN - NIGHT
-
-Mara fills a kettle. Rain taps the window.
-
-MARA
-Are you staying?
-
-EXT. PORCH - NIGHT
-
-Theo stands in the rain, soaked to the skin.
-
-THEO
-Not tonight.
-"""
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("AIUTEUR_HOME", str(tmp_path))
-    monkeypatch.setenv("AIUTEUR_AUTOSTART_WORKER", "0")  # render in-process in tests
-    monkeypatch.syspath_prepend(str(ROOT))  # page scripts import the `pages` package
-    yield tmp_path
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
-@pytest.fixture
-def studio(home):
-    studio = build_studio(Settings(home=home))
-    yield studio
-    studio.store.close()
-
-
-@pytest.fixture
-def sample_project(studio):
-    project = studio.create_project("The Long Rain")
-    studio.import_sample(project.id, studio.list_samples()[0])
-    return project
-
+# The app tests' fixtures: a data dir for AppTest, a Studio on it, the sample imported.
+home = test_app.home
+studio = test_app.studio
+sample_project = test_app.sample_project
 
 @pytest.fixture
 def project(studio):
     """The two-scene screenplay with every scene's prompts locked: stage 10 is open."""
     project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
     pid = project.id
-    studio.approve_script(pid)
-    studio.choose_style(pid, "neo-noir")
-    for asset in studio.state(pid).assets.assets:
-        studio.generate_image_key(pid, asset.id)
-        studio.lock_asset(pid, asset.id)
-    studio.lock_style(pid)
-    for number in (1, 2):
-        studio.lock_shots(pid, number)
-        for asset_id, tag in studio.hub(pid)[number - 1].pending_carry:
-            studio.decide_carry(pid, number, asset_id, tag, True)
-        studio.lock_visual_state(pid, number)
-        studio.lock_prompts(pid, number)
+    lock_phase_a(studio, pid)
+    lock_through_prompts(studio, pid, (1, 2))
     return pid
 
 
@@ -101,27 +55,8 @@ def open_page(pid: str, page: str, scene_id: str | None = None) -> AppTest:
     return at
 
 
-def page_text(at) -> str:
-    return "\n".join(
-        texts(elements)
-        for elements in (at.markdown, at.caption, at.info, at.warning, at.success, at.error)
-    )
-
-
 def keys(at) -> set[str]:
     return {b.key for b in at.button if b.key}
-
-
-def render_and_approve_frames(studio, pid, scene) -> None:
-    studio.set_frame_mode(pid, scene, "quick")
-    studio.render_frames(pid, scene)
-    studio.drain_queue()
-    studio.sync_renders(pid)
-    for row in studio.frames_view(pid, scene).rows:
-        studio.approve_frame(pid, scene, row.shot.id, "start")
-        if row.needs_end:
-            studio.approve_frame(pid, scene, row.shot.id, "end")
-    studio.lock_frames(pid, scene)
 
 
 def render_clips(studio, pid) -> None:

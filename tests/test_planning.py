@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from flows import lock_phase_a
 
 from studio.config import Settings
 from studio.errors import BadInput, Conflict, GateClosed, NotFound
@@ -28,16 +29,6 @@ def project(studio):
         "Long Rain", (SAMPLE.name, SAMPLE.read_bytes()), asset_sheet=(SHEET.name, SHEET.read_bytes())
     )
     return project.id
-
-
-def lock_phase_a(studio, pid: str, style: str = "neo-noir") -> None:
-    """Approve the script and lock every asset and the style (stage 5)."""
-    studio.approve_script(pid)
-    studio.choose_style(pid, style)
-    for asset in studio.state(pid).assets.assets:
-        studio.generate_image_key(pid, asset.id)
-        studio.lock_asset(pid, asset.id)
-    studio.lock_style(pid)
 
 
 def lock_scene(studio, pid: str, scene: int, until: str = "prompts") -> None:

@@ -6,28 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from flows import SHORT, lock_phase_a, lock_through_prompts, render_and_approve_frames
 
 from studio.config import Settings
 from studio.errors import BadInput, GateClosed, NotFound
 from studio.model import Stage
 from studio.wiring import build_studio
-
-SHORT = b"""Title: Two Rooms
-
-INT. KITCHEN - NIGHT
-
-Mara fills a kettle. Rain taps the window.
-
-MARA
-Are you staying?
-
-EXT. PORCH - NIGHT
-
-Theo stands in the rain, soaked to the skin.
-
-THEO
-Not tonight.
-"""
 
 
 @pytest.fixture
@@ -39,31 +23,9 @@ def studio(tmp_path):
 def project(studio):
     project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
     pid = project.id
-    studio.approve_script(pid)
-    studio.choose_style(pid, "neo-noir")
-    for asset in studio.state(pid).assets.assets:
-        studio.generate_image_key(pid, asset.id)
-        studio.lock_asset(pid, asset.id)
-    studio.lock_style(pid)
-    for number in (1, 2):
-        studio.lock_shots(pid, number)
-        for asset_id, tag in studio.hub(pid)[number - 1].pending_carry:
-            studio.decide_carry(pid, number, asset_id, tag, True)
-        studio.lock_visual_state(pid, number)
-        studio.lock_prompts(pid, number)
+    lock_phase_a(studio, pid)
+    lock_through_prompts(studio, pid, (1, 2))
     return pid
-
-
-def render_and_approve_frames(studio, pid, scene):
-    studio.set_frame_mode(pid, scene, "quick")
-    studio.render_frames(pid, scene)
-    studio.drain_queue()
-    studio.sync_renders(pid)
-    for row in studio.frames_view(pid, scene).rows:
-        studio.approve_frame(pid, scene, row.shot.id, "start")
-        if row.needs_end:
-            studio.approve_frame(pid, scene, row.shot.id, "end")
-    studio.lock_frames(pid, scene)
 
 
 def test_image_keys_are_animatic_cards(studio, project):

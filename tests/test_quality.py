@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_production import SHORT, render_and_approve_frames  # noqa: F401 (fixtures below)
+from flows import SHORT, lock_phase_a, lock_through_prompts, render_and_approve_frames
 
 from studio.cli import main
 from studio.config import Settings
@@ -19,18 +19,9 @@ def rendered(tmp_path):
     studio = build_studio(Settings(home=home))
     project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
     pid = project.id
-    studio.approve_script(pid)
-    studio.choose_style(pid, "neo-noir")
-    for asset in studio.state(pid).assets.assets:
-        studio.generate_image_key(pid, asset.id)
-        studio.lock_asset(pid, asset.id)
-    studio.lock_style(pid)
+    lock_phase_a(studio, pid)
+    lock_through_prompts(studio, pid, (1, 2))
     for number in (1, 2):
-        studio.lock_shots(pid, number)
-        for asset_id, tag in studio.hub(pid)[number - 1].pending_carry:
-            studio.decide_carry(pid, number, asset_id, tag, True)
-        studio.lock_visual_state(pid, number)
-        studio.lock_prompts(pid, number)
         render_and_approve_frames(studio, pid, number)
         studio.confirm_render(pid, number)
     studio.drain_queue()
