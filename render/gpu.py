@@ -2,19 +2,21 @@
 
 "No GPU" is a state, never a crash: every probe answers ``GpuSnapshot(available=False)``
 when it cannot see a card, and says why in its ``detail`` attribute.
+
+Light to import (stdlib and ``studio.ports``; ``pynvml`` and ``httpx`` load when a probe is
+used), so ``python -m render.gpu_check`` runs on a machine with only the GPU stack.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from typing import Any
-
-import httpx
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from studio.ports import GpuProbe, GpuSnapshot
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import httpx
 
 MIB = 1024 * 1024
 
@@ -46,6 +48,33 @@ class NvmlGpuProbe:
     def __init__(self, index: int = 0) -> None:
         self.index = index
         self.detail = ""
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep NVML initialised while many snapshots are taken (a VRAM sampler's).
+
+        NVML counts its initialisations and shuts down only when the count drops to zero,
+        so inside a session each snapshot's own init/shutdown is a counter bump rather than
+        a driver attach (tens of milliseconds, more without persistence mode).
+        """
+        held: Any = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            held = pynvml
+        except ImportError:
+            pass  # snapshot() says why
+        except Exception as exc:  # NVMLError, OSError: no driver; snapshot() says so too
+            self.detail = f"no NVIDIA driver ({type(exc).__name__}: {exc})"
+        try:
+            yield
+        finally:
+            if held is not None:
+                try:
+                    held.nvmlShutdown()
+                except held.NVMLError:
+                    pass
 
     def snapshot(self) -> GpuSnapshot:
         try:
@@ -107,6 +136,8 @@ class ComfyStatsProbe:
         self.detail = ""
 
     def snapshot(self) -> GpuSnapshot:
+        import httpx
+
         try:
             with httpx.Client(timeout=self.timeout_s, transport=self.transport) as client:
                 response = client.get(f"{self.url}/system_stats")
@@ -144,47 +175,6 @@ class ComfyStatsProbe:
 def probe_detail(probe: GpuProbe) -> str:
     """The reason a probe gives for its last answer ('' for probes without one)."""
     return str(getattr(probe, "detail", "") or "")
-
-
-class VramSampler:
-    """Samples a probe in a background thread while a job runs; keeps the peak used MiB.
-
-    Used for the manifest when a backend does not report its own peak. ``peak_used_mb`` is
-    None when the probe never saw a GPU.
-    """
-
-    def __init__(self, probe: GpuProbe, interval_s: float = 0.5) -> None:
-        self.probe = probe
-        self.interval_s = interval_s
-        self.peak_used_mb: float | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        try:
-            snap = self.probe.snapshot()
-        except Exception as exc:  # a probe must never take the job down with it
-            log.debug("VRAM sample failed: %s", exc)
-            return
-        if snap.available:
-            used = max(0.0, snap.total_mb - snap.free_mb)
-            self.peak_used_mb = used if self.peak_used_mb is None else max(self.peak_used_mb, used)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.interval_s)
-
-    def __enter__(self) -> VramSampler:
-        self._thread = threading.Thread(target=self._loop, name="vram-sampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._sample()
 
 
 def select_gpu_probe(comfyui_url: str | None) -> GpuProbe:

@@ -39,7 +39,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +56,7 @@ from render.manifest import (
     remove_partials,
 )
 from render.presets import get_preset
+from render.vram import MAX_SAMPLES, VramSample, decimate
 from studio.model import RenderSpec
 from studio.ports import JobInfo
 from studio.sqlite import SqliteBacked, SqliteFile
@@ -153,7 +154,24 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX render_events_by_project ON render_events(project_id, id)",
         "CREATE INDEX render_events_by_job ON render_events(job_id, id)",
     ],
+    [
+        # VRAM samples of a job's latest run, [[t_s, used_mb], ...]: in a table of their own
+        # so the hot render_jobs rows (progress writes, list polls) stay small.
+        """CREATE TABLE render_vram (
+            job_id TEXT PRIMARY KEY,
+            attempt INTEGER NOT NULL,
+            interval_s REAL,
+            samples TEXT NOT NULL DEFAULT '[]',
+            recorded_at TEXT NOT NULL
+        )""",
+    ],
 ]
+
+# A job row with its VRAM samples (NULL when it has none).
+_SELECT_JOBS = (
+    "SELECT render_jobs.*, render_vram.samples AS vram_samples FROM render_jobs"
+    " LEFT JOIN render_vram ON render_vram.job_id = render_jobs.id"
+)
 
 
 class QueueError(Exception):
@@ -251,6 +269,18 @@ def _loads(raw: str | None, default: Any) -> Any:
         return default
 
 
+def _samples(raw: str | None) -> tuple[VramSample, ...]:
+    """Stored VRAM samples as ``((t_s, used_mb), ...)``; anything malformed is dropped."""
+    out: list[VramSample] = []
+    for item in _loads(raw, []):
+        try:
+            t, used = item
+            out.append((float(t), float(used)))
+        except (TypeError, ValueError):
+            continue
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A ``render_jobs`` row: everything the worker needs, beyond what the UI sees."""
@@ -288,6 +318,8 @@ class JobRecord:
     claimed_at: str | None
     started_at: str | None
     finished_at: str | None
+    # Filled in where the row was read with its samples (job(), record(), jobs()).
+    vram_samples: tuple[VramSample, ...] = ()
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -295,6 +327,7 @@ class JobRecord:
         data["cancel_requested"] = bool(data["cancel_requested"])
         data["outputs"] = tuple(_loads(data["outputs"], []))
         data["timings"] = _loads(data["timings"], {})
+        data["vram_samples"] = _samples(data.get("vram_samples"))
         return cls(**data)
 
     def render_spec(self) -> RenderSpec:
@@ -309,6 +342,7 @@ class JobRecord:
             queue_wait_s=_seconds_between(self.created_at, self.started_at),
             duration_s=_seconds_between(self.started_at, self.finished_at),
             peak_vram_mb=self.peak_vram_mb,
+            vram_samples=self.vram_samples,
             which=spec.get("which"),
             region_prompt=spec.get("region_prompt"),
             id=self.id,
@@ -437,7 +471,7 @@ class SqliteRenderQueue(SqliteBacked):
         )
 
     def _get(self, conn: sqlite3.Connection, job_id: str) -> JobRecord:
-        row = conn.execute("SELECT * FROM render_jobs WHERE id = ?", (job_id,)).fetchone()
+        row = conn.execute(f"{_SELECT_JOBS} WHERE render_jobs.id = ?", (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no render job {job_id!r}")
         return JobRecord.from_row(row)
@@ -547,7 +581,7 @@ class SqliteRenderQueue(SqliteBacked):
             wanted = list(statuses)
             where.append(f"status IN ({', '.join('?' for _ in wanted)})")
             args.extend(wanted)
-        sql = "SELECT * FROM render_jobs"
+        sql = _SELECT_JOBS
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq"
@@ -883,6 +917,41 @@ class SqliteRenderQueue(SqliteBacked):
                 folder=published.folder if published is not None else None,
                 peak_vram_mb=peak_vram_mb,
                 timings=timings,
+            )
+            return True
+
+    def record_vram(
+        self,
+        job_id: str,
+        worker_id: str,
+        samples: Sequence[VramSample],
+        *,
+        attempt: int,
+        interval_s: float | None = None,
+        max_samples: int = MAX_SAMPLES,
+    ) -> bool:
+        """Store the VRAM samples of a job's run, replacing an earlier attempt's (none: the
+        earlier ones go too). At most ``max_samples`` are kept (max-pooled, so the peak
+        stays); the job's ``peak_vram_mb`` becomes their peak, which a ``done`` with a
+        backend-measured peak may still replace. Only the worker holding the job may write;
+        returns whether it did."""
+        kept = decimate([(round(float(t), 3), round(float(u), 1)) for t, u in samples], max_samples)
+        now = self.clock()
+        with self._write() as conn:
+            job = self._get(conn, job_id)
+            if job.worker_id != worker_id:
+                return False
+            conn.execute("DELETE FROM render_vram WHERE job_id = ?", (job_id,))
+            if not kept:
+                return True
+            conn.execute(
+                "INSERT INTO render_vram (job_id, attempt, interval_s, samples, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (job_id, int(attempt), interval_s, json.dumps(kept, separators=(",", ":")), _iso(now)),
+            )
+            conn.execute(
+                "UPDATE render_jobs SET peak_vram_mb = ? WHERE id = ?",
+                (max(used for _, used in kept), job_id),
             )
             return True
 

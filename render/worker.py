@@ -37,10 +37,11 @@ import httpx
 from pydantic import ValidationError
 
 from render.backend import Backend, RenderFailed, RenderOutput
-from render.gpu import VramSampler, can_ever_fit, fits, probe_detail, select_gpu_probe
+from render.gpu import can_ever_fit, fits, probe_detail, select_gpu_probe
 from render.manifest import PublishError, build_manifest, hash_inputs, publish
 from render.presets import Preset, PresetError, backend_uses_gpu, get_preset, gpu_need, lower
 from render.queue import FAILURE_CLASSES, JobRecord, QueueError, SqliteRenderQueue, process_start
+from render.vram import DEFAULT_INTERVAL_S, MAX_SAMPLES, VramSampler
 from studio.config import Settings, load_settings
 from studio.model import RenderSpec
 from studio.ports import GpuProbe, GpuSnapshot
@@ -222,7 +223,9 @@ class WorkerOptions:
     cancel_check_s: float = 0.2
     recover_every_s: float = 10.0
     unload_every_s: float = 10.0
-    sample_vram_s: float = 1.0
+    # VRAM over time while a GPU job runs (stored with the job; CPU jobs are not sampled).
+    sample_vram_s: float = DEFAULT_INTERVAL_S
+    max_vram_samples: int = MAX_SAMPLES
 
 
 def lowered_spec(spec: RenderSpec, current: Preset, target: Preset) -> RenderSpec:
@@ -569,7 +572,11 @@ class Worker:
         t_render = time.monotonic()
         failure: RenderFailed | None = None
         output: RenderOutput | None = None
-        sampler = VramSampler(self.gpu_probe, opts.sample_vram_s) if needed > 0 else None
+        # Only GPU jobs are sampled: the CPU animatic path pays nothing for telemetry.
+        sampler = (
+            VramSampler(self.gpu_probe, opts.sample_vram_s, max_samples=opts.max_vram_samples)
+            if needed > 0 else None
+        )
         try:
             try:
                 if sampler is not None:
@@ -583,6 +590,8 @@ class Worker:
                 log.exception("job %s: backend %s raised", job.id, job.backend)
                 failure = RenderFailed(f"the {job.backend} backend failed: {type(exc).__name__}: {exc}", "error")
             timings["render_s"] = time.monotonic() - t_render
+            if sampler is not None:
+                self._save_vram(job, sampler)
             reason = stop_reason()
             if reason is not None:
                 return self._stopped(job, reason, preset)
@@ -594,6 +603,17 @@ class Worker:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def _save_vram(self, job: JobRecord, sampler: VramSampler) -> None:
+        """Store the run's VRAM samples with the job, whatever its outcome (an OOM's trace is
+        the one most worth seeing). Telemetry never fails a job: a write error is logged."""
+        try:
+            self.queue.record_vram(
+                job.id, self.worker_id, sampler.samples, attempt=job.attempts,
+                interval_s=sampler.interval_s, max_samples=self.options.max_vram_samples,
+            )
+        except QueueError as exc:
+            log.warning("job %s: could not store its VRAM samples: %s", job.id, exc)
 
     def _stopped(self, job: JobRecord, reason: str, preset: Preset) -> RenderFailed:
         q, wid = self.queue, self.worker_id
@@ -822,6 +842,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slot", default="gpu0", help="GPU slot this worker serves (one job at a time)")
     parser.add_argument("--heartbeat", type=float, default=2.0, help="seconds between heartbeats")
     parser.add_argument(
+        "--vram-interval", type=float, default=DEFAULT_INTERVAL_S,
+        help="seconds between VRAM samples while a GPU job runs",
+    )
+    parser.add_argument(
         "--backend-factory",
         help="module:callable(settings) -> {name: backend}, replacing the built-in backends (tests)",
     )
@@ -838,7 +862,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    options = WorkerOptions(slot=args.slot, poll_s=max(0.01, args.poll), heartbeat_s=max(0.05, args.heartbeat))
+    options = WorkerOptions(slot=args.slot, poll_s=max(0.01, args.poll), heartbeat_s=max(0.05, args.heartbeat),
+                            sample_vram_s=max(0.05, args.vram_interval))
     try:
         run_worker(settings, backends, select_gpu_probe(settings.comfyui_url),
                    stop_event=stop, once=args.once, options=options)

@@ -5,12 +5,16 @@ Each port has an in-memory fake in ``studio.fakes`` that tests use instead of pa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    # Only a type bound here: importing the ports (render/gpu.py does) must not need pydantic,
+    # so ``python -m render.gpu_check`` runs on a machine with only the GPU stack.
+    from pydantic import BaseModel
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T", bound="BaseModel")
 
 ProbeState = Literal["ok", "down", "not configured", "not installed", "no gpu"]
 
@@ -136,6 +140,9 @@ class JobInfo:
     queue_wait_s: float | None = None  # queued -> started
     duration_s: float | None = None  # started -> finished
     peak_vram_mb: float | None = None
+    # VRAM over the job's last run: (seconds since its render began, used MiB), time order;
+    # empty for CPU jobs and where no GPU was seen.
+    vram_samples: tuple[tuple[float, float], ...] = ()
 
 
 @runtime_checkable
@@ -178,6 +185,11 @@ class QaEngine(Protocol):
     def bookend_similarity(self, clip_a: str, clip_b: str) -> float: ...
 
     def narrative_metrics(self, scene: object, shots: object, prompt_sets: object) -> dict[str, float]: ...
+
+    def identity(self, key_png: bytes, frame_pngs: Sequence[bytes], name: str) -> tuple[float, str] | None:
+        """(distance 0..1 to the image key, method) of a character across frames; None when
+        it could not be compared (not in the frames, no face, no figure boxes)."""
+        ...
 
     def evaluate(self, metrics: dict[str, float | None], subject: str) -> QaVerdict: ...
 

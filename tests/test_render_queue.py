@@ -14,6 +14,7 @@ from render.backend import RenderOutput
 from render.manifest import MARKER, build_manifest, is_published, publish
 from render.presets import PresetError
 from render.queue import (
+    MIGRATIONS,
     JobNotFound,
     QueueError,
     SqliteRenderQueue,
@@ -60,15 +61,54 @@ def test_tables_live_beside_the_studio_store(tmp_path: Path):
     try:
         assert isinstance(q, RenderQueue)
         tables = {r[0] for r in q.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"render_jobs", "render_workers", "render_events", "render_migrations"} <= tables
+        assert {"render_jobs", "render_workers", "render_events", "render_vram", "render_migrations"} <= tables
         assert {"projects", "migrations"} <= tables
-        assert q.schema_version() == again.schema_version() == 1
+        assert q.schema_version() == again.schema_version() == len(MIGRATIONS)
         assert q.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.schema_version() >= 1
     finally:
         q.close()
         again.close()
         store.close()
+
+
+def test_vram_samples_are_kept_with_the_job_capped_with_their_peak(queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(), backend="comfyui", idempotency_key="v")
+    assert queue.job(job.id).vram_samples == ()
+    queue.claim_next("w", "gpu0")
+    queue.start(job.id, "w")
+    trace = [(i * 0.5, 1_000.0 + (i % 50)) for i in range(5_000)]
+    trace[4_321] = (trace[4_321][0], 23_456.7)
+    assert queue.record_vram(job.id, "someone else", trace, attempt=1) is False
+    assert queue.record_vram(job.id, "w", trace, attempt=1, interval_s=0.5) is True
+    info = queue.job(job.id)
+    assert 1_000 <= len(info.vram_samples) <= 2_000
+    assert info.vram_samples[0][0] < 10 and info.vram_samples[-1][0] > 2_490
+    times = [t for t, _ in info.vram_samples]
+    assert times == sorted(times)
+    assert info.peak_vram_mb == 23_456.7 == max(u for _, u in info.vram_samples)
+    assert [j.vram_samples for j in queue.jobs("p")] == [info.vram_samples]
+    assert queue.record(job.id).vram_samples == info.vram_samples
+    # The next attempt's samples replace these; an attempt without any clears them.
+    assert queue.record_vram(job.id, "w", [(0.0, 5.0), (0.5, 6.0)], attempt=2)
+    assert queue.job(job.id).vram_samples == ((0.0, 5.0), (0.5, 6.0))
+    assert queue.record_vram(job.id, "w", [], attempt=3)
+    assert queue.job(job.id).vram_samples == ()
+
+
+def test_a_queue_from_before_vram_samples_is_migrated(tmp_path: Path):
+    from studio.sqlite import SqliteFile
+
+    old = SqliteFile(tmp_path / "studio.db", name="old", error=QueueError)
+    old.migrate("render_migrations", MIGRATIONS[:1])
+    old.close()
+    q = SqliteRenderQueue(tmp_path / "studio.db", tmp_path / "renders")
+    try:
+        assert q.schema_version() == len(MIGRATIONS)
+        job = q.enqueue(make_spec(), backend="animatic", idempotency_key="m")
+        assert q.job(job.id).vram_samples == ()
+    finally:
+        q.close()
 
 
 def test_enqueue_and_list(queue: SqliteRenderQueue):

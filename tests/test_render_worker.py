@@ -228,6 +228,71 @@ def test_vram_preflight_waits_then_proceeds(tmp_path: Path, ollama):
         queue.close()
 
 
+class ClimbingGpu:
+    """An 80 GB card whose used memory climbs 250 MiB per snapshot while a job loads, then
+    settles back (the shape of a model load followed by sampling)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def snapshot(self) -> GpuSnapshot:
+        self.calls += 1
+        used = 4_000 + 250 * min(self.calls, 12) - 100 * max(0, self.calls - 12)
+        return GpuSnapshot(True, "Test GPU 80GB", 81_920, 81_920 - max(used, 4_000))
+
+
+class FlakyGpu:
+    """Answers the preflight with a big free card, then fails (or loses the card)."""
+
+    def __init__(self, then: str) -> None:
+        self.then = then
+        self.calls = 0
+
+    def snapshot(self) -> GpuSnapshot:
+        self.calls += 1
+        if self.calls == 1:
+            return BIG_GPU
+        if self.then == "raise":
+            raise RuntimeError("NVML: GPU is lost")
+        return GpuSnapshot(available=False)
+
+
+def test_a_gpu_job_records_vram_samples_over_time(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(test_steps="5", test_sleep="0.06"), backend="comfyui", idempotency_key="s")
+    probe = ClimbingGpu()
+    backend = StepBackend("comfyui", needs_gpu=True)
+    assert run_worker(settings, {"comfyui": backend}, probe, once=True, options=FAST) == 1
+    info = queue.job(job.id)
+    assert info.status == "done"
+    samples = info.vram_samples
+    assert len(samples) >= 2
+    times = [t for t, _ in samples]
+    assert times == sorted(times) and len(set(times)) == len(times) and times[-1] >= 0.2
+    used = [u for _, u in samples]
+    assert used[0] < max(used)  # it saw the climb
+    assert info.peak_vram_mb == max(used)
+    assert read_manifest(Path(info.outputs[0]).parent).peak_vram_mb == max(used)
+
+
+@pytest.mark.parametrize("then", ["raise", "gone"])
+def test_a_failing_probe_never_fails_the_job(settings: Settings, queue: SqliteRenderQueue, then: str):
+    job = queue.enqueue(make_spec(test_steps="3", test_sleep="0.03"), backend="comfyui", idempotency_key="f")
+    probe = FlakyGpu(then)
+    run_worker(settings, {"comfyui": StepBackend("comfyui", needs_gpu=True)}, probe, once=True, options=FAST)
+    info = queue.job(job.id)
+    assert info.status == "done" and info.vram_samples == () and info.peak_vram_mb is None
+    assert probe.calls >= 3  # it was sampled, and shrugged the failures off
+
+
+def test_a_cpu_job_is_not_sampled(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(test_steps="3", test_sleep="0.03"), backend="test", idempotency_key="c")
+    probe = ClimbingGpu()
+    run_worker(settings, {"test": StepBackend()}, probe, once=True, options=FAST)
+    info = queue.job(job.id)
+    assert info.status == "done" and info.vram_samples == () and info.peak_vram_mb is None
+    assert probe.calls == 0  # the CPU path does not even look at the GPU
+
+
 def test_no_gpu_with_a_gpu_backend_waits_with_a_message(settings: Settings, queue: SqliteRenderQueue):
     job = queue.enqueue(make_spec(), backend="comfyui", idempotency_key="n")
     anim = queue.enqueue(make_spec(shot="1B"), backend="animatic", idempotency_key="m")
@@ -556,3 +621,43 @@ def test_worker_cli_rejects_a_bad_factory(tmp_path: Path):
         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=30,
     )
     assert proc.returncode == 2 and "module:callable" in proc.stderr
+
+
+class TorchGpuBackend(StepBackend):
+    """A GPU job for real hardware: holds ``test_gib`` GiB of CUDA memory while it steps."""
+
+    def run(self, spec, out_dir, progress, cancelled):  # type: ignore[override]
+        import torch
+
+        held = torch.empty(int(float(spec.prompts.get("test_gib", "2")) * 2**30), dtype=torch.uint8, device="cuda")
+        held.fill_(1)
+        torch.cuda.synchronize()
+        try:
+            return super().run(spec, out_dir, progress, cancelled)
+        finally:
+            del held
+            torch.cuda.empty_cache()
+
+
+@pytest.mark.gpu
+def test_on_a_real_gpu_the_worker_preflights_with_nvml_and_samples_the_allocation(settings: Settings,
+                                                                                  queue: SqliteRenderQueue):
+    torch = pytest.importorskip("torch")
+    probe = NvmlGpuProbe()
+    baseline = probe.snapshot()
+    if not baseline.available or not torch.cuda.is_available():
+        pytest.skip("needs an NVIDIA GPU with CUDA torch")
+    job = queue.enqueue(make_spec(test_steps="8", test_sleep="0.25", test_gib="3"), backend="comfyui",
+                        idempotency_key="gpu")
+    options = WorkerOptions(poll_s=0.02, heartbeat_s=0.1, progress_interval_s=0.05, cancel_check_s=0.02,
+                            sample_vram_s=0.1)
+    assert run_worker(settings, {"comfyui": TorchGpuBackend("comfyui", needs_gpu=True)}, probe, once=True,
+                      options=options) == 1
+    info = queue.job(job.id)
+    assert info.status == "done", info.message
+    used = [u for _, u in info.vram_samples]
+    print(f"GPU {baseline.name}: baseline used {baseline.total_mb - baseline.free_mb:.0f} MiB; samples {len(used)}, "
+          f"min {min(used):.0f}, peak {max(used):.0f} MiB")
+    assert len(used) >= 5
+    assert max(used) - (baseline.total_mb - baseline.free_mb) >= 2.5 * 1024  # the 3 GiB the job held, seen by NVML
+    assert info.peak_vram_mb == max(used)
