@@ -41,10 +41,10 @@ BLACK_LEVEL = 24
 CUT_NCC = 0.6
 CUT_RATIO = 8.0
 THUMB = (64, 36)
-# dlib's published same-person tolerance for 128-d embeddings; mapped onto identity_distance's
-# FAIL line (0.3) by halving the euclidean distance.
+# dlib's published same-person tolerance for 128-d embeddings is 0.6 euclidean, which is
+# identity_distance's FAIL line (data/qa_thresholds.toml): the distance is used unscaled.
 FACE_TOLERANCE = 0.6
-FACE_SCALE = 0.5
+FACE_SCALE = 1.0
 
 
 # --------------------------------------------------------------------------- decoding
@@ -340,9 +340,9 @@ class FrameDriftCheck:
 class IdentityResult:
     """Appearance distance of two sets of crops of one character, 0..1 (0 = same).
 
-    ``method`` is "face" (dlib 128-d embeddings; the euclidean distance is halved so dlib's
-    same-person tolerance 0.6 reads 0.3, the calibrated FAIL line) when faces were found in both sets, else "descriptor" (HSV histogram
-    + LBP texture).
+    ``method`` is "face" (dlib 128-d embeddings, euclidean: dlib's same-person tolerance 0.6
+    is the FAIL line) when faces were found in both sets, else "descriptor" (masked hue x
+    saturation histogram + LBP texture).
     """
 
     distance: float
@@ -390,11 +390,27 @@ def face_embeddings(crops: Sequence[Frame]) -> list[np.ndarray]:
     return out
 
 
+DESCRIPTOR_SIZE = (64, 96)  # (w, h) a crop is resampled to: a standing figure's proportions
+MIN_SATURATION = 40  # below it hue is noise (greys, deep shadow): those pixels carry no colour
+TEXTURE_WEIGHT = 0.2
+
+
+def _figure_mask(h: int, w: int) -> np.ndarray:
+    """A centred ellipse: a figure's box has background in its corners; the ellipse keeps
+    mostly the figure."""
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (w // 2, h // 2), (max(1, int(w * 0.42)), max(1, int(h * 0.48))), 0, 0, 360, 255, -1)
+    return mask
+
+
 def appearance_descriptor(crop: Frame) -> np.ndarray:
-    """HSV colour histogram (16 hue x 4 sat x 4 val) + uniform LBP texture histogram, each L1-normalised."""
-    small = downscale(crop, 128)
+    """What a figure looks like, robust to the scene's light: a hue x saturation histogram
+    (18 x 3, the value channel left out, unsaturated pixels left out) inside a centred
+    ellipse, then a uniform-LBP texture histogram (10 bins); each part L1-normalised."""
+    small = cv2.resize(crop, DESCRIPTOR_SIZE, interpolation=cv2.INTER_AREA)
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
-    colour = cv2.calcHist([hsv], [0, 1, 2], None, [16, 4, 4], [0, 180, 0, 256, 0, 256]).ravel()
+    mask = _figure_mask(DESCRIPTOR_SIZE[1], DESCRIPTOR_SIZE[0])
+    colour = cv2.calcHist([hsv], [0, 1], mask, [18, 3], [0, 180, MIN_SATURATION, 256]).ravel()
     lbp = local_binary_pattern(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), 8, 1, method="uniform")
     texture = np.bincount(lbp.astype(int).ravel(), minlength=10)[:10].astype(np.float64)
     return np.concatenate([colour / max(colour.sum(), 1), texture / max(texture.sum(), 1)])
@@ -402,11 +418,14 @@ def appearance_descriptor(crop: Frame) -> np.ndarray:
 
 def _descriptor_distance(a: np.ndarray, b: np.ndarray) -> float:
     # Hellinger distance per part (0..1), colour weighted over texture: a costume change
-    # reads in colour first, a shape change in texture.
+    # reads in colour first, a shape change in texture. A crop with no saturated pixel has
+    # an all-zero colour part: it then matches nothing (1.0) unless both are grey.
     def hellinger(x: np.ndarray, y: np.ndarray) -> float:
+        if not x.any() and not y.any():
+            return 0.0
         return float(np.sqrt(max(0.0, 1.0 - np.sqrt(x * y).sum())))
 
-    return 0.7 * hellinger(a[:-10], b[:-10]) + 0.3 * hellinger(a[-10:], b[-10:])
+    return (1 - TEXTURE_WEIGHT) * hellinger(a[:-10], b[:-10]) + TEXTURE_WEIGHT * hellinger(a[-10:], b[-10:])
 
 
 def identity_distance(crops_a: Sequence[Frame], crops_b: Sequence[Frame], *, use_faces: bool = True) -> IdentityResult:
@@ -421,6 +440,61 @@ def identity_distance(crops_a: Sequence[Frame], crops_b: Sequence[Frame], *, use
     da = np.mean([appearance_descriptor(c) for c in crops_a], axis=0)
     db = np.mean([appearance_descriptor(c) for c in crops_b], axis=0)
     return IdentityResult(_descriptor_distance(da, db), "descriptor")
+
+
+def _crop(image: Frame, box: Sequence[float]) -> Frame | None:
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = (int(round(v * n)) for v, n in zip(box, (w, h, w, h), strict=True))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    return image[y0:y1, x0:x1]
+
+
+def _whole_frame_faces(image: Frame) -> list[np.ndarray]:
+    """Embeddings of every face in a frame (largest first), for frames with no figure boxes."""
+    models = _dlib_models()
+    if models is None:
+        return []
+    detector, shape, encoder = models
+    rgb = np.ascontiguousarray(cv2.cvtColor(downscale(image, 960), cv2.COLOR_BGR2RGB))
+    faces = sorted(detector(rgb, 1), key=lambda r: -r.width() * r.height())
+    return [np.array(encoder.compute_face_descriptor(rgb, shape(rgb, f))) for f in faces]
+
+
+def identity_in_frames(key_png: bytes, frame_pngs: Sequence[bytes], name: str) -> IdentityResult | None:
+    """How far a character (``name``) looks, across some frames, from its asset image key.
+
+    Where a renderer recorded figure boxes in the PNGs (``studio.pngmeta``), the character's
+    crops are compared with the key's (faces first, else the appearance descriptor). A frame
+    with no boxes at all (an upload, a ComfyUI render) is searched for faces: the distance is
+    that of the face nearest the key's. A frame whose boxes do not name the character does
+    not show it. None when nothing could be compared (no crop, no face)."""
+    from studio.pngmeta import read_figures
+
+    name = name.strip().upper()
+    key = decode_png(key_png)
+    key_box = read_figures(key_png).get(name)
+    key_crop = _crop(key, key_box) if key_box else key
+    if key_crop is None:
+        return None
+    crops: list[Frame] = []
+    unboxed: list[Frame] = []
+    for png in frame_pngs:
+        figures = read_figures(png)
+        if not figures:
+            unboxed.append(decode_png(png))
+        elif name in figures and (crop := _crop(decode_png(png), figures[name])) is not None:
+            crops.append(crop)
+    if crops:
+        return identity_distance([key_crop], crops)
+    key_faces = face_embeddings([key_crop])
+    if not key_faces or not unboxed:
+        return None
+    nearest = [min(float(np.linalg.norm(f - key_faces[0])) for f in faces) for image in unboxed
+               if (faces := _whole_frame_faces(image))]
+    if not nearest:
+        return None
+    return IdentityResult(min(1.0, float(np.median(nearest)) * FACE_SCALE), "face", 1, len(nearest))
 
 
 # --------------------------------------------------------------------------- format and the whole set

@@ -30,6 +30,7 @@ import numpy as np
 from render.backend import CancelledFn, ProgressFn, RenderFailed, RenderOutput
 from render.post import RawEncoder, check_input, concat, ffmpeg_version
 from studio.model import RenderCharacter, RenderSpec, slugify
+from studio.pngmeta import read_figures, with_figures
 from studio.ports import FrameSpec
 
 ANIMATIC_VERSION = "animatic-1"
@@ -719,12 +720,13 @@ _Light = tuple[int, int, float, np.ndarray, float]
 class _Canvas:
     """The panel canvas (CANVAS_MARGIN x the picture) and the view -> pixel mapping."""
 
-    def __init__(self, picture: tuple[int, int], margin: float = CANVAS_MARGIN) -> None:
+    def __init__(self, picture: tuple[int, int], margin: float = CANVAS_MARGIN, *, draw: bool = True) -> None:
         pw, ph = picture
         self.w = round(pw * margin)
         self.h = round(ph * margin)
         self.base = 1.0 / margin
-        self.img = np.zeros((self.h, self.w, 3), np.uint8)
+        # geometry only (figure boxes) needs no pixels
+        self.img = np.zeros((self.h, self.w, 3) if draw else (1, 1, 3), np.uint8)
 
     def x(self, u: float) -> int:
         return round((0.5 + (u - 0.5) * self.base) * self.w)
@@ -1044,6 +1046,16 @@ def _figure_parts(fig: _Figure, cv: _Canvas) -> dict[str, list[np.ndarray]]:
         eyes = [head_dx - 0.02, head_dx + 0.02] if fig.facing == 0 else [head_dx + fig.facing * 0.03]
         parts["eyes"] = [ellipse(ex, 0.08, 0.004, 0.0055) for ex in eyes]
     return parts
+
+
+IDENTITY_PARTS = ("head", "hair", "body")  # what a close-up still shows: no legs
+
+
+def _figure_box(fig: _Figure, cv: _Canvas, parts: Sequence[str] = IDENTITY_PARTS) -> tuple[float, float, float, float]:
+    """The box (x0, y0, x1, y1, canvas pixels) of the figure's head, hair and torso."""
+    pts = np.concatenate([p for name, ps in _figure_parts(fig, cv).items() if name in parts for p in ps])
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def _ipt(p: tuple[float, float]) -> tuple[int, int]:
@@ -1684,6 +1696,43 @@ def _picture_from_file(path: str | Path, layout: _Layout, roots: Sequence[Path] 
     return _picture_from_image(_read_image(path, roots), layout)
 
 
+MIN_VISIBLE = 0.5  # share of a figure's box inside the picture for it to count as seen
+MIN_AREA = 0.01  # share of the picture a figure's visible box must cover
+
+
+def panel_figures(spec: RenderSpec, which: Which = "start") -> dict[str, list[float]]:
+    """Where each character stands in the start or end panel: upper-cased name ->
+    [x0, y0, x1, y1] as fractions of the whole frame (burn-in band included), for the
+    figures facing the camera that are visible enough to be recognised. Geometry only: no
+    pixels are drawn. Recorded in the frame's PNG (``studio.pngmeta``) for QA's identity check."""
+    layout = _layout(spec.width, spec.height)
+    plan = _plan(spec, which)
+    if plan.framing.kind in ("title", "insert") or not plan.figures:
+        return {}
+    cv = _Canvas(layout.picture, draw=False)
+    path = _path_for(spec, _plan(spec, "start") if which == "end" else plan)
+    pose = path[0] if which == "start" else path[-1]
+    m = pose.matrix((cv.w, cv.h), layout.picture)
+    pw, ph = layout.picture
+    out: dict[str, list[float]] = {}
+    has_primary = any(f.prominence == "primary" for f in plan.figures)
+    for fig in plan.figures:
+        if fig.back or fig.prominence == "over":
+            continue  # seen from behind, or the blurred shoulder of an over-the-shoulder
+        if has_primary and plan.dof and fig.prominence != "primary":
+            continue  # out of focus behind the subject (see _draw_plan)
+        x0, y0, x1, y1 = _figure_box(fig, cv)
+        corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]) @ m[:, :2].T + m[:, 2]
+        (bx0, by0), (bx1, by1) = corners.min(0), corners.max(0)
+        full = max(1e-6, (bx1 - bx0) * (by1 - by0))
+        cx0, cy0, cx1, cy1 = max(0.0, bx0), max(0.0, by0), min(float(pw), bx1), min(float(ph), by1)
+        seen = max(0.0, cx1 - cx0) * max(0.0, cy1 - cy0)
+        if seen / full < MIN_VISIBLE or seen / (pw * ph) < MIN_AREA:
+            continue
+        out[fig.name] = [cx0 / layout.width, cy0 / layout.height, cx1 / layout.width, cy1 / layout.height]
+    return out
+
+
 def draw_panel(spec: RenderSpec, which: Which = "start") -> np.ndarray:
     """A storyboard panel (H x W x 3 uint8 BGR): the start frame, or the end frame — the
     state at the end of the shot, figures moved along the action and the camera move done."""
@@ -1700,11 +1749,12 @@ def draw_panel(spec: RenderSpec, which: Which = "start") -> np.ndarray:
     return frame
 
 
-def encode_png(image: np.ndarray) -> bytes:
+def encode_png(image: np.ndarray, figures: dict[str, list[float]] | None = None) -> bytes:
+    """PNG bytes; ``figures`` (name -> fractional box) is recorded in the file when given."""
     ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise RenderFailed("could not encode a PNG", "error")
-    return data.tobytes()
+    return with_figures(data.tobytes(), figures) if figures else data.tobytes()
 
 
 def clip_frames(spec: RenderSpec, roots: Sequence[Path] | None = None) -> Iterator[np.ndarray]:
@@ -1816,12 +1866,16 @@ class AnimaticBackend:
     def _frame(self, spec: RenderSpec, out_dir: Path, progress: ProgressFn) -> list[Path]:
         which: Which = spec.which or "start"
         progress(0.1, f"drawing the {which} frame")
+        figures = panel_figures(spec, which)
         if spec.region_prompt and spec.inputs.get("mask"):
             image = _region_edit(spec, which, self.roots)
+            base = spec.inputs.get(f"{which}_frame")
+            if base:  # the edit keeps the base frame's figures, whoever drew it
+                figures = dict(read_figures(check_input(base, self.roots)[0].read_bytes()))
         else:
             image = draw_panel(spec, which)
         path = out_dir / f"{self._stem(spec)}_{which}.png"
-        path.write_bytes(encode_png(image))
+        path.write_bytes(encode_png(image, figures))
         return [path]
 
     def _clip(self, spec: RenderSpec, out_dir: Path, progress: ProgressFn, cancelled: CancelledFn) -> list[Path]:
@@ -1831,11 +1885,11 @@ class AnimaticBackend:
         files = [out]
         if "start_frame" not in spec.inputs:
             p = out_dir / f"{stem}_start.png"
-            p.write_bytes(encode_png(shot.panel("start")))
+            p.write_bytes(encode_png(shot.panel("start"), panel_figures(spec, "start")))
             files.append(p)
         if "end_frame" not in spec.inputs and not (spec.shot and spec.shot.start_frame_only):
             p = out_dir / f"{stem}_end.png"
-            p.write_bytes(encode_png(shot.panel("end")))
+            p.write_bytes(encode_png(shot.panel("end"), panel_figures(spec, "end")))
             files.append(p)
         return files
 
@@ -1902,7 +1956,29 @@ class AnimaticCardRenderer:
     """
 
     def render_frame(self, spec: FrameSpec) -> bytes:
-        return encode_png(self.draw(spec))
+        return encode_png(self.draw(spec), self.figures(spec))
+
+    def figures(self, spec: FrameSpec) -> dict[str, list[float]]:
+        """A character card's figure box (fractions of the card), as ``panel_figures``."""
+        if spec.kind != "character":
+            return {}
+        w, h = max(64, spec.width), max(64, spec.height)
+        cv = _Canvas((w, h - self._band(h)), margin=1.0, draw=False)
+        x0, y0, x1, y1 = _figure_box(self._card_figure(spec, (), np.zeros(3)), cv)
+        return {spec.title.strip().upper(): [max(0.0, x0) / w, max(0.0, y0) / h, min(w, x1) / w, min(cv.h, y1) / h]}
+
+    @staticmethod
+    def _band(h: int) -> int:
+        big = _font(max(10.0, h * 0.045), cv2.FONT_HERSHEY_DUPLEX, bold=True)
+        small = _font(max(8.0, h * 0.024))
+        pad = max(6, round(h * 0.03))
+        return min(h // 2, pad * 2 + big.px + round(small.px * 2.0) + 2 * round(small.px * 1.8) + small.px // 2)
+
+    @staticmethod
+    def _card_figure(spec: FrameSpec, tags: Sequence[str], colour: np.ndarray) -> _Figure:
+        hsh = _stable("figure", spec.title.strip().upper())
+        return _Figure(name=spec.title.strip().upper(), colour=colour, prominence="primary", tags=tuple(tags),
+                       u=0.5, feet=0.94, height=0.86, facing=0, hair=hsh % 4, build=0.92 + (hsh >> 8) % 17 / 100.0)
 
     def draw(self, spec: FrameSpec) -> np.ndarray:
         w, h = max(64, spec.width), max(64, spec.height)
@@ -1918,8 +1994,7 @@ class AnimaticCardRenderer:
         big = _font(max(10.0, h * 0.045), cv2.FONT_HERSHEY_DUPLEX, bold=True)
         small = _font(max(8.0, h * 0.024))
         pad = max(6, round(h * 0.03))
-        # title, kind and two lines of description
-        band = min(h // 2, pad * 2 + big.px + round(small.px * 2.0) + 2 * round(small.px * 1.8) + small.px // 2)
+        band = self._band(h)  # title, kind and two lines of description
         look = _look(spec.palette, "", "", tod if spec.kind == "location" else "day", interior)
         fonts = _type(max(h, 360))
         frame = np.full((h, w, 3), 14, np.uint8)
@@ -1941,9 +2016,7 @@ class AnimaticCardRenderer:
             cv2.ellipse(cv.img, (cv.x(0.5), cv.y(0.93)), (int(cv.w * 0.22), int(cv.h * 0.03)), 0, 0, 360,
                         _c(_mix(look.mid, look.dark, 0.5)), -1, cv2.LINE_AA)
             colour = _hex_bgr(spec.extra["colour"]) if re.fullmatch(r"#[0-9a-fA-F]{6}", spec.extra.get("colour", "")) and spec.extra["colour"].lower() != UNSET_COLOUR else _hex_bgr(character_colour(spec.title))
-            hsh = _stable("figure", spec.title.strip().upper())
-            fig = _Figure(name=spec.title.strip().upper(), colour=colour, prominence="primary", tags=tuple(tags),
-                          u=0.5, feet=0.94, height=0.86, facing=0, hair=hsh % 4, build=0.92 + (hsh >> 8) % 17 / 100.0)
+            fig = self._card_figure(spec, tags, colour)
             _draw_figure(cv, fig, look, 1, rng)
             _finish(cv, replace(look, vignette=0.25, exposure=1.0, contrast=1.0), plan, rng)
         elif spec.kind == "prop":
@@ -1967,6 +2040,6 @@ class AnimaticCardRenderer:
 __all__ = [
     "ANIMATIC_VERSION", "Affine", "AnimaticBackend", "AnimaticCardRenderer", "Framing",
     "MOVEMENTS", "camera_path", "character_colour", "clip_frames", "compose_canvas",
-    "draw_panel", "encode_png", "frame_count", "parse_camera", "render_clip", "timecode",
+    "draw_panel", "encode_png", "frame_count", "panel_figures", "parse_camera", "render_clip", "timecode",
     "wrap_text",
 ]

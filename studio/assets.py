@@ -9,6 +9,7 @@ Everything here is a pure function of its input, so re-running it gives the same
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -18,6 +19,16 @@ from pydantic import ValidationError
 
 from studio.errors import BadInput
 from studio.model import Asset, AssetKind, ElementKind, Scene, StylePack, slugify
+
+# A character's colour in every picture of it (image key card, panels, clips): distinct and
+# readable on dark and light backdrops. One table, so the key and the frames agree.
+CHARACTER_COLOURS = ("#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#e07a5f", "#3d5a80", "#c9a227")
+
+
+def character_colour(asset_id: str) -> str:
+    """The stable colour of a character asset, from its id."""
+    digest = int(hashlib.sha256(asset_id.encode()).hexdigest()[:8], 16)
+    return CHARACTER_COLOURS[digest % len(CHARACTER_COLOURS)]
 
 # --------------------------------------------------------------------------- text helpers
 

@@ -283,7 +283,7 @@ class PlanningServices:
         style = self.style_pack(state.assets.style_pack)
         if style is None:
             raise GateClosed("choose a visual style first: image keys are drawn in the style")
-        media = self._render_card(asset.kind.value, asset.name, asset.description, style)
+        media = self._render_card(asset.kind.value, asset.name, asset.description, style, asset.id)
 
         def change(current: ProjectState) -> Any:
             return self._replace_asset(current, asset_id, image_key=media)
@@ -292,7 +292,11 @@ class PlanningServices:
             project_ref, f"Image key for {asset.name}", "image_key", change
         )
 
-    def _render_card(self, kind: str, title: str, description: str, style: StylePack) -> str:
+    def _render_card(self, kind: str, title: str, description: str, style: StylePack, asset_id: str,
+                     condition_tags: Sequence[str] = ()) -> str:
+        # A character's card is drawn in the colour its panels use (one table, by asset id):
+        # QA's identity check compares the frames against this key.
+        extra = {"colour": asset_rules.character_colour(asset_id), "condition_tags": ",".join(condition_tags)} if kind == "character" else {}
         spec = FrameSpec(
             kind=kind,  # type: ignore[arg-type]
             title=title,
@@ -300,6 +304,7 @@ class PlanningServices:
             width=512,
             height=512,
             palette=style.palette,
+            extra=extra,
         )
         return self.store.put_media(self.frame_renderer.render_frame(spec), "image/png")
 
@@ -560,7 +565,8 @@ class PlanningServices:
         for asset_id in asset_ids:
             item = resolved[asset_id]
             description = " ".join([item.state.description, *item.state.condition_tags]).strip()
-            keys[asset_id] = self._render_card(item.asset.kind.value, item.asset.name, description, style)
+            keys[asset_id] = self._render_card(item.asset.kind.value, item.asset.name, description, style, asset_id,
+                                               item.state.condition_tags)
 
         def compute(current: ProjectState) -> dict[str, BaseModel]:
             now = {r.asset.id: r for r in continuity.resolve_visual_state(current, scene_id)}

@@ -10,7 +10,6 @@ frames, which are cheap by design.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from studio import continuity, pipeline
+from studio.assets import character_colour
 from studio.errors import BackendUnavailable, BadInput, Conflict, GateClosed, NotFound
 from studio.model import (
     AssetKind,
@@ -55,8 +55,6 @@ DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
                   "clip_vram_mb": 22000, "frame_gpu_s": 20.0, "clip_gpu_s_per_s": 55.0},
 }
 
-# Character colours for the animatic: distinct, readable on dark and light backdrops.
-_CHARACTER_COLOURS = ("#d1495b", "#edae49", "#00798c", "#66a182", "#8d6a9f", "#e07a5f", "#3d5a80", "#c9a227")
 
 ROUTES = {"success": 6, "visual": 10, "narrative": 7, "audio": 7}
 
@@ -184,12 +182,11 @@ class ProductionServices:
             asset = resolved.asset
             if asset.kind is not AssetKind.CHARACTER:
                 continue
-            digest = int(hashlib.sha256(asset.id.encode()).hexdigest()[:8], 16)
             image = resolved.state.image_key or asset.image_key
             characters.append(
                 RenderCharacter(
                     name=asset.name,
-                    colour=_CHARACTER_COLOURS[digest % len(_CHARACTER_COLOURS)],
+                    colour=character_colour(asset.id),
                     condition_tags=tuple(resolved.state.condition_tags),
                     image_key_path=str(self.store.media_path(image)) if image else None,
                 )
@@ -518,18 +515,22 @@ class ProductionServices:
             return 0
         ingested = 0
 
+        def is_new(doc: SceneDoc, job: JobInfo) -> bool:
+            known = {f.job_id for f in doc.work.frames} | {c.manifest for c in doc.work.clips}
+            seen = job.id in known or f"job:{job.id}" in known
+            # An identical request is one job (idempotency), so a scene cut again from
+            # unchanged clips gets the earlier assembly back.
+            return not seen or (job.kind == "assemble" and doc.work.assembled is None)
+
+        current = self.state(project.id)
+        fresh = sum(1 for j in done if (d := current.scenes.get(j.scene_id)) is not None and is_new(d, j))
+
         def compute(state: ProjectState) -> dict[str, BaseModel]:
             nonlocal ingested
             changes: dict[str, BaseModel] = {}
             for job in done:
                 doc = changes.get(scene_key(job.scene_id)) or state.scenes.get(job.scene_id)
-                if doc is None:
-                    continue
-                known = {f.job_id for f in doc.work.frames} | {c.manifest for c in doc.work.clips}
-                seen = job.id in known or f"job:{job.id}" in known
-                # An identical request is one job (idempotency), so a scene cut again from
-                # unchanged clips gets the earlier assembly back.
-                if seen and not (job.kind == "assemble" and doc.work.assembled is None):
+                if doc is None or not is_new(doc, job):
                     continue
                 updated = self._ingest(project.id, doc, job)
                 if updated is not None:
@@ -540,7 +541,7 @@ class ProductionServices:
             return changes
 
         try:
-            self._commit(project.id, compute, f"Bring in {len(done)} finished render(s)", action="renders")
+            self._commit(project.id, compute, f"Bring in {fresh} finished render(s)", action="renders")
         except _NothingNew:
             return 0
         self._queue_assembly(project.id)

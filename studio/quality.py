@@ -9,10 +9,12 @@ import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from studio import __version__
+from studio import __version__, continuity
 from studio.errors import BackendUnavailable
+from studio.model import AssetKind
 from studio.ports import JobInfo, QaEngine, QaVerdict, RunRecorder
 
 if TYPE_CHECKING:
@@ -52,13 +54,14 @@ class QualityServices:
             raise BackendUnavailable("QA metrics are not available in this install")
         return self.qa_engine
 
-    def _judge(self, rows: list[dict[str, Any]], metrics: dict[str, float | None], subject: str, **where: Any) -> QaVerdict:
+    def _judge(self, rows: list[dict[str, Any]], metrics: dict[str, float | None], subject: str, *,
+               row_subject: str | None = None, **where: Any) -> QaVerdict:
         verdict = self._engine().evaluate(metrics, subject)
         for name, value in metrics.items():
             rows.append(
                 {
                     **where,
-                    "subject": subject,
+                    "subject": row_subject or subject,
                     "name": name,
                     "value": value,
                     "level": verdict.levels.get(name, "PASS"),
@@ -109,6 +112,11 @@ class QualityServices:
                     self._judge(rows, metrics, f"scene {number} shot {shot.id}", scope="shot", scene_id=scene_id, shot_id=shot.id)
                 )
                 previous_clip = path
+            for name, (value, method, worst) in self._scene_identity(engine, state, doc, shots).items():
+                verdicts.append(
+                    self._judge(rows, {"identity_distance": value}, f"{name} in scene {number} (worst: shot {worst}, {method})",
+                                scope="character", scene_id=scene_id, shot_id=None, row_subject=name)
+                )
             if narrative and shots:
                 prompt_sets = self.prompt_sets(project.id, scene_id).prompt_sets
                 scene_metrics = dict(engine.narrative_metrics(doc.scene, shots, prompt_sets))
@@ -120,6 +128,39 @@ class QualityServices:
         if record and self.run_log is not None:
             run_id = self._record_run(project, kind, rows, verdict, time.perf_counter() - started)
         return QaReport(run_id, verdict, tuple(rows))
+
+    def _scene_identity(
+        self, engine: QaEngine, state: ProjectState, doc: SceneDoc, shots: Sequence[Shot]
+    ) -> dict[str, tuple[float, str, str]]:
+        """Each character's identity stability in a scene: its distance to the image key it
+        has in this scene (a visual-state key when stage 8 gave one, else the master key),
+        measured on the latest start and end frame of every shot it is in; the scene's figure
+        is the worst shot's. {name: (distance, method, worst shot id)}."""
+        keys = {
+            r.asset.name.strip().upper(): (r.asset.name, r.state.image_key or r.asset.image_key)
+            for r in continuity.resolve_visual_state(state, doc.scene.id)
+            if r.asset.kind is AssetKind.CHARACTER and (r.state.image_key or r.asset.image_key)
+        }
+        latest: dict[tuple[str, str], str] = {}
+        for approved_only in (False, True):  # the newest approved take, else the newest take
+            for frame in doc.work.frames:  # later entries are newer takes
+                if frame.approved or not approved_only:
+                    latest[(frame.shot_id, frame.which)] = frame.media
+        out: dict[str, tuple[float, str, str]] = {}
+        for shot in shots:
+            pngs = [self.store.get_media(media) for which in ("start", "end")
+                    if (media := latest.get((shot.id, which)))]
+            if not pngs:
+                continue
+            for cast in shot.characters:
+                key = keys.get(cast.name.strip().upper())
+                if key is None:
+                    continue
+                name, media = key
+                measured = engine.identity(self.store.get_media(media), pngs, name)
+                if measured is not None and (name not in out or measured[0] > out[name][0]):
+                    out[name] = (measured[0], measured[1], shot.id)
+        return out
 
     def _shot_drift(self, engine: QaEngine, state: ProjectState, doc: SceneDoc, shots: Sequence[Shot], shot: Shot) -> float | None:
         frames = doc.work.frames
@@ -161,7 +202,31 @@ class QualityServices:
                     record_stage(run_id, stage, name, round(seconds, 3))
             record_stage(run_id, 12, "qa", round(qa_seconds, 3))
         log.record_metrics(run_id, rows)
-        peak = max((r["value"] for r in rows if r["name"] == "peak_vram_mb" and r["value"] is not None), default=0.0)
+        sampled = [j for j in jobs if j.vram_samples]
+        record_telemetry = getattr(log, "record_telemetry", None)
+        if record_telemetry is not None and sampled:
+            # VRAM over time per job on the run's clock (t_rel_s 0 = the first job's start):
+            # the jobs one after another in the order they ran, each at its samples' own
+            # spacing, idle time between them left out so that a shot re-rendered a day
+            # later does not stretch the chart into two dots.
+            def began(job: JobInfo) -> float:
+                try:
+                    return datetime.fromisoformat(job.created_at).timestamp() + (job.queue_wait_s or 0.0)
+                except ValueError:
+                    return 0.0
+
+            run_info = getattr(log, "run", None)
+            origin = float(run_info(run_id)["started_ts"]) if run_info is not None else time.time()
+            offset = 0.0
+            for job in sorted(sampled, key=began):
+                for t, used in job.vram_samples:
+                    record_telemetry(run_id, vram_used_mb=used, job_id=job.id, t=origin + offset + t)
+                offset += max(job.vram_samples[-1][0], job.duration_s or 0.0)
+        # The run's peak: measured peaks of its jobs and their samples (0 for a CPU-only run).
+        peaks = [r["value"] for r in rows if r["name"] == "peak_vram_mb" and r["value"] is not None]
+        peaks += [j.peak_vram_mb for j in jobs if j.peak_vram_mb is not None]
+        peaks += [used for j in sampled for _, used in j.vram_samples]
+        peak = max(peaks, default=0.0)
         log.close_run(
             run_id,
             {

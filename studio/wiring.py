@@ -203,6 +203,12 @@ class _QaAdapter:
 
         return float(FrameDriftCheck().drift(reference_png, frame_png))
 
+    def identity(self, key_png: bytes, frame_pngs: Any, name: str) -> tuple[float, str] | None:
+        from qa.metrics import identity_in_frames
+
+        result = identity_in_frames(key_png, list(frame_pngs), name)
+        return None if result is None else (round(result.distance, 4), result.method)
+
     def narrative_metrics(self, scene: Any, shots: Any, prompt_sets: Any) -> dict[str, float]:
         from qa.narrative import MiniLMEmbedder, narrative_metrics
 

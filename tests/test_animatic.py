@@ -23,12 +23,14 @@ from render.animatic import (
     clip_frames,
     draw_panel,
     encode_png,
+    panel_figures,
     parse_camera,
     timecode,
 )
 from render.backend import RenderFailed
 from render.post import probe
 from studio.model import RenderCharacter, RenderSpec, Shot, ShotCharacter, StylePack
+from studio.pngmeta import read_figures
 from studio.ports import FrameRenderer, FrameSpec
 
 NOIR = StylePack(
@@ -384,3 +386,55 @@ def test_card_jobs_and_the_frame_renderer_port(tmp_path: Path) -> None:
                      prompts={"card_kind": "character", "prompt": "Oskar Brandt, 74"}, width=512, height=512)
     out = AnimaticBackend().run(card, tmp_path, nothing, never)
     assert [p.name for p in out.files] == ["card_oskar.png"]
+
+
+# --------------------------------------------------------------------------- figure boxes (QA identity)
+
+
+def _colour_mask(image: np.ndarray, hex_colour: str, tolerance: int = 60) -> np.ndarray:
+    bgr = np.array([int(hex_colour[i : i + 2], 16) for i in (5, 3, 1)], np.int32)
+    return np.abs(image.astype(np.int32) - bgr).sum(axis=2) < tolerance
+
+
+def test_panel_figures_box_each_visible_character_where_it_is_drawn() -> None:
+    spec = make_spec(style=WATERCOLOUR, time_of_day="DAY", scene_heading="INT. SHOP - DAY",
+                     shot_changes={"camera": "2-SHOT", "characters": (ShotCharacter(name="OSKAR"), ShotCharacter(name="MIA"))},
+                     characters=(RenderCharacter(name="OSKAR", colour="#66a182"), RenderCharacter(name="MIA", colour="#edae49")))
+    figures = panel_figures(spec)
+    assert set(figures) == {"OSKAR", "MIA"}
+    panel = draw_panel(spec)
+    h, w = panel.shape[:2]
+    for name, colour in (("OSKAR", "#66a182"), ("MIA", "#edae49")):
+        x0, y0, x1, y1 = figures[name]
+        assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+        mask = _colour_mask(panel, colour)
+        inside = mask[int(y0 * h) : int(y1 * h) + 1, int(x0 * w) : int(x1 * w) + 1].sum()
+        assert mask.sum() > 50 and inside / mask.sum() > 0.8, name
+    # the end panel has its own boxes (the camera and the figures have moved on)
+    assert set(panel_figures(spec, "end")) <= {"OSKAR", "MIA"}
+
+
+def test_panel_figures_leave_out_what_cannot_be_recognised() -> None:
+    ots = make_spec(shot_changes={"camera": "OTS on MIA (over OSKAR)"})
+    assert "OSKAR" not in panel_figures(ots)  # the shoulder, from behind
+    assert panel_figures(make_spec(shot_changes={"camera": "INSERT"})) == {}
+    assert panel_figures(make_spec(shot_changes={"camera": "TITLE CARD"})) == {}
+
+
+def test_frame_jobs_and_character_cards_carry_their_figure_boxes(tmp_path: Path) -> None:
+    spec = make_spec(shot_changes={"camera": "CU on BUS DRIVER", "characters": (ShotCharacter(name="BUS DRIVER"),)},
+                     characters=(RenderCharacter(name="BUS DRIVER", colour="#00798c"),))
+    out = AnimaticBackend().run(spec, tmp_path, nothing, never)
+    assert set(read_figures(out.files[0].read_bytes())) == {"BUS DRIVER"}
+    card = AnimaticCardRenderer().render_frame(
+        FrameSpec(kind="character", title="Bus Driver", prompt="a tired driver", width=256, height=256,
+                  extra={"colour": "#00798c"}))
+    (x0, y0, x1, y1), = read_figures(card).values()
+    image = cv2.imdecode(np.frombuffer(card, np.uint8), cv2.IMREAD_COLOR)
+    mask = _colour_mask(image, "#00798c")
+    box = mask[int(y0 * 256) : int(y1 * 256) + 1, int(x0 * 256) : int(x1 * 256) + 1]
+    assert x0 < 0.5 < x1 and box.mean() > 0.3  # the head and torso, in the character's colour
+    above_legs = mask[: int(y1 * 256)]
+    assert box.sum() / above_legs.sum() > 0.9
+    location = AnimaticCardRenderer().render_frame(FrameSpec(kind="location", title="Shop", prompt="a shop"))
+    assert read_figures(location) == {}

@@ -76,6 +76,9 @@ def test_run_qa_charts_frames_and_stage12(studio, rendered):
     assert plotted == subjects  # built from the run's real metric rows
     assert all(len(point) == 2 for trace in coherence["data"] for point in trace["customdata"])
     assert "No VRAM samples: the CPU animatic uses no GPU." in texts(at.info)
+    identity = next(s for s in specs if "Identity drift per character" in json.dumps(s["layout"]["title"]))
+    measured = {(r["subject"], r["scene_id"]) for r in board["run_metrics"] if r["scope"] == "character"}
+    assert measured and {(t["name"], x) for t in identity["data"] for x in t["x"]} == measured
     verdicts = next(s for s in specs if "Verdicts of the runs" in json.dumps(s["layout"]["title"]))
     assert [t["x"][0] for t in verdicts["data"]] == ["PASS", "WARN", "FAIL"]
     assert len(at.dataframe[0].value) == len(board["run_metrics"])

@@ -258,6 +258,7 @@ def test_a_new_take_uses_a_new_recorded_seed(studio, project):
     take = studio.render_frames(project, 1, shot_id=first.shot.id, which="start", variation=True)
     studio.drain_queue()
     assert studio.sync_renders(project) == 1
+    assert studio.log(project, limit=1)[0].message == "Bring in 1 finished render(s)"  # the new one only
     latest = studio.frames_view(project, 1).rows[0].start
     assert latest.seed != first.start.seed and latest.media != first.start.media
     assert studio.scene(project, 1).work.seed_overrides[first.shot.id] == latest.seed

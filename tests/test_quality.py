@@ -58,11 +58,34 @@ def test_studio_qa_cli(rendered, capsys):
     code = main(["qa", pid, "--home", str(home), "--json", "--no-narrative"])
     payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and payload["ok"] and payload["verdict"] in {"PASS", "WARN", "FAIL"}
-    assert all(r["scope"] == "shot" for r in payload["metrics"])
+    assert {r["scope"] for r in payload["metrics"]} == {"shot", "character"}
     strict = main(["qa", pid, "--home", str(home), "--strict", "--no-narrative"])
     out = capsys.readouterr().out
     assert out.startswith(f"QA {payload['verdict']}")
     assert strict == (2 if payload["verdict"] == "FAIL" else 0)
+
+
+def test_identity_is_measured_per_character_per_scene_and_a_wrong_key_fails(rendered):
+    studio, pid, _ = rendered
+    report = studio.run_qa(pid, narrative=False)
+    identity = {(r["subject"], r["scene_id"]): r for r in report.rows if r["scope"] == "character"}
+    scenes = [doc.scene.id for doc in studio.state(pid).ordered_scenes()]
+    # Theo is only seen in an extreme wide shot, too small to recognise: not measured.
+    assert set(identity) == {("MARA", scenes[0])}
+    for row in identity.values():
+        assert row["name"] == "identity_distance" and row["level"] == "PASS", row
+    board = studio.qa_dashboard(pid)
+    assert {(r["subject"], r["scene_id"]) for r in board["metrics"] if r["scope"] == "character"} == set(identity)
+
+    # Mara's image key swapped for Theo's: every frame of her now contradicts her key.
+    assets = {a.name: a for a in studio.state(pid).assets.assets}
+    studio._edit_assets(pid, "swap a key", "image_key", lambda state: studio._replace_asset(
+        state, assets["MARA"].id, image_key=assets["THEO"].image_key))
+    swapped = studio.run_qa(pid, narrative=False)
+    mara = next(r for r in swapped.rows if r["scope"] == "character" and r["subject"] == "MARA")
+    assert mara["level"] == "FAIL" and mara["value"] > identity[("MARA", scenes[0])]["value"]
+    assert swapped.verdict.level == "FAIL"
+    assert any("MARA in scene 1" in reason and "identity_distance" in reason for reason in swapped.verdict.reasons)
 
 
 def test_qa_with_nothing_rendered_warns(tmp_path):
@@ -82,3 +105,57 @@ def test_the_run_records_job_timings_and_stage_durations(rendered):
     assert {(10, "anchor frames"), (12, "video"), (12, "qa")} <= stages
     latency = board["p95_shot_latency"]
     assert latency and latency[0]["p95_latency_s"] is not None
+
+
+def test_the_run_records_vram_over_time_per_job(tmp_path):
+    """GPU jobs' VRAM samples land in the run log as telemetry rows (the dashboard's "VRAM
+    over time per job" chart), jobs laid end to end in the order they ran."""
+    from render_backends import StepBackend, make_spec
+
+    from render.worker import WorkerOptions, open_queue, run_worker
+    from studio.ports import GpuSnapshot
+
+    class ClimbingGpu:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def snapshot(self) -> GpuSnapshot:
+            self.calls += 1
+            return GpuSnapshot(True, "Test GPU", 81_920, 81_920 - (2_000 + 100 * self.calls))
+
+    settings = Settings(home=tmp_path)
+    studio = build_studio(settings)
+    project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    pid = project.id
+    cpu_only = studio.run_qa(pid, narrative=False)
+    board = studio.qa_dashboard(pid, run_id=cpu_only.run_id)
+    assert board["telemetry"] == [] and board["runs"][0]["peak_vram_mb"] == 0
+
+    queue = open_queue(settings)
+    try:
+        ids = [
+            queue.enqueue(make_spec(project=pid, shot=shot, test_steps="4", test_sleep="0.05"),
+                          backend="comfyui", idempotency_key=shot).id
+            for shot in ("1A", "1B")
+        ]
+        backends = {"comfyui": StepBackend("comfyui", needs_gpu=True)}
+        options = WorkerOptions(poll_s=0.02, heartbeat_s=0.1, sample_vram_s=0.02)
+        assert run_worker(settings, backends, ClimbingGpu(), once=True, options=options) == 2
+        jobs = {j.id: j for j in queue.jobs(pid)}
+    finally:
+        queue.close()
+    assert all(len(jobs[i].vram_samples) >= 2 for i in ids)
+
+    report = studio.run_qa(pid, narrative=False)
+    board = studio.qa_dashboard(pid, run_id=report.run_id)
+    rows = board["telemetry"]
+    assert len(rows) == sum(len(jobs[i].vram_samples) for i in ids)
+    assert {r["job_id"] for r in rows} == set(ids)
+    first = [r for r in rows if r["job_id"] == ids[0]]
+    second = [r for r in rows if r["job_id"] == ids[1]]
+    assert [r["vram_used_mb"] for r in first] == [u for _, u in jobs[ids[0]].vram_samples]
+    assert first[0]["t_rel_s"] == pytest.approx(jobs[ids[0]].vram_samples[0][0], abs=1e-3)
+    assert max(r["t_rel_s"] for r in first) < min(r["t_rel_s"] for r in second)
+    peak = max(r["vram_used_mb"] for r in rows)
+    assert board["runs"][0]["id"] == report.run_id and board["runs"][0]["peak_vram_mb"] == peak
+    assert peak == max(j.peak_vram_mb for j in jobs.values())
