@@ -1,4 +1,5 @@
-"""``studio bench qa``: frames analysed per second for the full clip metric set.
+"""``studio bench qa``: frames analysed per second for the full clip metric set, and character
+crops per second for the identity check.
 
 The full set (SSIM, flow warp error, flicker, frozen, black, cuts) runs the way QA runs it,
 at 320 px with every 2nd adjacent pair for SSIM/flow; the baseline is scikit-image's SSIM
@@ -84,7 +85,10 @@ def bench_qa(*, frames: int = 48, repeat: int = 2, check_verdicts: bool = True,
         clip = make_clip("flicker", 0.5, width=w, height=h, frames=frames)
         full_set = _best(lambda clip=clip: metrics.clip_metrics(clip.frames), repeat)
         baseline = _best(lambda clip=clip: _ssim_only(clip.frames), repeat)
+        crops = clip.crops("A")
+        identity = _best(lambda crops=crops: metrics.identity_distance(crops[:1], crops), repeat)
         figures[label] = {
+            "identity_crops_per_s": round(len(crops) / identity, 1),
             "full_set_fps": round(frames / full_set, 1),
             "ssim_only_fps": round(frames / baseline, 1),
             "speedup": round(baseline / full_set, 2),
@@ -102,7 +106,8 @@ def format_figures(figures: dict[str, Any]) -> str:
     for label in SIZES:
         f = figures[label]
         lines.append(f"  {label}: full metric set {f['full_set_fps']:.0f} frames/s ({f['realtime_x_at_24fps']}x realtime), "
-                     f"scikit-image SSIM alone at full resolution {f['ssim_only_fps']:.0f} frames/s -> {f['speedup']}x")
+                     f"scikit-image SSIM alone at full resolution {f['ssim_only_fps']:.0f} frames/s -> {f['speedup']}x; "
+                     f"identity (faces tried, then descriptor) {f['identity_crops_per_s']:.0f} crops/s")
     v = figures.get("verdicts")
     if v:
         state = "unchanged" if not v["changed"] else (

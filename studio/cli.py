@@ -310,13 +310,15 @@ def cmd_fsck(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     return {"ok": True, "problems": []}, "store is sound: every object, commit and ref checks out"
 
 
-def cmd_bench(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+def cmd_bench(studio: Studio | None, args: argparse.Namespace) -> tuple[Any, str]:
+    """Benchmarks work in their own temporary folders: no studio (and no data dir) needed."""
     from studio import bench
 
     if args.name in ("render", "qa"):
         from studio import wiring
 
-        return (wiring.bench_render if args.name == "render" else wiring.bench_qa)(studio.settings)
+        settings = load_settings(getattr(args, "home", None))
+        return (wiring.bench_render if args.name == "render" else wiring.bench_qa)(settings)
     figures = bench.bench_store(scenes=args.scenes, shots_per_scene=args.shots, log_commits=args.commits)
     return figures, bench.format_figures(figures)
 
@@ -389,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", type=int, default=100)
     p.add_argument("--shots", type=int, default=8, help="shots per scene")
     p.add_argument("--commits", type=int, default=10_000, help="commits in the log benchmark")
+    p.set_defaults(needs_studio=False)
     return parser
 
 
@@ -399,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from studio.wiring import build_studio
 
-        studio = build_studio(load_settings(getattr(args, "home", None)))
+        studio = build_studio(load_settings(getattr(args, "home", None))) if getattr(args, "needs_studio", True) else None
         result = args.handler(studio, args)
         payload, text = result[0], result[1]
         exit_code = result[2] if len(result) > 2 else 0

@@ -129,6 +129,7 @@ def test_bench_store_reports_its_figures(capsys, home):
     assert figures["fsck_problems"] == 0
     for key in ("commit_one_scene_edit_ms_median", "switch_branch_ms_median", "log_ms_median"):
         assert figures[key] >= 0
+    assert not Path(home).exists()  # benchmarks use their own temporary folders
 
 
 def test_shots_and_prompts_drafts_for_every_scene(capsys, home):
