@@ -497,6 +497,33 @@ def identity_in_frames(key_png: bytes, frame_pngs: Sequence[bytes], name: str) -
     return IdentityResult(min(1.0, float(np.median(nearest)) * FACE_SCALE), "face", 1, len(nearest))
 
 
+def key_face(key_png: bytes, name: str) -> np.ndarray | None:
+    """The face embedding of a character's image key (inside its figure box when the key
+    records one); None when the key shows no face (an animatic card)."""
+    from studio.pngmeta import read_figures
+
+    key = decode_png(key_png)
+    box = read_figures(key_png).get(name.strip().upper())
+    crop = _crop(key, box) if box else key
+    faces = face_embeddings([crop]) if crop is not None else []
+    return faces[0] if faces else None
+
+
+def identity_in_clip(face: np.ndarray, clip: str | Path, *, samples: int = 4, max_side: int = 640) -> IdentityResult | None:
+    """A character's faces inside a clip vs its key's ``face`` (see ``key_face``):
+    ``samples`` frames spread over the clip, each searched for faces, the nearest face to the
+    key's per frame, the median over the frames. None when no sampled frame shows a face."""
+    frames, _ = read_frames(clip, max_side=max_side, sample_every=1)
+    if not frames:
+        return None
+    picks = sorted({round(i) for i in np.linspace(0, len(frames) - 1, num=max(1, samples))})
+    nearest = [min(float(np.linalg.norm(f - face)) for f in faces) for i in picks
+               if (faces := _whole_frame_faces(frames[i]))]
+    if not nearest:
+        return None
+    return IdentityResult(min(1.0, float(np.median(nearest)) * FACE_SCALE), "face", 1, len(nearest))
+
+
 # --------------------------------------------------------------------------- format and the whole set
 
 

@@ -186,9 +186,12 @@ class QaEngine(Protocol):
 
     def narrative_metrics(self, scene: object, shots: object, prompt_sets: object) -> dict[str, float]: ...
 
-    def identity(self, key_png: bytes, frame_pngs: Sequence[bytes], name: str) -> tuple[float, str] | None:
-        """(distance 0..1 to the image key, method) of a character across frames; None when
-        it could not be compared (not in the frames, no face, no figure boxes)."""
+    def identity(
+        self, key_png: bytes, frame_pngs: Sequence[bytes], name: str, clip: str | None = None
+    ) -> tuple[float, str] | None:
+        """(distance 0..1 to the image key, method) of a character across a shot's anchor
+        frames and, where the key shows a face, the faces inside its ``clip``: the worse of
+        the two. None when nothing could be compared (not in the frames, no face, no boxes)."""
         ...
 
     def evaluate(self, metrics: dict[str, float | None], subject: str) -> QaVerdict: ...

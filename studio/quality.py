@@ -134,8 +134,9 @@ class QualityServices:
     ) -> dict[str, tuple[float, str, str]]:
         """Each character's identity stability in a scene: its distance to the image key it
         has in this scene (a visual-state key when stage 8 gave one, else the master key),
-        measured on the latest start and end frame of every shot it is in; the scene's figure
-        is the worst shot's. {name: (distance, method, worst shot id)}."""
+        measured on the latest (approved) start and end frame of every shot it is in and,
+        where the key shows a face, on the faces in the shot's clip; the scene's figure is
+        the worst shot's. {name: (distance, method, worst shot id)}."""
         keys = {
             r.asset.name.strip().upper(): (r.asset.name, r.state.image_key or r.asset.image_key)
             for r in continuity.resolve_visual_state(state, doc.scene.id)
@@ -146,18 +147,21 @@ class QualityServices:
             for frame in doc.work.frames:  # later entries are newer takes
                 if frame.approved or not approved_only:
                     latest[(frame.shot_id, frame.which)] = frame.media
+        clips = self.latest_clips(doc)
         out: dict[str, tuple[float, str, str]] = {}
         for shot in shots:
             pngs = [self.store.get_media(media) for which in ("start", "end")
                     if (media := latest.get((shot.id, which)))]
-            if not pngs:
+            clip = clips.get(shot.id)
+            clip_path = str(self.store.media_path(clip.media)) if clip is not None else None
+            if not pngs and clip_path is None:
                 continue
             for cast in shot.characters:
                 key = keys.get(cast.name.strip().upper())
                 if key is None:
                     continue
                 name, media = key
-                measured = engine.identity(self.store.get_media(media), pngs, name)
+                measured = engine.identity(self.store.get_media(media), pngs, name, clip=clip_path)
                 if measured is not None and (name not in out or measured[0] > out[name][0]):
                     out[name] = (measured[0], measured[1], shot.id)
         return out

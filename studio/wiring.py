@@ -6,6 +6,7 @@ so the core stays importable without them.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from collections.abc import Callable
 from typing import Any
@@ -178,6 +179,7 @@ class _QaAdapter:
 
         self._thresholds = load_thresholds()
         self._embedder: Any = None
+        self._key_faces: dict[tuple[str, str], Any] = {}  # (key sha, name) -> face embedding or None
 
     def clip_metrics(self, path: str, *, duration_s: float | None = None, fps: int = 24) -> dict[str, float]:
         from qa.metrics import clip_metrics, read_frames
@@ -203,11 +205,24 @@ class _QaAdapter:
 
         return float(FrameDriftCheck().drift(reference_png, frame_png))
 
-    def identity(self, key_png: bytes, frame_pngs: Any, name: str) -> tuple[float, str] | None:
-        from qa.metrics import identity_in_frames
+    def identity(self, key_png: bytes, frame_pngs: Any, name: str, clip: str | None = None) -> tuple[float, str] | None:
+        from qa.metrics import identity_in_clip, identity_in_frames, key_face
 
-        result = identity_in_frames(key_png, list(frame_pngs), name)
-        return None if result is None else (round(result.distance, 4), result.method)
+        results = [identity_in_frames(key_png, list(frame_pngs), name)] if frame_pngs else []
+        if clip is not None:
+            # One face search per key: an animatic card has none, and then the clip's faces
+            # are not searched at all (its anchors' figure boxes were measured above).
+            cached = (hashlib.sha256(key_png).hexdigest(), name.strip().upper())
+            if cached not in self._key_faces:
+                self._key_faces[cached] = key_face(key_png, name)
+            face = self._key_faces[cached]
+            if face is not None:
+                results.append(identity_in_clip(face, clip))
+        found = [r for r in results if r is not None]
+        if not found:
+            return None
+        worst = max(found, key=lambda r: r.distance)
+        return round(worst.distance, 4), worst.method
 
     def narrative_metrics(self, scene: Any, shots: Any, prompt_sets: Any) -> dict[str, float]:
         from qa.narrative import MiniLMEmbedder, narrative_metrics

@@ -166,3 +166,21 @@ def test_identity_in_frames_falls_back_to_faces_when_a_frame_has_no_boxes() -> N
     assert found is not None and found.method == "face" and found.distance < 0.3
     blank = cv2.imencode(".png", np.full((200, 200, 3), 128, np.uint8))[1].tobytes()
     assert metrics.identity_in_frames(key, [blank], "Eileen") is None  # no face in the frame
+
+
+def test_identity_in_clip_finds_the_keys_face_inside_a_clip(tmp_path) -> None:
+    from qa.faults import Clip
+
+    face = cv2.resize(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR), (640, 640))[:360]  # 640x360
+    key = cv2.imencode(".png", cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))[1].tobytes()
+    embedding = metrics.key_face(key, "Eileen")
+    assert embedding is not None
+    frames = [np.roll(face, shift, axis=1) for shift in range(0, 24, 2)]
+    path = write_mp4(Clip(frames=frames, fps=24, boxes={}, next_first=frames[0]), tmp_path / "f.mp4")
+    found = metrics.identity_in_clip(embedding, path)
+    assert found is not None and found.method == "face" and found.distance < 0.45
+    blank = [np.full((360, 640, 3), 90, np.uint8)] * 12
+    empty = write_mp4(Clip(frames=blank, fps=24, boxes={}, next_first=blank[0]), tmp_path / "b.mp4")
+    assert metrics.identity_in_clip(embedding, empty) is None
+    card = cv2.imencode(".png", np.full((64, 64, 3), 200, np.uint8))[1].tobytes()
+    assert metrics.key_face(card, "Eileen") is None
