@@ -71,13 +71,13 @@ def coherence_chart(board: dict) -> None:
 
 
 def identity_chart(board: dict) -> None:
-    rows = [r for r in board["metrics"] if r["scope"] == "character" and r["name"] == "identity_distance"]
+    rows = [r for r in board["run_metrics"] if r["scope"] == "character" and r["name"] == "identity_distance"]
     if not rows:
-        st.info("No identity figures yet: identity drift per character is not measured by these runs.",
-                icon=":material/face:")
+        st.info("No identity figures in this run: no character was large enough in its anchor frames to "
+                "compare with its image key, or nothing was rendered.", icon=":material/face:")
         return
-    frame = pd.DataFrame(rows)
-    fig = px.line(frame, x="scene_id", y="value", color="subject", markers=True,
+    frame = pd.DataFrame(rows)  # the run's rows come in scene order
+    fig = px.line(frame, x="scene_id", y="value", color="subject", markers=True, hover_data=["level", "reason"],
                   title="Identity drift per character across scenes",
                   labels={"scene_id": "scene", "value": "distance to the image key", "subject": "character"})
     chart(fig, "qa_identity")
