@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from studio import __version__, continuity
-from studio.errors import BackendUnavailable
+from studio.errors import BackendUnavailable, Corrupt, NotFound
 from studio.model import AssetKind
 from studio.ports import JobInfo, QaEngine, QaVerdict, RunRecorder
 
@@ -87,6 +87,7 @@ class QualityServices:
         state = self.state(project.id)
         rows: list[dict[str, Any]] = []
         verdicts: list[QaVerdict] = []
+        unreadable: list[str] = []  # what could not be decoded, said in the run's reasons
         for number, doc in enumerate(state.ordered_scenes(), 1):
             scene_id = doc.scene.id
             shots = self._current_shots(state, doc)
@@ -98,11 +99,22 @@ class QualityServices:
                     previous_clip = None
                     continue
                 path = str(self.store.media_path(clip.media))
-                metrics: dict[str, float | None] = dict(engine.clip_metrics(path, duration_s=shot.duration_s))
+                try:
+                    metrics: dict[str, float | None] = dict(engine.clip_metrics(path, duration_s=shot.duration_s))
+                except Corrupt as exc:
+                    # A damaged clip is a finding about this shot, not the end of the run.
+                    metrics = {"readable": 0.0}
+                    unreadable.append(f"scene {number} shot {shot.id}: {exc}")
+                    path = ""
                 metrics.pop("frames", None)
-                if previous_clip is not None:
+                if previous_clip and path:
                     metrics["bookend_similarity"] = engine.bookend_similarity(previous_clip, path)
-                drift = self._shot_drift(engine, state, doc, shots, shot)
+                try:
+                    drift = self._shot_drift(engine, state, doc, shots, shot)
+                except (Corrupt, NotFound) as exc:
+                    metrics["readable"] = 0.0
+                    unreadable.append(f"scene {number} shot {shot.id}: {exc}")
+                    drift = None
                 if drift is not None:
                     # Across a cut (another framing) a start frame differs from the previous
                     # end frame by design, so this has its own, looser limits than the
@@ -111,8 +123,8 @@ class QualityServices:
                 verdicts.append(
                     self._judge(rows, metrics, f"scene {number} shot {shot.id}", scope="shot", scene_id=scene_id, shot_id=shot.id)
                 )
-                previous_clip = path
-            for name, (value, method, worst) in self._scene_identity(engine, state, doc, shots).items():
+                previous_clip = path or None
+            for name, (value, method, worst) in self._scene_identity(engine, state, doc, shots, unreadable).items():
                 verdicts.append(
                     self._judge(rows, {"identity_distance": value}, f"{name} in scene {number} (worst: shot {worst}, {method})",
                                 scope="character", scene_id=scene_id, shot_id=None, row_subject=name)
@@ -124,13 +136,15 @@ class QualityServices:
                     self._judge(rows, scene_metrics, f"scene {number}", scope="scene", scene_id=scene_id, shot_id=None)
                 )
         verdict = engine.combine(verdicts) if verdicts else QaVerdict("WARN", ("nothing rendered to measure yet",))
+        if unreadable:
+            verdict = QaVerdict(verdict.level, (*verdict.reasons, *unreadable), verdict.levels, verdict.metric_reasons)
         run_id = None
         if record and self.run_log is not None:
             run_id = self._record_run(project, kind, rows, verdict, time.perf_counter() - started)
         return QaReport(run_id, verdict, tuple(rows))
 
     def _scene_identity(
-        self, engine: QaEngine, state: ProjectState, doc: SceneDoc, shots: Sequence[Shot]
+        self, engine: QaEngine, state: ProjectState, doc: SceneDoc, shots: Sequence[Shot], unreadable: list[str]
     ) -> dict[str, tuple[float, str, str]]:
         """Each character's identity stability in a scene: its distance to the image key it
         has in this scene (a visual-state key when stage 8 gave one, else the master key),
@@ -150,8 +164,12 @@ class QualityServices:
         clips = self.latest_clips(doc)
         out: dict[str, tuple[float, str, str]] = {}
         for shot in shots:
-            pngs = [self.store.get_media(media) for which in ("start", "end")
-                    if (media := latest.get((shot.id, which)))]
+            try:
+                pngs = [self.store.get_media(media) for which in ("start", "end")
+                        if (media := latest.get((shot.id, which)))]
+            except NotFound as exc:
+                unreadable.append(f"shot {shot.id}: {exc}")
+                pngs = []
             clip = clips.get(shot.id)
             clip_path = str(self.store.media_path(clip.media)) if clip is not None else None
             if not pngs and clip_path is None:
@@ -161,7 +179,11 @@ class QualityServices:
                 if key is None:
                     continue
                 name, media = key
-                measured = engine.identity(self.store.get_media(media), pngs, name, clip=clip_path)
+                try:
+                    measured = engine.identity(self.store.get_media(media), pngs, name, clip=clip_path)
+                except (Corrupt, NotFound) as exc:
+                    unreadable.append(f"{name} in shot {shot.id}: {exc}")
+                    continue
                 if measured is not None and (name not in out or measured[0] > out[name][0]):
                     out[name] = (measured[0], measured[1], shot.id)
         return out

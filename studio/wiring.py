@@ -6,13 +6,14 @@ so the core stays importable without them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from studio.config import Settings
-from studio.errors import NotFound, StudioError
+from studio.errors import Corrupt, NotFound, StudioError
 from studio.ports import ProbeResult
 from studio.production import DEFAULT_PRESETS
 from studio.services import Studio
@@ -181,31 +182,49 @@ class _QaAdapter:
         self._embedder: Any = None
         self._key_faces: dict[tuple[str, str], Any] = {}  # (key sha, name) -> face embedding or None
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _reading(what: str) -> Iterator[None]:
+        """A clip or image that cannot be decoded (damaged on disk, truncated, missing) is
+        ``Corrupt``, which QA records as an unreadable part instead of stopping the run."""
+        try:
+            yield
+        except (OSError, RuntimeError, ValueError, StopIteration, IndexError) as exc:
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise Corrupt(f"{what} could not be read: {detail[:200]}") from None
+
     def clip_metrics(self, path: str, *, duration_s: float | None = None, fps: int = 24) -> dict[str, float]:
         from qa.metrics import clip_metrics, read_frames
 
-        _, meta = read_frames(path, max_side=64, sample_every=10_000)
-        expect = None
-        if duration_s:
-            expect = {
-                "fps": fps, "width": meta.get("width"), "height": meta.get("height"),
-                "duration_s": duration_s,
-            }
-        return clip_metrics(path, expect=expect)
+        with self._reading("the clip"):
+            _, meta = read_frames(path, max_side=64, sample_every=10_000)
+            expect = None
+            if duration_s:
+                expect = {
+                    "fps": fps, "width": meta.get("width"), "height": meta.get("height"),
+                    "duration_s": duration_s,
+                }
+            return clip_metrics(path, expect=expect)
 
     def bookend_similarity(self, clip_a: str, clip_b: str) -> float:
         from qa.metrics import bookend_similarity, read_frames
 
-        last, _ = read_frames(clip_a)
-        first, _ = read_frames(clip_b, sample_every=10_000)
-        return float(bookend_similarity(last[-1], first[0]))
+        with self._reading("a clip"):
+            last, _ = read_frames(clip_a)
+            first, _ = read_frames(clip_b, sample_every=10_000)
+            return float(bookend_similarity(last[-1], first[0]))
 
     def drift(self, reference_png: bytes, frame_png: bytes) -> float:
         from qa.metrics import FrameDriftCheck
 
-        return float(FrameDriftCheck().drift(reference_png, frame_png))
+        with self._reading("an anchor frame"):
+            return float(FrameDriftCheck().drift(reference_png, frame_png))
 
     def identity(self, key_png: bytes, frame_pngs: Any, name: str, clip: str | None = None) -> tuple[float, str] | None:
+        with self._reading("an image key, anchor frame or clip"):
+            return self._identity(key_png, frame_pngs, name, clip)
+
+    def _identity(self, key_png: bytes, frame_pngs: Any, name: str, clip: str | None) -> tuple[float, str] | None:
         from qa.metrics import identity_in_clip, identity_in_frames, key_face
 
         results = [identity_in_frames(key_png, list(frame_pngs), name)] if frame_pngs else []

@@ -88,6 +88,24 @@ def test_identity_is_measured_per_character_per_scene_and_a_wrong_key_fails(rend
     assert any("MARA in scene 1" in reason and "identity_distance" in reason for reason in swapped.verdict.reasons)
 
 
+def test_damaged_media_is_a_finding_not_a_crash(rendered):
+    studio, pid, _ = rendered
+    doc = studio.state(pid).ordered_scenes()[0]
+    clip = next(iter(studio.latest_clips(doc).values()))
+    path = studio.store.media_path(clip.media)
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:2000])  # truncated on disk
+    frame = doc.work.frames[0]
+    studio.store.media_path(frame.media).unlink()  # and an anchor frame gone
+    report = studio.run_qa(pid, narrative=False)
+    assert report.verdict.level == "FAIL"
+    readable = [r for r in report.rows if r["name"] == "readable"]
+    assert readable and all(r["value"] == 0 and r["level"] == "FAIL" for r in readable)
+    assert any("could not be read" in reason for reason in report.verdict.reasons)
+    assert any("is missing" in reason for reason in report.verdict.reasons)
+    assert report.run_id and studio.qa_dashboard(pid)["runs"][0]["verdict"] == "FAIL"
+
+
 def test_qa_with_nothing_rendered_warns(tmp_path):
     studio = build_studio(Settings(home=tmp_path))
     project, _ = studio.new_project("Empty", ("two.fountain", SHORT))
