@@ -5,8 +5,10 @@ through a second Studio on the AppTest data dir (``studio.drain_queue()``)."""
 
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 import pytest
 import test_app_render
 from test_app import assert_ok, open_app, texts
@@ -23,6 +25,13 @@ STAGE12 = "pages/stage12_video.py"
 
 def charts(at) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def values(array) -> list:
+    """A plotly array: a list, or numpy's binary form ({"dtype", "bdata"})."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
 
 
 @pytest.fixture
@@ -100,3 +109,47 @@ def test_run_qa_charts_frames_and_stage12(studio, rendered):
     text = page_text(at)
     assert all(r["level"] in text for r in flagged)
     assert flagged or "Nothing flagged for this scene" in text
+
+
+def test_vram_chart_is_built_from_the_runs_telemetry(home, studio):
+    """GPU jobs sampled by the worker (a fake card: the only hardware fake) → run QA → the
+    dashboard's "VRAM over time per job" chart has one trace per job, from the real rows."""
+    from render_backends import StepBackend, make_spec
+
+    from render.worker import WorkerOptions, open_queue, run_worker
+    from studio.config import Settings
+    from studio.ports import GpuSnapshot
+
+    class ClimbingGpu:
+        calls = 0
+
+        def snapshot(self) -> GpuSnapshot:
+            self.calls += 1
+            return GpuSnapshot(True, "Test GPU", 24_576, 24_576 - (3_000 + 150 * self.calls))
+
+    created, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    settings = Settings(home=home)
+    queue = open_queue(settings)
+    try:
+        for shot in ("1A", "1B"):
+            queue.enqueue(make_spec(project=created.id, shot=shot, test_steps="4", test_sleep="0.05"),
+                          backend="comfyui", idempotency_key=shot)
+        options = WorkerOptions(poll_s=0.02, heartbeat_s=0.1, sample_vram_s=0.02)
+        assert run_worker(settings, {"comfyui": StepBackend("comfyui", needs_gpu=True)}, ClimbingGpu(),
+                          once=True, options=options) == 2
+    finally:
+        queue.close()
+    studio.run_qa(created.id, narrative=False)
+    board = studio.qa_dashboard(created.id)
+    assert board["telemetry"]
+
+    at = open_app(created.id)
+    at.switch_page(QA_PAGE).run()
+    assert_ok(at)
+    vram = next(s for s in charts(at) if "VRAM over time per job" in json.dumps(s["layout"]["title"]))
+    by_job = {t["name"]: values(t["y"]) for t in vram["data"]}
+    expected: dict[str, list[float]] = {}
+    for row in board["telemetry"]:
+        expected.setdefault(row["job_id"], []).append(row["vram_used_mb"])
+    assert by_job == expected and len(by_job) == 2
+    assert "No VRAM samples" not in texts(at.info)
