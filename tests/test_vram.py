@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -70,6 +71,11 @@ def test_sampler_keeps_the_trace_and_the_peak():
         probe.snapshot_value = GpuSnapshot(True, "card", 10_000, 3_000)
         threading.Event().wait(0.05)
         probe.snapshot_value = GpuSnapshot(True, "card", 10_000, 8_000)
+        # Wait until the thread has seen the last value (a closing sample in the same
+        # millisecond as the thread's previous one merges into it, keeping the larger).
+        deadline = time.monotonic() + 5
+        while sampler.samples[-1][1] != 2_000 and time.monotonic() < deadline:
+            threading.Event().wait(0.01)
     assert sampler.peak_used_mb == 7_000 and sampler.total_mb == 10_000
     samples = sampler.samples
     assert len(samples) >= 3
