@@ -470,8 +470,11 @@ class SqliteRenderQueue(SqliteBacked):
             (job_id, project, status, progress, message, _iso(now), now),
         )
 
-    def _get(self, conn: sqlite3.Connection, job_id: str) -> JobRecord:
-        row = conn.execute(f"{_SELECT_JOBS} WHERE render_jobs.id = ?", (job_id,)).fetchone()
+    def _get(self, conn: sqlite3.Connection, job_id: str, *, vram: bool = False) -> JobRecord:
+        """A job row; ``vram`` also reads its VRAM samples (read paths that hand the job out:
+        the worker's state-changing transactions only need the row)."""
+        sql = f"{_SELECT_JOBS} WHERE render_jobs.id = ?" if vram else "SELECT * FROM render_jobs WHERE id = ?"
+        row = conn.execute(sql, (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no render job {job_id!r}")
         return JobRecord.from_row(row)
@@ -594,7 +597,7 @@ class SqliteRenderQueue(SqliteBacked):
         return self.record(job_id).info()
 
     def record(self, job_id: str) -> JobRecord:
-        return self._get(self.conn, job_id)
+        return self._get(self.conn, job_id, vram=True)
 
     def cancel(self, job_id: str) -> JobInfo:
         """Cancel a job: a job not yet running ends at once; a running one is asked to stop
@@ -619,7 +622,7 @@ class SqliteRenderQueue(SqliteBacked):
                     (message, _iso(now), job_id),
                 )
                 self._event(conn, job, "running", job.progress, message, now)
-            return self._get(conn, job_id).info()
+            return self._get(conn, job_id, vram=True).info()
 
     def events(
         self,
@@ -1014,19 +1017,21 @@ class SqliteRenderQueue(SqliteBacked):
             job = self._get(conn, job_id)
             if job.worker_id != worker_id or job.status not in ACTIVE:
                 return
-            if job.status == "running":
-                message = "interrupted by a worker error; it will resume"
-                conn.execute(
-                    """UPDATE render_jobs SET status = 'queued', worker_id = NULL, slot = NULL,
-                       progress = 0, message = ?, attempts = MAX(0, attempts - 1),
-                       updated_at = ? WHERE id = ?""",
-                    (message, _iso(now), job.id),
-                )
-                self._event(conn, job, "queued", 0.0, message, now)
-            else:
-                conn.execute(
-                    "UPDATE render_jobs SET worker_id = NULL, slot = NULL WHERE id = ?", (job.id,)
-                )
+            self._let_go(conn, job, "interrupted by a worker error; it will resume", now)
+
+    def _let_go(self, conn: sqlite3.Connection, job: JobRecord, message: str, now: float) -> None:
+        """A worker lets go of a job: a running one is requeued without spending an attempt,
+        a claimed one just loses its claim."""
+        if job.status == "running":
+            conn.execute(
+                """UPDATE render_jobs SET status = 'queued', worker_id = NULL, slot = NULL,
+                   progress = 0, message = ?, attempts = MAX(0, attempts - 1),
+                   updated_at = ? WHERE id = ?""",
+                (message, _iso(now), job.id),
+            )
+            self._event(conn, job, "queued", 0.0, message, now)
+        else:
+            conn.execute("UPDATE render_jobs SET worker_id = NULL, slot = NULL WHERE id = ?", (job.id,))
 
     def unregister_worker(self, worker_id: str) -> None:
         """A worker stopping cleanly: release its claims, requeue a job it was running
@@ -1037,20 +1042,7 @@ class SqliteRenderQueue(SqliteBacked):
                 "SELECT * FROM render_jobs WHERE worker_id = ? AND status IN ('queued', 'waiting_vram', 'running')",
                 (worker_id,),
             ).fetchall():
-                job = JobRecord.from_row(row)
-                if job.status == "running":
-                    message = "interrupted: the worker stopped; it will resume"
-                    conn.execute(
-                        """UPDATE render_jobs SET status = 'queued', worker_id = NULL, slot = NULL,
-                           progress = 0, message = ?, attempts = MAX(0, attempts - 1),
-                           updated_at = ? WHERE id = ?""",
-                        (message, _iso(now), job.id),
-                    )
-                    self._event(conn, job, "queued", 0.0, message, now)
-                else:
-                    conn.execute(
-                        "UPDATE render_jobs SET worker_id = NULL, slot = NULL WHERE id = ?", (job.id,)
-                    )
+                self._let_go(conn, JobRecord.from_row(row), "interrupted: the worker stopped; it will resume", now)
             conn.execute(
                 "UPDATE render_workers SET state = 'stopped', stopped_at = ?, current_job = NULL"
                 " WHERE id = ?",
