@@ -181,6 +181,7 @@ class _QaAdapter:
         self._thresholds = load_thresholds()
         self._embedder: Any = None
         self._key_faces: dict[tuple[str, str], Any] = {}  # (key sha, name) -> face embedding or None
+        self._ends: dict[str, tuple[Any, Any]] = {}  # clip path -> (first, last) frame, the latest two
 
     @staticmethod
     @contextlib.contextmanager
@@ -194,25 +195,42 @@ class _QaAdapter:
             raise Corrupt(f"{what} could not be read: {detail[:200]}") from None
 
     def clip_metrics(self, path: str, *, duration_s: float | None = None, fps: int = 24) -> dict[str, float]:
-        from qa.metrics import clip_metrics, read_frames
+        """One decode per clip: the metrics, the format checks, and the first and last frames
+        kept for the bookend comparison with its neighbours."""
+        from qa.metrics import clip_metrics, format_checks
 
         with self._reading("the clip"):
-            _, meta = read_frames(path, max_side=64, sample_every=10_000)
-            expect = None
+            frames, meta = self._decode(path)
+            out = clip_metrics(frames)
             if duration_s:
-                expect = {
-                    "fps": fps, "width": meta.get("width"), "height": meta.get("height"),
-                    "duration_s": duration_s,
-                }
-            return clip_metrics(path, expect=expect)
+                out.update(format_checks(meta, fps=fps, width=meta.get("width"), height=meta.get("height"),
+                                         duration_s=duration_s))
+            return out
+
+    def _decode(self, path: str) -> tuple[list[Any], dict[str, Any]]:
+        from qa.metrics import read_frames
+
+        frames, meta = read_frames(path)
+        if not frames:
+            raise ValueError("the clip has no frames")
+        self._ends = {k: v for k, v in self._ends.items() if k != path}
+        self._ends[path] = (frames[0], frames[-1])
+        while len(self._ends) > 2:  # run_qa walks the clips in order: the previous one will do
+            self._ends.pop(next(iter(self._ends)))
+        return frames, meta
+
+    def _clip_ends(self, path: str) -> tuple[Any, Any]:
+        if path not in self._ends:
+            self._decode(path)
+        return self._ends[path]
 
     def bookend_similarity(self, clip_a: str, clip_b: str) -> float:
-        from qa.metrics import bookend_similarity, read_frames
+        from qa.metrics import bookend_similarity
 
         with self._reading("a clip"):
-            last, _ = read_frames(clip_a)
-            first, _ = read_frames(clip_b, sample_every=10_000)
-            return float(bookend_similarity(last[-1], first[0]))
+            last = self._clip_ends(clip_a)[1]
+            first = self._clip_ends(clip_b)[0]
+            return float(bookend_similarity(last, first))
 
     def drift(self, reference_png: bytes, frame_png: bytes) -> float:
         from qa.metrics import FrameDriftCheck
