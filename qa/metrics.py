@@ -373,21 +373,20 @@ def _dlib_models() -> tuple[Any, Any, Any] | None:
     return _DLIB
 
 
-def face_embeddings(crops: Sequence[Frame]) -> list[np.ndarray]:
-    """128-d dlib embeddings of the largest face in each crop that has one."""
+def _faces(image: Frame) -> list[np.ndarray]:
+    """128-d dlib embeddings of every face in an image, largest first ([] without dlib)."""
     models = _dlib_models()
     if models is None:
         return []
     detector, shape, encoder = models
-    out = []
-    for crop in crops:
-        rgb = np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
-        faces = detector(rgb, 1)
-        if not faces:
-            continue
-        face = max(faces, key=lambda r: r.width() * r.height())
-        out.append(np.array(encoder.compute_face_descriptor(rgb, shape(rgb, face))))
-    return out
+    rgb = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    faces = sorted(detector(rgb, 1), key=lambda r: -r.width() * r.height())
+    return [np.array(encoder.compute_face_descriptor(rgb, shape(rgb, f))) for f in faces]
+
+
+def face_embeddings(crops: Sequence[Frame]) -> list[np.ndarray]:
+    """128-d dlib embeddings of the largest face in each crop that has one."""
+    return [faces[0] for crop in crops if (faces := _faces(crop))]
 
 
 DESCRIPTOR_SIZE = (64, 96)  # (w, h) a crop is resampled to: a standing figure's proportions
@@ -450,15 +449,23 @@ def _crop(image: Frame, box: Sequence[float]) -> Frame | None:
     return image[y0:y1, x0:x1]
 
 
-def _whole_frame_faces(image: Frame) -> list[np.ndarray]:
-    """Embeddings of every face in a frame (largest first), for frames with no figure boxes."""
-    models = _dlib_models()
-    if models is None:
-        return []
-    detector, shape, encoder = models
-    rgb = np.ascontiguousarray(cv2.cvtColor(downscale(image, 960), cv2.COLOR_BGR2RGB))
-    faces = sorted(detector(rgb, 1), key=lambda r: -r.width() * r.height())
-    return [np.array(encoder.compute_face_descriptor(rgb, shape(rgb, f))) for f in faces]
+def _nearest_face(face: np.ndarray, images: Iterable[Frame]) -> IdentityResult | None:
+    """Frames with no figure boxes: each searched for faces (at most 960 px), the face
+    nearest the key's ``face`` per frame, the median over the frames that show one."""
+    nearest = [min(float(np.linalg.norm(f - face)) for f in faces) for image in images
+               if (faces := _faces(downscale(image, 960)))]
+    if not nearest:
+        return None
+    return IdentityResult(min(1.0, float(np.median(nearest)) * FACE_SCALE), "face", 1, len(nearest))
+
+
+def _key_crop(key_png: bytes, name: str) -> Frame | None:
+    """The character in its image key: its figure box when the key records one, else all."""
+    from studio.pngmeta import read_figures
+
+    key = decode_png(key_png)
+    box = read_figures(key_png).get(name.strip().upper())
+    return _crop(key, box) if box else key
 
 
 def identity_in_frames(key_png: bytes, frame_pngs: Sequence[bytes], name: str) -> IdentityResult | None:
@@ -472,9 +479,7 @@ def identity_in_frames(key_png: bytes, frame_pngs: Sequence[bytes], name: str) -
     from studio.pngmeta import read_figures
 
     name = name.strip().upper()
-    key = decode_png(key_png)
-    key_box = read_figures(key_png).get(name)
-    key_crop = _crop(key, key_box) if key_box else key
+    key_crop = _key_crop(key_png, name)
     if key_crop is None:
         return None
     crops: list[Frame] = []
@@ -490,21 +495,13 @@ def identity_in_frames(key_png: bytes, frame_pngs: Sequence[bytes], name: str) -
     key_faces = face_embeddings([key_crop])
     if not key_faces or not unboxed:
         return None
-    nearest = [min(float(np.linalg.norm(f - key_faces[0])) for f in faces) for image in unboxed
-               if (faces := _whole_frame_faces(image))]
-    if not nearest:
-        return None
-    return IdentityResult(min(1.0, float(np.median(nearest)) * FACE_SCALE), "face", 1, len(nearest))
+    return _nearest_face(key_faces[0], unboxed)
 
 
 def key_face(key_png: bytes, name: str) -> np.ndarray | None:
     """The face embedding of a character's image key (inside its figure box when the key
     records one); None when the key shows no face (an animatic card)."""
-    from studio.pngmeta import read_figures
-
-    key = decode_png(key_png)
-    box = read_figures(key_png).get(name.strip().upper())
-    crop = _crop(key, box) if box else key
+    crop = _key_crop(key_png, name)
     faces = face_embeddings([crop]) if crop is not None else []
     return faces[0] if faces else None
 
@@ -517,11 +514,7 @@ def identity_in_clip(face: np.ndarray, clip: str | Path, *, samples: int = 4, ma
     if not frames:
         return None
     picks = sorted({round(i) for i in np.linspace(0, len(frames) - 1, num=max(1, samples))})
-    nearest = [min(float(np.linalg.norm(f - face)) for f in faces) for i in picks
-               if (faces := _whole_frame_faces(frames[i]))]
-    if not nearest:
-        return None
-    return IdentityResult(min(1.0, float(np.median(nearest)) * FACE_SCALE), "face", 1, len(nearest))
+    return _nearest_face(face, (frames[i] for i in picks))
 
 
 # --------------------------------------------------------------------------- format and the whole set
