@@ -1051,9 +1051,9 @@ def _figure_parts(fig: _Figure, cv: _Canvas) -> dict[str, list[np.ndarray]]:
 IDENTITY_PARTS = ("head", "hair", "body")  # what a close-up still shows: no legs
 
 
-def _figure_box(fig: _Figure, cv: _Canvas, parts: Sequence[str] = IDENTITY_PARTS) -> tuple[float, float, float, float]:
+def _figure_box(fig: _Figure, cv: _Canvas) -> tuple[float, float, float, float]:
     """The box (x0, y0, x1, y1, canvas pixels) of the figure's head, hair and torso."""
-    pts = np.concatenate([p for name, ps in _figure_parts(fig, cv).items() if name in parts for p in ps])
+    pts = np.concatenate([p for name, ps in _figure_parts(fig, cv).items() if name in IDENTITY_PARTS for p in ps])
     (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
     return float(x0), float(y0), float(x1), float(y1)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     # Only a type bound here: importing the ports (render/gpu.py does) must not need pydantic,
@@ -210,6 +210,14 @@ class RunRecorder(Protocol):
     def record_job(self, run_id: str, job: object, **fields: object) -> None: ...
 
     def close_run(self, run_id: str, summary: dict[str, object]) -> object: ...
+
+    def record_stage(self, run_id: str, stage: int, name: str, duration_s: float | None = None) -> None: ...
+
+    def record_telemetry(
+        self, run_id: str, *, vram_used_mb: float | None, job_id: str | None = None, t: float | None = None
+    ) -> None: ...
+
+    def run(self, run_id: str) -> dict[str, Any]: ...
 
 
 @runtime_checkable

@@ -219,35 +219,15 @@ class QualityServices:
         )
         for job in jobs:
             log.record_job(run_id, job)
-        record_stage = getattr(log, "record_stage", None)
-        if record_stage is not None:
-            # Render time per stage, from the jobs: frames are stage 10, clips and cuts 12.
-            for stage, name, kinds in ((10, "anchor frames", {"frame"}), (12, "video", {"clip", "assemble"})):
-                seconds = sum(j.duration_s or 0.0 for j in jobs if j.kind in kinds)
-                if seconds:
-                    record_stage(run_id, stage, name, round(seconds, 3))
-            record_stage(run_id, 12, "qa", round(qa_seconds, 3))
+        # Render time per stage, from the jobs: frames are stage 10, clips and cuts 12.
+        for stage, name, kinds in ((10, "anchor frames", {"frame"}), (12, "video", {"clip", "assemble"})):
+            seconds = sum(j.duration_s or 0.0 for j in jobs if j.kind in kinds)
+            if seconds:
+                log.record_stage(run_id, stage, name, round(seconds, 3))
+        log.record_stage(run_id, 12, "qa", round(qa_seconds, 3))
         log.record_metrics(run_id, rows)
         sampled = [j for j in jobs if j.vram_samples]
-        record_telemetry = getattr(log, "record_telemetry", None)
-        if record_telemetry is not None and sampled:
-            # VRAM over time per job on the run's clock (t_rel_s 0 = the first job's start):
-            # the jobs one after another in the order they ran, each at its samples' own
-            # spacing, idle time between them left out so that a shot re-rendered a day
-            # later does not stretch the chart into two dots.
-            def began(job: JobInfo) -> float:
-                try:
-                    return datetime.fromisoformat(job.created_at).timestamp() + (job.queue_wait_s or 0.0)
-                except ValueError:
-                    return 0.0
-
-            run_info = getattr(log, "run", None)
-            origin = float(run_info(run_id)["started_ts"]) if run_info is not None else time.time()
-            offset = 0.0
-            for job in sorted(sampled, key=began):
-                for t, used in job.vram_samples:
-                    record_telemetry(run_id, vram_used_mb=used, job_id=job.id, t=origin + offset + t)
-                offset += max(job.vram_samples[-1][0], job.duration_s or 0.0)
+        self._record_vram(log, run_id, sampled)
         # The run's peak: measured peaks of its jobs and their samples (0 for a CPU-only run).
         peaks = [r["value"] for r in rows if r["name"] == "peak_vram_mb" and r["value"] is not None]
         peaks += [j.peak_vram_mb for j in jobs if j.peak_vram_mb is not None]
@@ -263,6 +243,26 @@ class QualityServices:
             verdict=verdict,
         )
         return run_id
+
+    @staticmethod
+    def _record_vram(log: RunRecorder, run_id: str, sampled: list[JobInfo]) -> None:
+        """VRAM over time per job on the run's clock (t_rel_s 0 = the first job's start): the
+        jobs one after another in the order they ran, each at its samples' own spacing, idle
+        time between them left out so that a shot re-rendered a day later does not stretch
+        the chart into two dots."""
+
+        def began(job: JobInfo) -> float:
+            try:
+                return datetime.fromisoformat(job.created_at).timestamp() + (job.queue_wait_s or 0.0)
+            except ValueError:
+                return 0.0
+
+        origin = float(log.run(run_id)["started_ts"]) if sampled else 0.0
+        offset = 0.0
+        for job in sorted(sampled, key=began):
+            for t, used in job.vram_samples:
+                log.record_telemetry(run_id, vram_used_mb=used, job_id=job.id, t=origin + offset + t)
+            offset += max(job.vram_samples[-1][0], job.duration_s or 0.0)
 
     def qa_dashboard(self, project_ref: str, *, branch: str | None = None, run_id: str | None = None) -> dict[str, Any]:
         """Everything the QA dashboard charts, as plain rows from the run log: runs, metric
