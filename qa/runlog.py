@@ -22,7 +22,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -276,6 +276,9 @@ class RunLog(SqliteBacked):
     ``busy_timeout``, ``BEGIN IMMEDIATE``).
     """
 
+    MIGRATIONS_TABLE = "qa_migrations"
+    MIGRATIONS = MIGRATIONS
+
     def __init__(
         self,
         db_path: str | Path,
@@ -295,16 +298,8 @@ class RunLog(SqliteBacked):
 
     # ------------------------------------------------------------------ connection
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
-        return self._sql.write()
 
-    def migrate(self) -> int:
-        """Apply pending migrations (safe when several processes open at once)."""
-        return self._sql.migrate("qa_migrations", MIGRATIONS)
 
-    def schema_version(self) -> int:
-        return self._sql.schema_version("qa_migrations")
 
     @staticmethod
     def _require_run(conn: sqlite3.Connection, run_id: str) -> None:

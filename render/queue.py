@@ -40,7 +40,6 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -415,6 +414,9 @@ class SqliteRenderQueue(SqliteBacked):
     ``busy_timeout``, ``BEGIN IMMEDIATE``).
     """
 
+    MIGRATIONS_TABLE = "render_migrations"
+    MIGRATIONS = MIGRATIONS
+
     def __init__(
         self,
         db_path: Path,
@@ -440,16 +442,8 @@ class SqliteRenderQueue(SqliteBacked):
 
     # ------------------------------------------------------------------ connection
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
-        return self._sql.write()
 
-    def migrate(self) -> int:
-        """Apply pending migrations (safe when several processes open at once)."""
-        return self._sql.migrate("render_migrations", MIGRATIONS)
 
-    def schema_version(self) -> int:
-        return self._sql.schema_version("render_migrations")
 
     # ------------------------------------------------------------------ helpers
 

@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -163,9 +163,24 @@ class SqliteFile:
 
 
 class SqliteBacked:
-    """Mixin for objects that keep their tables in a :class:`SqliteFile` at ``self._sql``."""
+    """Mixin for objects that keep their tables in a :class:`SqliteFile` at ``self._sql``,
+    versioned by ``MIGRATIONS`` recorded in the table ``MIGRATIONS_TABLE``."""
 
     _sql: SqliteFile
+    MIGRATIONS_TABLE: str
+    MIGRATIONS: list[list[str]]
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
+        return self._sql.write()
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version. Safe when several processes
+        open the file at once."""
+        return self._sql.migrate(self.MIGRATIONS_TABLE, self.MIGRATIONS)
+
+    def schema_version(self) -> int:
+        return self._sql.schema_version(self.MIGRATIONS_TABLE)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -141,6 +141,9 @@ class CommitRow:
 class Store(SqliteBacked):
     """SQLite + media dir. Safe to share across threads (one connection per thread)."""
 
+    MIGRATIONS_TABLE = "migrations"
+    MIGRATIONS = MIGRATIONS
+
     def __init__(self, db_path: Path, media_dir: Path, *, busy_timeout_ms: int = 10_000) -> None:
         self.db_path = Path(db_path)
         self.media_dir = Path(media_dir)
@@ -160,12 +163,7 @@ class Store(SqliteBacked):
         """One short write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rollback on error)."""
         return self._sql.write()
 
-    def migrate(self) -> int:
-        """Apply pending migrations; returns the schema version. Safe under concurrency."""
-        return self._sql.migrate("migrations", MIGRATIONS)
 
-    def schema_version(self) -> int:
-        return self._sql.schema_version("migrations")
 
     # ------------------------------------------------------------------ objects
 
