@@ -13,10 +13,11 @@ Figures, measured in one run in a temporary folder:
 
 * queue dispatch (:func:`bench_queue`): N small keyframe jobs through the real SQLite
   queue and an in-process worker to a ComfyBackend talking to the loopback ComfyUI double
-  (``render.comfy_loopback``, 127.0.0.1 only, no per-node delay, a fake GPU probe with room
-  to spare): the worker's own overhead per job (goal <= 20 ms) and the idle gap between one
-  job's render and the next (goal <= 100 ms). Skipped, with a note, when
-  ``../shared/comfyui/object_info.json`` is not there.
+  (``tests/comfy_loopback.py`` of the checkout, 127.0.0.1 only, no per-node delay, a fake GPU
+  probe with room to spare): the worker's own overhead per job (goal <= 20 ms) and the idle
+  gap between one job's render and the next (goal <= 100 ms). Benches run from a checkout;
+  skipped, with a note, where the double or its recorded ``object_info.json`` is missing
+  (an installed wheel has no ``tests/``).
 
 ``extra`` merges further figures in. Timing lives here and in closing notes, never in
 pass/fail tests.
@@ -240,6 +241,28 @@ def _stamp(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
 
 
+# The loopback ComfyUI is a test double: it lives in the checkout's tests/, never in the
+# package, and the bench loads it from there (the tests import the same module by name).
+LOOPBACK_PATH = Path(__file__).resolve().parents[1] / "tests" / "comfy_loopback.py"
+
+
+def _loopback_double() -> Any | None:
+    """The ``comfy_loopback`` module of this checkout's tests, or None outside a checkout."""
+    import importlib.util
+    import sys
+
+    if "comfy_loopback" in sys.modules:
+        return sys.modules["comfy_loopback"]
+    if not LOOPBACK_PATH.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("comfy_loopback", LOOPBACK_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["comfy_loopback"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def bench_queue(jobs: int = 20, *, poll_s: float | None = None) -> dict[str, Any]:
     """Queue dispatch against the loopback ComfyUI: ``jobs`` keyframes (256x256, preset
     fast, distinct seeds) enqueued on a fresh ``studio.db``, then one in-process worker
@@ -247,13 +270,17 @@ def bench_queue(jobs: int = 20, *, poll_s: float | None = None) -> dict[str, Any
     interval (None: its default). Returns the figures, or ``{"skipped": why}`` when the
     recorded ``object_info.json`` the double serves is not on this machine."""
     from render.comfy import ComfyBackend
-    from render.comfy_loopback import OBJECT_INFO_PATH, running
     from render.worker import WorkerOptions, open_queue, run_worker
     from studio.config import Settings
 
-    if not OBJECT_INFO_PATH.is_file():
-        return {"jobs": jobs, "skipped": f"{OBJECT_INFO_PATH} is missing (no ../shared/comfyui "
-                "beside this checkout), so the loopback ComfyUI cannot start"}
+    loopback = _loopback_double()
+    if loopback is None:
+        return {"jobs": jobs, "skipped": f"{LOOPBACK_PATH} is missing (benches run from a "
+                "source checkout), so the loopback ComfyUI cannot start"}
+    if not loopback.OBJECT_INFO_PATH.is_file():
+        return {"jobs": jobs, "skipped": f"{loopback.OBJECT_INFO_PATH} is missing, so the "
+                "loopback ComfyUI cannot start"}
+    running = loopback.running
     default_poll = WorkerOptions().poll_s
     options = WorkerOptions() if poll_s is None else WorkerOptions(poll_s=poll_s)
     size = 256

@@ -2,7 +2,7 @@
 render backend that turns a ``RenderSpec`` into a filled workflow, queues it and downloads
 what it produced.
 
-How a prompt is followed (facts recorded from a real ComfyUI 0.3.64, ``../shared/comfyui``):
+How a prompt is followed (facts recorded from a real ComfyUI 0.3.64, ``tests/fixtures/comfyui``):
 
 - The websocket (``/ws?clientId=…`` on the same host and port as HTTP) is a HINT: progress,
   the node being executed, and ``executing`` with ``node: null`` as the last message of a

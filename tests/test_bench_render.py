@@ -3,11 +3,13 @@ pass/fail tests (the figures are printed by the benchmark, never asserted on).""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import comfy_loopback as loopback
 import pytest
 
-import render.comfy_loopback as loopback
+import render.bench
 from render.bench import bench_queue, format_figures
 
 pytestmark = pytest.mark.timeout(60)
@@ -18,8 +20,6 @@ def _is_ms(value: object) -> bool:
 
 
 def test_bench_queue_reports_dispatch_and_gap_figures() -> None:
-    if not loopback.OBJECT_INFO_PATH.is_file():
-        pytest.skip(f"{loopback.OBJECT_INFO_PATH} is not on this machine")
     figures = bench_queue(jobs=3)
     assert figures["jobs"] == 3 and figures["done"] == 3
     assert figures["worker_wall_s"] >= figures["backend_s"] > 0
@@ -47,3 +47,20 @@ def test_bench_queue_is_skipped_without_the_recorded_object_info(
     assert figures["jobs"] == 3 and "object_info.json is missing" in figures["skipped"]
     text = format_figures({"queue": figures})
     assert "queue dispatch: skipped" in text and "object_info.json is missing" in text
+
+
+def test_bench_queue_is_skipped_outside_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sys.modules, "comfy_loopback")
+    monkeypatch.setattr(render.bench, "LOOPBACK_PATH", tmp_path / "comfy_loopback.py")
+    figures = bench_queue(jobs=3)
+    assert "benches run from a source checkout" in figures["skipped"]
+
+
+def test_bench_loads_the_checkout_double_when_no_test_imported_it(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sys.modules, "comfy_loopback")
+    module = render.bench._loopback_double()
+    assert module is not None and module.OBJECT_INFO_PATH.is_file()

@@ -1,4 +1,4 @@
-"""The ComfyUI client and backend against the loopback ComfyUI double (tests/comfy_server.py),
+"""The ComfyUI client and backend against the loopback ComfyUI double (tests/comfy_loopback.py),
 which reproduces the shapes and message order recorded from a real ComfyUI 0.3.64.
 
 Every test has a hard time bound (pytest-timeout) and the client runs with short timeouts,
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from comfy_server import DEFAULT_MODELS, SHARED, LoopbackComfy, running, tiny_png
+from comfy_loopback import DEFAULT_MODELS, RECORDINGS, LoopbackComfy, running, tiny_png
 
 from render.backend import RenderFailed
 from render.comfy import (
@@ -34,7 +34,7 @@ from studio.model import RenderSpec
 
 pytestmark = pytest.mark.timeout(20)
 
-SAMPLES = SHARED / "samples"
+SAMPLES = RECORDINGS / "samples"
 FAST = {
     "poll_interval": 0.05,
     "silence_s": 0.4,

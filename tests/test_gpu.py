@@ -20,9 +20,8 @@ from render.gpu import (
 )
 from studio.ports import GpuProbe, GpuSnapshot
 
-# Recorded from a real ComfyUI 0.3.64 (see ../shared/comfyui/README.md).
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "comfyui" / "samples" / "http_system_stats.json"
-needs_sample = pytest.mark.skipif(not SAMPLE.exists(), reason="../shared/comfyui samples not present")
+# Recorded from a real ComfyUI 0.3.64 (see tests/fixtures/comfyui/README.md).
+SAMPLE = Path(__file__).resolve().parent / "fixtures" / "comfyui" / "samples" / "http_system_stats.json"
 MIB = 1024 * 1024
 
 
@@ -92,7 +91,6 @@ def stats_server() -> Iterator[tuple[str, dict[str, tuple[int, bytes]]]]:
         server.server_close()
 
 
-@needs_sample
 def test_comfy_stats_probe_reads_the_recorded_cpu_server(stats_server):
     url, payloads = stats_server
     raw = SAMPLE.read_bytes()
@@ -105,7 +103,6 @@ def test_comfy_stats_probe_reads_the_recorded_cpu_server(stats_server):
     assert snap.free_mb == pytest.approx(device["vram_free"] / MIB)
 
 
-@needs_sample
 def test_comfy_stats_probe_prefers_the_gpu_device(stats_server):
     url, payloads = stats_server
     stats = json.loads(SAMPLE.read_text())

@@ -27,7 +27,8 @@ from render.workflows import (
 
 pytestmark = pytest.mark.timeout(30)
 
-OBJECT_INFO_PATH = Path(__file__).resolve().parents[2] / "shared" / "comfyui" / "object_info.json"
+# The full GET /object_info of a real ComfyUI 0.3.64 (tests/fixtures/comfyui/README.md).
+OBJECT_INFO_PATH = Path(__file__).resolve().parent / "fixtures" / "comfyui" / "object_info.json"
 INDEX = load_index()
 NAMES = sorted(INDEX.entries)
 

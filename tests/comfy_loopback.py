@@ -1,15 +1,15 @@
 """A loopback ComfyUI double for protocol tests and benchmarks.
 
-It lives in the package so that ``studio bench render`` can time the queue against it;
-the tests import it through ``tests/comfy_server.py``. It binds 127.0.0.1 only. It reads
-``../shared/comfyui/object_info.json`` (beside the checkout: ``OBJECT_INFO_PATH``), so a
-machine without that folder cannot start it: check ``OBJECT_INFO_PATH.is_file()`` first.
+A test double: it lives in ``tests/`` (never in a product package); ``studio bench render``
+loads it from the checkout to time the queue against it. It binds 127.0.0.1 only. It serves
+the recorded ``tests/fixtures/comfyui/object_info.json`` (``OBJECT_INFO_PATH``); see that
+folder's README for where the recordings come from.
 
 It serves HTTP and the ``/ws`` websocket on ONE port, as ComfyUI does, from a small asyncio
 HTTP/1.1 server (keep-alive, Content-Length or chunked bodies) that hands ``GET /ws``
 upgrades to the sans-I/O ``websockets.server.ServerProtocol`` for the handshake and the
 framing. Payload shapes and message order reproduce the recordings of a real ComfyUI
-0.3.64 in ``../shared/comfyui`` (its ``object_info.json`` is served as is, with the model
+0.3.64 in ``tests/fixtures/comfyui`` (its ``object_info.json`` is served as is, with the model
 lists this double is given and the files uploaded to it):
 
 - ``/prompt`` validates like ComfyUI: unknown class -> 400 ``invalid_prompt``; no output
@@ -57,8 +57,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "comfyui"
-OBJECT_INFO_PATH = SHARED / "object_info.json"
+# Recorded from a real ComfyUI 0.3.64 (tests/fixtures/comfyui/README.md).
+RECORDINGS = Path(__file__).resolve().parent / "fixtures" / "comfyui"
+OBJECT_INFO_PATH = RECORDINGS / "object_info.json"
 
 SAMPLERS = {"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced"}
 UPLOAD_CLASSES = {("LoadImage", "image"), ("LoadImageMask", "image"), ("LoadVideo", "file")}
