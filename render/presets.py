@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -29,6 +29,13 @@ class _Strict(BaseModel):
 class VramNeeds(_Strict):
     frame: int = Field(ge=0)
     clip: int = Field(ge=0)
+
+
+class GpuSeconds(_Strict):
+    """Estimated GPU-seconds of one job, for the cost gate (stage 11)."""
+
+    frame: float = Field(default=6.0, gt=0)
+    clip_per_s: float = Field(default=12.0, gt=0)
 
 
 class BackendInfo(_Strict):
@@ -53,6 +60,7 @@ class Preset(_Strict):
     frame_model: str
     video_model: str
     vram_mb: VramNeeds
+    gpu_s: GpuSeconds = GpuSeconds()
     job_timeout_s: float = Field(gt=0)
     lower: str | None = None
     interpolation: bool = False
@@ -170,3 +178,19 @@ def gpu_need(preset: Preset, kind: str) -> int:
         extras = current.extras_vram_mb if (current.interpolation or current.upscale) else 0
         return max(current.vram_mb.clip, extras)
     raise PresetError(f"unknown job kind {kind!r}: expected frame, clip, card or assemble")
+
+
+def preset_table(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The presets as the plain data the core's cost gate and render specs read."""
+    return {
+        name: {
+            "width": preset.width,
+            "height": preset.height,
+            "fps": preset.fps,
+            "frame_vram_mb": preset.vram_mb.frame,
+            "clip_vram_mb": max(preset.vram_mb.clip, preset.extras_vram_mb),
+            "frame_gpu_s": preset.gpu_s.frame,
+            "clip_gpu_s_per_s": preset.gpu_s.clip_per_s,
+        }
+        for name, preset in load_presets(path).items()
+    }

@@ -74,7 +74,7 @@ def bench_store(scenes: int = 100, shots_per_scene: int = 8, log_commits: int = 
         home = Path(tmp)
         settings = Settings(home=home)
         store = Store(settings.db_path, settings.media_dir)
-        studio = Studio(settings, store)
+        studio = Studio(settings, store, presets={})  # the store bench renders nothing
         project = studio.create_project("Bench")
         base = synthetic_state(scenes, shots_per_scene)
         studio.timeline.commit(project.id, "main", diff_states(ProjectState(), base), "Synthetic project")

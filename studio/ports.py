@@ -1,6 +1,7 @@
 """Small Protocols for every side effect; adapters live outside ``studio/``.
 
-Each port has an in-memory fake in ``studio.fakes`` that tests use instead of patching.
+Only ports something consumes live here. Each has an in-memory fake in ``tests/fakes.py``
+that tests use instead of patching; the adapters live in their packages.
 """
 
 from __future__ import annotations
@@ -83,21 +84,6 @@ class FrameSpec:
 @runtime_checkable
 class FrameRenderer(Protocol):
     def render_frame(self, spec: FrameSpec) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    start_frame: bytes
-    end_frame: bytes | None
-    duration_s: float
-    fps: int = 24
-    camera: str = "static"
-    seed: int = 0
-
-
-@runtime_checkable
-class ClipRenderer(Protocol):
-    def render_clip(self, spec: ClipSpec) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -219,7 +205,3 @@ class RunRecorder(Protocol):
 
     def run(self, run_id: str) -> dict[str, Any]: ...
 
-
-@runtime_checkable
-class Notifier(Protocol):
-    def notify(self, message: str, level: Literal["info", "success", "warning", "error"]) -> None: ...

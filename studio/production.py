@@ -45,16 +45,6 @@ if TYPE_CHECKING:
 
 FrameMode = Literal["quick", "control"]
 
-# Fallback preset table; wiring passes the one from data/presets.toml.
-DEFAULT_PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"width": 854, "height": 480, "fps": 24, "frame_vram_mb": 6000, "clip_vram_mb": 8000,
-             "frame_gpu_s": 6.0, "clip_gpu_s_per_s": 12.0},
-    "production-stable": {"width": 1280, "height": 720, "fps": 24, "frame_vram_mb": 9000,
-                          "clip_vram_mb": 14000, "frame_gpu_s": 12.0, "clip_gpu_s_per_s": 30.0},
-    "cinematic": {"width": 1280, "height": 720, "fps": 24, "frame_vram_mb": 12000,
-                  "clip_vram_mb": 22000, "frame_gpu_s": 20.0, "clip_gpu_s_per_s": 55.0},
-}
-
 
 ROUTES = {"success": 6, "visual": 10, "narrative": 7, "audio": 7}
 

@@ -50,7 +50,7 @@ from studio.ports import (
     RenderQueue,
     RunRecorder,
 )
-from studio.production import DEFAULT_PRESETS, ProductionServices
+from studio.production import ProductionServices
 from studio.quality import QualityServices
 from studio.screenplay import (
     AssetSheetEntry,
@@ -196,7 +196,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
         frame_renderer: FrameRenderer | None = None,
         render_queue: RenderQueue | None = None,
         gpu_probe: GpuProbe | None = None,
-        presets: Mapping[str, Mapping[str, Any]] | None = None,
+        presets: Mapping[str, Mapping[str, Any]],
         drain_queue: Callable[[], None] | None = None,
         start_worker: Callable[[], int | None] | None = None,
         drift_check: DriftCheck | None = None,
@@ -211,7 +211,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
         self.frame_renderer = frame_renderer or PlaceholderCardRenderer()
         self.render_queue = render_queue
         self.gpu_probe = gpu_probe
-        self.presets = presets or DEFAULT_PRESETS
+        self.presets = presets
         self.drain_queue = drain_queue
         self.start_worker = start_worker
         # Filled by the QA issue's metric; until then the drift flag says "not measured".

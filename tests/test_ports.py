@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from fakes import (
+    FakeFrameRenderer,
+    FakeGpuProbe,
+    FakeStyleStore,
+    FakeTextModel,
+)
 from pydantic import BaseModel
 
 from studio import ports
 from studio.errors import BackendUnavailable, BadInput
-from studio.fakes import (
-    FakeClipRenderer,
-    FakeFrameRenderer,
-    FakeGpuProbe,
-    FakeNotifier,
-    FakeStyleStore,
-    FakeTextModel,
-)
 
 
 @pytest.mark.parametrize(
@@ -23,9 +21,7 @@ from studio.fakes import (
         (FakeTextModel(), ports.TextModel),
         (FakeStyleStore(), ports.StyleStore),
         (FakeFrameRenderer(), ports.FrameRenderer),
-        (FakeClipRenderer(), ports.ClipRenderer),
         (FakeGpuProbe(), ports.GpuProbe),
-        (FakeNotifier(), ports.Notifier),
     ],
 )
 def test_fakes_satisfy_their_ports(fake, protocol):

@@ -228,7 +228,7 @@ def test_region_edit_renders_and_keeps_its_prompt(studio, project):
 
 
 def test_continuity_drift_through_the_port(studio, project):
-    from studio.fakes import FakeDriftCheck
+    from fakes import FakeDriftCheck
 
     studio.set_frame_mode(project, 2, "quick")
     assert set(studio.frame_drift(project, 2).values()) == {None}  # no frames yet

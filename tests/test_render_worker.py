@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fakes import FakeGpuProbe
 from render_backends import StepBackend, make_spec, run_record, wait_for
 
 from render.gpu import NvmlGpuProbe
@@ -37,7 +38,6 @@ from render.worker import (
     worker_status,
 )
 from studio.config import Settings
-from studio.fakes import FakeGpuProbe
 from studio.ports import GpuSnapshot
 
 REPO = Path(__file__).resolve().parents[1]

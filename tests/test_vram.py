@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fakes import FakeGpuProbe
 
 from render.gpu import NvmlGpuProbe
 from render.gpu_check import main as gpu_check
 from render.vram import VramSampler, decimate, pool_pairs
-from studio.fakes import FakeGpuProbe
 from studio.ports import GpuSnapshot
 
 REPO = Path(__file__).resolve().parents[1]

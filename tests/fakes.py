@@ -1,17 +1,15 @@
-"""In-memory fakes of every port, for tests and for the offline default where one fits."""
+"""In-memory fakes of every port, for tests (test doubles live in tests/, never in a product package)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Literal
 
 from pydantic import ValidationError
 
 from studio.errors import BackendUnavailable, BadInput
 from studio.ports import (
-    ClipSpec,
     FrameSpec,
     GpuSnapshot,
     ProbeResult,
@@ -83,16 +81,6 @@ class FakeFrameRenderer:
 
 
 @dataclass
-class FakeClipRenderer:
-    calls: list[ClipSpec] = field(default_factory=list)
-
-    def render_clip(self, spec: ClipSpec) -> bytes:
-        self.calls.append(spec)
-        digest = hashlib.sha256(spec.start_frame + (spec.end_frame or b"")).hexdigest()
-        return f"FAKECLIP {spec.duration_s} {spec.camera} {digest}".encode()
-
-
-@dataclass
 class FakeGpuProbe:
     """A GPU with settable free memory, or no GPU at all."""
 
@@ -100,14 +88,6 @@ class FakeGpuProbe:
 
     def snapshot(self) -> GpuSnapshot:
         return self.snapshot_value
-
-
-@dataclass
-class FakeNotifier:
-    messages: list[tuple[str, str]] = field(default_factory=list)
-
-    def notify(self, message: str, level: Literal["info", "success", "warning", "error"]) -> None:
-        self.messages.append((level, message))
 
 
 @dataclass

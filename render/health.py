@@ -1,0 +1,64 @@
+"""Health probes of the render side: ComfyUI, the GPU, ffmpeg and the render worker.
+
+Each probe reports a state and a sentence; none raises (``studio doctor``, the sidebar).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from studio.config import Settings
+from studio.ports import ProbeResult
+
+
+def probe_comfyui(settings: Settings) -> ProbeResult:
+    if not settings.comfyui_url:
+        return ProbeResult(
+            "comfyui", "not configured", "set AIUTEUR_COMFYUI_URL=http://127.0.0.1:8188 to use ComfyUI"
+        )
+    try:
+        from render.comfy import ComfyBackend
+
+        result = ComfyBackend(settings.comfyui_url).probe()
+    except Exception as exc:  # the probe reports, never raises
+        return ProbeResult("comfyui", "down", f"{settings.comfyui_url}: {exc}")
+    active = settings.render_backend == "comfyui" and result.ok
+    return ProbeResult(result.name, result.state, f"{settings.comfyui_url}: {result.detail}", active)
+
+
+def probe_gpu(settings: Settings) -> ProbeResult:
+    try:
+        from render.gpu import select_gpu_probe
+
+        snapshot = select_gpu_probe(settings.comfyui_url).snapshot()
+    except Exception as exc:  # "no GPU" is a state, never a crash
+        return ProbeResult("gpu", "no gpu", f"GPU probe unavailable ({type(exc).__name__})")
+    if not snapshot.available:
+        return ProbeResult("gpu", "no gpu", "no GPU found: renders use the CPU animatic")
+    return ProbeResult(
+        "gpu", "ok", f"{snapshot.name}: {snapshot.free_mb:.0f} of {snapshot.total_mb:.0f} MiB free", True
+    )
+
+
+def probe_ffmpeg(settings: Settings) -> ProbeResult:
+    if importlib.util.find_spec("imageio_ffmpeg") is None:
+        return ProbeResult("ffmpeg", "not installed", "arrives with the render backend")
+    import imageio_ffmpeg
+
+    return ProbeResult("ffmpeg", "ok", imageio_ffmpeg.get_ffmpeg_exe(), True)
+
+
+def probe_worker(settings: Settings) -> ProbeResult:
+    try:
+        from render.worker import worker_status
+
+        status = worker_status(settings)
+    except Exception as exc:  # the probe reports, never raises
+        return ProbeResult("worker", "down", f"render queue unreadable: {exc}")
+    counts = status.get("queue", {})
+    waiting = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "empty"
+    if status.get("alive"):
+        return ProbeResult("worker", "ok", f"pid {status['pid']}; queue: {waiting}", True)
+    return ProbeResult(
+        "worker", "down", f"no live worker (the app starts one; or run `studio worker`); queue: {waiting}"
+    )
