@@ -43,6 +43,7 @@ ACTIVE_JOBS = ("queued", "waiting_vram", "running")
 QUEUE_POLL_S = 3
 QUEUE_SEEN_KEY = "_queue_active"
 QUEUE_TOASTS_KEY = "_queue_toasts"
+QUEUE_SYNCED_KEY = "_queue_synced"
 PROBE_ICONS = {
     "ok": ":material/check_circle:",
     "down": ":material/error:",
@@ -161,6 +162,8 @@ def queue_counts(studio: Studio, project_id: str) -> None:
         st.caption(f":material/queue: Render queue: unavailable ({common.escape_markdown(exc)})")
         return
     toasts, busy = finished_jobs(jobs)
+    if toasts:
+        bring_in(studio, project_id)
     if toasts and not busy:
         # The last job finished while polling: rerun the whole app so the page shows the
         # result; the toasts wait in Session State for that run.
@@ -179,6 +182,18 @@ def queue_counts(studio: Studio, project_id: str) -> None:
             st.progress(min(max(job.progress, 0.0), 1.0), text=common.escape_markdown(job_name(job)))
 
 
+def bring_in(studio: Studio, project_id: str) -> None:
+    """Bring finished renders into the project: where completions are reported (a job left
+    the queue) and once per session and project (for jobs that finished while no one looked),
+    never on every page view. ``sync_renders`` is idempotent and writes nothing when nothing
+    is new."""
+    st.session_state.setdefault(QUEUE_SYNCED_KEY, set()).add(project_id)
+    try:
+        studio.sync_renders(project_id)
+    except StudioError as exc:
+        st.toast(f"Finished renders could not be brought in: {exc}", icon=":material/error:")
+
+
 def queue_summary(studio: Studio) -> None:
     """The sidebar's render queue: a toast when a job finishes (on any page), then counts."""
     for body, icon in st.session_state.pop(QUEUE_TOASTS_KEY, []):
@@ -192,6 +207,8 @@ def queue_summary(studio: Studio) -> None:
         toasts, busy = finished_jobs(studio.render_jobs(project_id))
     except StudioError:
         toasts, busy = [], False
+    if toasts or project_id not in st.session_state.get(QUEUE_SYNCED_KEY, set()):
+        bring_in(studio, project_id)
     for body, icon in toasts:  # a full run draws the page afresh: no rerun needed
         st.toast(body, icon=icon)
     st.fragment(queue_counts, run_every=QUEUE_POLL_S if busy else None)(studio, project_id)

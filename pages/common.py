@@ -1,8 +1,8 @@
 """Helpers every page shares: the Studio, the selected project, the project header, flash
 messages, gate banners and safe rendering of user text.
 
-Pages may not import ``studio.services`` (it pulls in the store, and the import-linter
-contract keeps SQLite out of ``pages``), so the Studio is used by duck typing: it is built
+Pages are typed against the real :class:`studio.services.Studio` facade (the import-linter
+contract keeps the store, SQLite and the adapters out of ``pages`` themselves); it is built
 once by ``streamlit_app.py`` and handed over in ``st.session_state["studio"]``.
 """
 
@@ -17,6 +17,7 @@ import streamlit as st
 from studio.errors import BadInput, StudioError
 from studio.model import Project, Scene, Stage
 from studio.pipeline import Gate
+from studio.services import Studio
 
 T = TypeVar("T")
 
@@ -70,7 +71,7 @@ def escape_markdown(text: object) -> str:
     return "  \n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line.strip()) for line in lines)
 
 
-def get_studio() -> Any:
+def get_studio() -> Studio:
     """The Studio that ``streamlit_app.py`` built (stops the page when there is none)."""
     studio = st.session_state.get(STUDIO_KEY)
     if studio is None:
@@ -111,7 +112,7 @@ def require_project() -> Project:
     return project
 
 
-def project_page(title: str) -> tuple[Any, Project]:
+def project_page(title: str) -> tuple[Studio, Project]:
     """Open a project page: the studio, the selected project (or stop), title and header."""
     studio = get_studio()
     project = require_project()
@@ -206,7 +207,7 @@ def format_duration(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def current_scene(studio: Any, project: Project, stage: Stage) -> tuple[int, Scene]:
+def current_scene(studio: Studio, project: Project, stage: Stage) -> tuple[int, Scene]:
     """The scene a Phase B page works on, with its 1-based number: the one opened in the
     hub (``session_state["scene_id"]``), else the first; a selectbox switches it.
 
@@ -243,7 +244,7 @@ def current_scene(studio: Any, project: Project, stage: Stage) -> tuple[int, Sce
     return number, scenes[number - 1]
 
 
-def show_image(studio: Any, media_id: str | None, caption: str | None = None, *, missing: str = "No image key yet") -> None:
+def show_image(studio: Studio, media_id: str | None, caption: str | None = None, *, missing: str = "No image key yet") -> None:
     """A stored image (an image key, a frame) by media id, or a placeholder box."""
     data = act(studio.media_bytes, media_id) if media_id else None
     if data:
@@ -273,7 +274,7 @@ def project_header(project: Project) -> None:
     show_flash()
 
 
-def _create_branch_form(studio: Any, project: Project) -> None:
+def _create_branch_form(studio: Studio, project: Project) -> None:
     name = st.text_input("New branch name", key="hdr_branch_name", placeholder="alt-ending")
     commits = act(studio.log, project.id, None, 100) or []
     start = st.selectbox(
@@ -289,7 +290,7 @@ def _create_branch_form(studio: Any, project: Project) -> None:
             st.rerun()
 
 
-def _offer_switch(studio: Any, project: Project, branch: str) -> None:
+def _offer_switch(studio: Studio, project: Project, branch: str) -> None:
     st.success(f"Branch `{branch}` created. Switch to it now?", icon=":material/call_split:")
     switch_col, stay_col, _ = st.columns([1, 1, 4])
     label = f"Switch to {escape_markdown(branch)}"

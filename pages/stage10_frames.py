@@ -257,7 +257,6 @@ if pending is not None:
     if common.act(studio.set_frame_mode, project.id, scene.id, pending) is not None:
         done(f"Scene {number}: {MODES[pending][0]} mode.")
 
-common.act(studio.sync_renders, project.id)
 gates = common.act(studio.gates, project.id, scene.id)
 view = common.act(studio.frames_view, project.id, scene.id)
 rear = common.act(studio.rearview, project.id, scene.id)

@@ -144,7 +144,6 @@ def shot_table(view, estimate) -> None:
 studio, project = common.project_page("Stage 11 — Cost & VRAM gate")
 number, scene = common.current_scene(studio, project, Stage.CONFIRM)
 
-common.act(studio.sync_renders, project.id)
 gates = common.act(studio.gates, project.id, scene.id)
 view = common.act(studio.frames_view, project.id, scene.id)
 if gates is None or view is None:

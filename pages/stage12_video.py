@@ -233,7 +233,6 @@ def film(film_jobs) -> None:
 studio, project = common.project_page("Stage 12 — Video & review")
 number, scene = common.current_scene(studio, project, Stage.VIDEO)
 
-common.act(studio.sync_renders, project.id)
 gates = common.act(studio.gates, project.id, scene.id)
 doc = common.act(studio.scene, project.id, scene.id)
 shot_view = common.act(studio.shot_list, project.id, scene.id)

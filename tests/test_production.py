@@ -238,13 +238,13 @@ def test_continuity_drift_through_the_port(studio, project):
     studio.sync_renders(project)
     measured = studio.frame_drift(project, 2)  # the QA package's FrameDriftCheck
     assert all(v is not None and 0.0 <= v <= 1.0 for v in measured.values())
-    studio.drift_check = None
+    studio.production.drift_check = None
     assert set(studio.frame_drift(project, 2).values()) == {None}  # none configured
-    studio.drift_check = FakeDriftCheck()
+    studio.production.drift_check = FakeDriftCheck()
     drift = studio.frame_drift(project, 2)
     first = studio.shot_list(project, 2).shots[0].id
     assert drift[first] is not None and 0.0 <= drift[first] <= 1.0
-    assert studio.drift_check.calls >= 1
+    assert studio.production.drift_check.calls >= 1
 
 
 def test_a_new_take_uses_a_new_recorded_seed(studio, project):

@@ -79,7 +79,7 @@ def test_identity_is_measured_per_character_per_scene_and_a_wrong_key_fails(rend
 
     # Mara's image key swapped for Theo's: every frame of her now contradicts her key.
     assets = {a.name: a for a in studio.state(pid).assets.assets}
-    studio._edit_assets(pid, "swap a key", "image_key", lambda state: studio._replace_asset(
+    studio.planning._edit_assets(pid, "swap a key", "image_key", lambda state: studio.planning._replace_asset(
         state, assets["MARA"].id, image_key=assets["THEO"].image_key))
     swapped = studio.run_qa(pid, narrative=False)
     mara = next(r for r in swapped.rows if r["scope"] == "character" and r["subject"] == "MARA")

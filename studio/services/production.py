@@ -1,5 +1,5 @@
 """Production services (stages 10-12): anchor frames, the cost & VRAM gate, video and review.
-Mixed into :class:`studio.services.Studio`.
+One of the services :class:`studio.services.Studio` gathers.
 
 Rendering is asynchronous: these services build :class:`RenderSpec` jobs and hand them to the
 durable render queue (a port; ``render/`` implements it); a worker process renders them and
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -34,14 +34,10 @@ from studio.model import (
 )
 from studio.objects import canonical_json, sha256_hex
 from studio.ports import DriftCheck, GpuProbe, GpuSnapshot, JobInfo, RenderQueue
+from studio.services.planning import PlanningService
+from studio.services.workspace import Workspace
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, scene_key
-
-if TYPE_CHECKING:
-    from studio.config import Settings
-    from studio.model import Project, StylePack
-    from studio.store import Store
-    from studio.timeline import Timeline
 
 FrameMode = Literal["quick", "control"]
 
@@ -94,27 +90,33 @@ class CostEstimate:
     prompts: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
 
 
-class ProductionServices:
-    """Stages 10-12. Expects the Studio's settings, store, timeline and project helpers."""
+class ProductionService:
+    """Stages 10-12 over a :class:`Workspace`, reading shot lists and prompts from
+    :class:`PlanningService` and rendering through the ``RenderQueue`` port."""
 
-    settings: Settings
-    store: Store
-    timeline: Timeline
-    render_queue: RenderQueue | None
-    gpu_probe: GpuProbe | None
-    presets: Mapping[str, Mapping[str, Any]]
-    drain_queue: Callable[[], None] | None
-    start_worker: Callable[[], int | None] | None
-    drift_check: DriftCheck | None
-
-    def project(self, ref: str) -> Project: ...  # pragma: no cover
-    def state(self, project_ref: str, ref: str | None = None) -> ProjectState: ...  # pragma: no cover
-    def _branch(self, project: Project, branch: str | None) -> str: ...  # pragma: no cover
-    def _current_shots(self, state: ProjectState, doc: SceneDoc) -> tuple[Shot, ...]: ...  # pragma: no cover
-    def style_pack(self, pack_id: str | None) -> StylePack | None: ...  # pragma: no cover
-    def _commit(self, project_ref: str, compute: Any, message: str, *, action: str, vault: Any = ()) -> CommitRow: ...  # pragma: no cover
-    def _require(self, state: ProjectState, stage: Stage, scene_id: str | None = None) -> None: ...  # pragma: no cover
-    def prompt_sets(self, project_ref: str, scene_ref: str | int, **kw: Any) -> Any: ...  # pragma: no cover
+    def __init__(
+        self,
+        workspace: Workspace,
+        planning: PlanningService,
+        *,
+        presets: Mapping[str, Mapping[str, Any]],
+        render_queue: RenderQueue | None = None,
+        gpu_probe: GpuProbe | None = None,
+        drain_queue: Callable[[], None] | None = None,
+        start_worker: Callable[[], int | None] | None = None,
+        drift_check: DriftCheck | None = None,
+    ) -> None:
+        self._ws = workspace
+        self._planning = planning
+        self.settings = workspace.settings
+        self.store = workspace.store
+        self.timeline = workspace.timeline
+        self.presets = presets
+        self.render_queue = render_queue
+        self.gpu_probe = gpu_probe
+        self.drain_queue = drain_queue
+        self.start_worker = start_worker
+        self.drift_check = drift_check
 
     # ------------------------------------------------------------------ helpers
 
@@ -146,14 +148,14 @@ class ProductionServices:
         seed; ``None`` goes back to the derived scene seed / the scene seed."""
         if seed is not None and not 0 <= seed < 2**31:
             raise BadInput("a seed is a whole number from 0 to 2147483647")
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
             doc = state.scenes[scene_id]
             if shot_id is None:
                 work = doc.work.model_copy(update={"seed": seed})
             else:
-                if shot_id not in {s.id for s in self._current_shots(state, doc)}:
+                if shot_id not in {s.id for s in self._planning.current_shots(state, doc)}:
                     raise NotFound(f"no shot {shot_id} in this scene")
                 overrides = dict(doc.work.seed_overrides)
                 if seed is None:
@@ -164,7 +166,7 @@ class ProductionServices:
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
         target = f"shot {shot_id}" if shot_id else "the scene"
-        return self._commit(project_ref, compute, f"Seed of {target}: {seed if seed is not None else 'default'}", action="seed")
+        return self._ws.commit(project_ref, compute, f"Seed of {target}: {seed if seed is not None else 'default'}", action="seed")
 
     def _characters(self, state: ProjectState, scene_id: str) -> tuple[RenderCharacter, ...]:
         characters = []
@@ -223,7 +225,7 @@ class ProductionServices:
             int_ext=doc.scene.int_ext.value,
             location=doc.scene.location,
             time_of_day=doc.scene.time_of_day,
-            style=self.style_pack(state.assets.style_pack),
+            style=self._planning.style_pack(state.assets.style_pack),
             characters=self._characters(state, doc.scene.id),
             prompts=prompts,
             inputs=inputs,
@@ -246,7 +248,7 @@ class ProductionServices:
         found = [f for f in frames if f.shot_id == shot_id and f.which == which]
         return found[-1] if found else None
 
-    def _previous_end(self, state: ProjectState, doc: SceneDoc, index: int, shots: Sequence[Shot]) -> Frame | None:
+    def previous_end(self, state: ProjectState, doc: SceneDoc, index: int, shots: Sequence[Shot]) -> Frame | None:
         """The frame a shot's start continues from: the previous shot's end (or start, for a
         start-frame-only shot), or the previous scene's last one."""
         frames = doc.work.frames
@@ -267,20 +269,20 @@ class ProductionServices:
         """Stage 10 starts with a required choice: Quick (bulk) or Control (sequential)."""
         if mode not in ("quick", "control"):
             raise BadInput("frame mode must be 'quick' or 'control'")
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.FRAMES, scene_id)
+            self._ws.require(state, Stage.FRAMES, scene_id)
             doc = state.scenes[scene_id]
             work = doc.work.model_copy(update={"frame_mode": mode})
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
-        return self._commit(project_ref, compute, f"Frame mode: {mode}", action="frame_mode")
+        return self._ws.commit(project_ref, compute, f"Frame mode: {mode}", action="frame_mode")
 
     def frames_view(self, project_ref: str, scene_ref: str | int) -> FramesView:
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         doc = state.scene(scene_ref)
-        shots = self._current_shots(state, doc)
+        shots = self._planning.current_shots(state, doc)
         jobs = self.render_jobs(project_ref, doc.scene.id) if self.render_queue else []
         rows = []
         next_control: tuple[str, str] | None = None
@@ -311,13 +313,13 @@ class ProductionServices:
     def frame_drift(self, project_ref: str, scene_ref: str | int) -> dict[str, float | None]:
         """Per shot, the continuity drift of its start frame against the frame it continues
         from; None where there is nothing to compare or no drift check is configured."""
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         doc = state.scene(scene_ref)
-        shots = self._current_shots(state, doc)
+        shots = self._planning.current_shots(state, doc)
         result: dict[str, float | None] = {}
         for index, shot in enumerate(shots):
             start = self._latest(doc.work.frames, shot.id, "start")
-            previous = self._previous_end(state, doc, index, shots)
+            previous = self.previous_end(state, doc, index, shots)
             if self.drift_check is None or start is None or previous is None:
                 result[shot.id] = None
                 continue
@@ -343,25 +345,25 @@ class ProductionServices:
         ``variation`` (with ``shot_id``) asks for a different take of a shot that already has
         frames: the same inputs and seed always give the same frame, so the shot gets a new
         seed of its own (recorded, so the take stays reproducible)."""
-        project = self.project(project_ref)
+        project = self._ws.project(project_ref)
         if variation:
             if shot_id is None:
                 raise BadInput("a new variation is asked for one shot: give the shot id")
-            state = self.state(project.id)
+            state = self._ws.state(project.id)
             doc = state.scene(scene_ref)
             takes = sum(f.shot_id == shot_id for f in doc.work.frames)
             seed = (self.shot_seed(project.id, doc, shot_id) + 7919 * (takes + 1)) % (2**31)
             self.set_seed(project.id, doc.scene.id, seed, shot_id=shot_id)
-        state = self.state(project.id)
+        state = self._ws.state(project.id)
         doc = state.scene(scene_ref)
-        self._require(state, Stage.FRAMES, doc.scene.id)
+        self._ws.require(state, Stage.FRAMES, doc.scene.id)
         mode = doc.work.frame_mode
         if mode is None:
             raise GateClosed("choose a frame mode first: Quick (bulk) or Control (sequential)")
         backend = backend or self.settings.render_backend
-        shots = self._current_shots(state, doc)
+        shots = self._planning.current_shots(state, doc)
         view = self.frames_view(project.id, doc.scene.id)
-        prompts_by_shot = {p.shot_id: p for p in self.prompt_sets(project.id, doc.scene.id).prompt_sets}
+        prompts_by_shot = {p.shot_id: p for p in self._planning.prompt_sets(project.id, doc.scene.id).prompt_sets}
         wanted: list[tuple[int, Shot, str]] = []
         if shot_id is not None:
             index = next((i for i, s in enumerate(shots) if s.id == shot_id), None)
@@ -388,7 +390,7 @@ class ProductionServices:
                 raise BadInput(f"shot {shot.id} is start-frame-only: it has no end frame")
             inputs: dict[str, str] = {}
             if kind == "start":
-                previous = self._previous_end(state, doc, index, shots)
+                previous = self.previous_end(state, doc, index, shots)
                 if previous is not None:
                     inputs["reference"] = self._media_path(previous.media) or ""
             else:
@@ -415,11 +417,11 @@ class ProductionServices:
             raise BadInput("the mask must be a PNG image (white where the frame should change)")
         if len(prompt.strip()) < 3:
             raise BadInput("describe what the masked region should show")
-        project = self.project(project_ref)
-        state = self.state(project.id)
+        project = self._ws.project(project_ref)
+        state = self._ws.state(project.id)
         doc = state.scene(scene_ref)
-        self._require(state, Stage.FRAMES, doc.scene.id)
-        shots = self._current_shots(state, doc)
+        self._ws.require(state, Stage.FRAMES, doc.scene.id)
+        shots = self._planning.current_shots(state, doc)
         shot = next((s for s in shots if s.id == shot_id), None)
         if shot is None:
             raise NotFound(f"no shot {shot_id} in this scene")
@@ -427,7 +429,7 @@ class ProductionServices:
         if frame is None:
             raise NotFound(f"shot {shot_id} has no {which} frame to edit yet")
         mask = self.store.put_media(mask_png, "image/png")
-        prompts_by_shot = {p.shot_id: p for p in self.prompt_sets(project.id, doc.scene.id).prompt_sets}
+        prompts_by_shot = {p.shot_id: p for p in self._planning.prompt_sets(project.id, doc.scene.id).prompt_sets}
         spec = self._spec(
             project.id, state, doc, shot, kind="frame", which=which, preset=preset,
             inputs={"image": self._media_path(frame.media) or "", "mask": self._media_path(mask) or ""},
@@ -440,10 +442,10 @@ class ProductionServices:
         self, project_ref: str, scene_ref: str | int, shot_id: str, which: Literal["start", "end"],
         approved: bool = True,
     ) -> CommitRow:
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.FRAMES, scene_id)
+            self._ws.require(state, Stage.FRAMES, scene_id)
             doc = state.scenes[scene_id]
             frame = self._latest(doc.work.frames, shot_id, which)
             if frame is None:
@@ -459,17 +461,17 @@ class ProductionServices:
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
         verb = "Approve" if approved else "Reject"
-        return self._commit(project_ref, compute, f"{verb} {which} frame of {shot_id}", action="approve_frame")
+        return self._ws.commit(project_ref, compute, f"{verb} {which} frame of {shot_id}", action="approve_frame")
 
     def lock_frames(self, project_ref: str, scene_ref: str | int) -> CommitRow:
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.FRAMES, scene_id)
+            self._ws.require(state, Stage.FRAMES, scene_id)
             if pipeline.stage_locked(state, Stage.FRAMES, scene_id):
                 raise Conflict("the anchor frames are locked already")
             doc = state.scenes[scene_id]
-            shots = self._current_shots(state, doc)
+            shots = self._planning.current_shots(state, doc)
             missing = []
             for shot in shots:
                 start = self._latest(doc.work.frames, shot.id, "start")
@@ -485,12 +487,12 @@ class ProductionServices:
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
         vault = [VaultEntry(Stage.FRAMES, "anchor frames", "Locked anchor frames", key=scene_key(scene_id), scene_id=scene_id)]
-        return self._commit(project_ref, compute, "Lock anchor frames", action="lock_frames", vault=vault)
+        return self._ws.commit(project_ref, compute, "Lock anchor frames", action="lock_frames", vault=vault)
 
     # ------------------------------------------------------------------ jobs -> project
 
     def render_jobs(self, project_ref: str, scene_id: str | None = None) -> list[JobInfo]:
-        project = self.project(project_ref)
+        project = self._ws.project(project_ref)
         jobs = self._queue().jobs(project.id)
         return [j for j in jobs if scene_id is None or j.scene_id == scene_id]
 
@@ -499,7 +501,7 @@ class ProductionServices:
 
     def sync_renders(self, project_ref: str) -> int:
         """Bring finished render outputs into the project (one commit); returns how many."""
-        project = self.project(project_ref)
+        project = self._ws.project(project_ref)
         done = [j for j in self._queue().jobs(project.id) if j.status == "done" and j.outputs]
         if not done:
             return 0
@@ -512,7 +514,7 @@ class ProductionServices:
             # unchanged clips gets the earlier assembly back.
             return not seen or (job.kind == "assemble" and doc.work.assembled is None)
 
-        current = self.state(project.id)
+        current = self._ws.state(project.id)
         fresh = sum(1 for j in done if (d := current.scenes.get(j.scene_id)) is not None and is_new(d, j))
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
@@ -531,7 +533,7 @@ class ProductionServices:
             return changes
 
         try:
-            self._commit(project.id, compute, f"Bring in {fresh} finished render(s)", action="renders")
+            self._ws.commit(project.id, compute, f"Bring in {fresh} finished render(s)", action="renders")
         except _NothingNew:
             return 0
         self._queue_assembly(project.id)
@@ -584,11 +586,11 @@ class ProductionServices:
 
     def _queue_assembly(self, project_id: str) -> None:
         """Once every shot of a confirmed scene has a clip, cut the scene together."""
-        state = self.state(project_id)
+        state = self._ws.state(project_id)
         for doc in state.ordered_scenes():
             if doc.work.render_confirmed is None or doc.work.assembled is not None:
                 continue
-            shots = self._current_shots(state, doc)
+            shots = self._planning.current_shots(state, doc)
             clips = self.latest_clips(doc)
             if not shots or any(s.id not in clips for s in shots):
                 continue
@@ -601,8 +603,8 @@ class ProductionServices:
 
     def assemble_film(self, project_ref: str) -> JobInfo:
         """Cut every scene's assembled video into one film, in script order."""
-        project = self.project(project_ref)
-        state = self.state(project.id)
+        project = self._ws.project(project_ref)
+        state = self._ws.state(project.id)
         scenes = state.ordered_scenes()
         missing = [str(n) for n, d in enumerate(scenes, 1) if not d.work.assembled]
         if not scenes or missing:
@@ -632,10 +634,10 @@ class ProductionServices:
         self, project_ref: str, scene_ref: str | int, *, backend: str | None = None, preset: str = "fast"
     ) -> CostEstimate:
         """GPU-seconds, peak VRAM against the card, wall time and money for a scene's clips."""
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         doc = state.scene(scene_ref)
         backend = backend or self.settings.render_backend
-        shots = self._current_shots(state, doc)
+        shots = self._planning.current_shots(state, doc)
         table = self._preset(preset)
         clip_seconds = round(sum(s.duration_s for s in shots), 1)
         pairs = sum(not s.start_frame_only for s in shots)
@@ -653,7 +655,7 @@ class ProductionServices:
         fits = peak == 0 or (card is not None and peak <= card)
         price = self.settings.price_per_gpu_hour
         money = round(sum(gpu.values()) / 3600 * price, 2) if price is not None else None
-        view = self.prompt_sets(project_ref, doc.scene.id)
+        view = self._planning.prompt_sets(project_ref, doc.scene.id)
         prompts = tuple((p.shot_id, p.frame_prompt, p.video_prompt) for p in view.prompt_sets)
         return CostEstimate(
             scene_id=doc.scene.id, backend=backend, preset=preset, shots=len(shots), frame_pairs=pairs,
@@ -665,25 +667,25 @@ class ProductionServices:
         self, project_ref: str, scene_ref: str | int, *, backend: str | None = None, preset: str = "fast"
     ) -> list[JobInfo]:
         """"Confirm & render": lock the confirmation and queue a clip for every shot."""
-        project = self.project(project_ref)
-        state = self.state(project.id)
+        project = self._ws.project(project_ref)
+        state = self._ws.state(project.id)
         doc = state.scene(scene_ref)
         scene_id = doc.scene.id
-        self._require(state, Stage.CONFIRM, scene_id)
+        self._ws.require(state, Stage.CONFIRM, scene_id)
         backend = backend or self.settings.render_backend
 
         def compute(current: ProjectState) -> dict[str, BaseModel]:
-            self._require(current, Stage.CONFIRM, scene_id)
+            self._ws.require(current, Stage.CONFIRM, scene_id)
             scene_doc = current.scenes[scene_id]
             record = pipeline.lock_record(current, scene_id, "Confirm & render", "render confirmation")
             work = scene_doc.work.model_copy(update={"render_confirmed": record, "assembled": None})
             return {scene_key(scene_id): scene_doc.model_copy(update={"work": work})}
 
-        self._commit(project.id, compute, f"Confirm & render ({backend}, {preset})", action="confirm_render")
-        state = self.state(project.id)
+        self._ws.commit(project.id, compute, f"Confirm & render ({backend}, {preset})", action="confirm_render")
+        state = self._ws.state(project.id)
         doc = state.scenes[scene_id]
-        shots = self._current_shots(state, doc)
-        prompts_by_shot = {p.shot_id: p for p in self.prompt_sets(project.id, scene_id).prompt_sets}
+        shots = self._planning.current_shots(state, doc)
+        prompts_by_shot = {p.shot_id: p for p in self._planning.prompt_sets(project.id, scene_id).prompt_sets}
         starts = _start_times(shots)
         jobs = []
         for index, shot in enumerate(shots):
@@ -692,7 +694,7 @@ class ProductionServices:
             inputs = {"start_frame": self._media_path(start.media) if start else None}
             if not shot.start_frame_only and end is not None:
                 inputs["end_frame"] = self._media_path(end.media)
-            previous = self._previous_end(state, doc, index, shots)
+            previous = self.previous_end(state, doc, index, shots)
             if previous is not None:
                 inputs["reference"] = self._media_path(previous.media)
             spec = self._spec(
@@ -726,7 +728,7 @@ class ProductionServices:
         frames (10); narrative or audio -> back to the shot list (7)."""
         if verdict not in ROUTES:
             raise BadInput("verdict must be success, visual, narrative or audio")
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
         review = ReviewNote(verdict=verdict, note=note.strip(), routed_to=ROUTES[verdict], shot_id=shot_id)
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
@@ -749,7 +751,7 @@ class ProductionServices:
             return {scene_key(scene_id): doc.model_copy(update={"work": work.model_copy(update=updates)})}
 
         message = f"Review: {verdict}" + (f" — {note.strip()}" if note.strip() else "")
-        self._commit(project_ref, compute, message[:200], action="review")
+        self._ws.commit(project_ref, compute, message[:200], action="review")
         return review
 
 

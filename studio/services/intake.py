@@ -1,36 +1,27 @@
-"""The Studio facade: the verbs the UI, the CLI and notebooks call.
-
-Every public method is one user action or one read; each validates its input, raises a
-:class:`StudioError` with a sentence a person can act on, and either commits a complete new
-state or writes nothing.
-"""
+"""Stage 1 and projects: create and list projects, stage files, import a screenplay (mode D)
+with its asset sheet, and the bundled samples."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from studio import pipeline
-from studio.cards import PlaceholderCardRenderer
-from studio.config import Settings
-from studio.errors import BadInput, BranchRequired, Conflict, GateClosed, NotFound, StudioError
+from studio.errors import BadInput, BranchRequired, Conflict, NotFound
 from studio.model import (
     Asset,
     AssetKind,
     AssetsDoc,
     FileRole,
-    GlobalAsset,
     InputDoc,
     InputMode,
     Project,
     ProjectParams,
     ProjectState,
-    Scene,
     SceneDoc,
     Script,
     Stage,
@@ -38,36 +29,16 @@ from studio.model import (
     Staging,
     slugify,
 )
-from studio.pipeline import Gate, Impact, SceneReport
-from studio.planning import PlanningServices
-from studio.ports import (
-    DriftCheck,
-    FrameRenderer,
-    GpuProbe,
-    Probe,
-    ProbeResult,
-    QaEngine,
-    RenderQueue,
-    RunRecorder,
-)
-from studio.production import ProductionServices
-from studio.quality import QualityServices
 from studio.screenplay import (
     AssetSheetEntry,
     ParsedScript,
     parse_asset_sheet,
     parse_screenplay,
-    to_fountain,
 )
-from studio.store import CommitRow, Store
-from studio.timeline import (
-    GraphData,
-    SwitchResult,
-    Timeline,
-    VaultEntry,
-    diff_states,
-    scene_key,
-)
+from studio.services.planning import PlanningService
+from studio.services.workspace import Workspace, validation_message
+from studio.store import CommitRow
+from studio.timeline import VaultEntry, diff_states, scene_key
 from studio.uploads import check_filename, decode_text
 
 ASSET_SHEET_TAG = "asset sheet"
@@ -96,15 +67,6 @@ class ImportResult:
     locations: tuple[str, ...]
     assets: int
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class VaultGroup:
-    """Artifacts of one branch and stage, grouped by scene (None = film-wide)."""
-
-    branch: str
-    stage: Stage
-    by_scene: dict[str | None, list[Any]] = field(default_factory=dict)
 
 
 def check_project_name(name: str) -> str:
@@ -184,42 +146,15 @@ def assets_from_script(
     return tuple(unique.values()), tuple(warnings)
 
 
-class Studio(PlanningServices, ProductionServices, QualityServices):
-    """One studio over one data dir. Built once by :func:`studio.wiring.build_studio`."""
+class IntakeService:
+    """Projects and stage 1; an import runs stage 5's deterministic extraction (planning)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        *,
-        probes: Sequence[Probe | Callable[[], ProbeResult]] = (),
-        frame_renderer: FrameRenderer | None = None,
-        render_queue: RenderQueue | None = None,
-        gpu_probe: GpuProbe | None = None,
-        presets: Mapping[str, Mapping[str, Any]],
-        drain_queue: Callable[[], None] | None = None,
-        start_worker: Callable[[], int | None] | None = None,
-        drift_check: DriftCheck | None = None,
-        qa_engine: QaEngine | None = None,
-        run_log: RunRecorder | None = None,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.timeline = Timeline(store)
-        self._probes = list(probes)
-        # Without a renderer adapter, image keys are palette placeholder cards.
-        self.frame_renderer = frame_renderer or PlaceholderCardRenderer()
-        self.render_queue = render_queue
-        self.gpu_probe = gpu_probe
-        self.presets = presets
-        self.drain_queue = drain_queue
-        self.start_worker = start_worker
-        # Filled by the QA issue's metric; until then the drift flag says "not measured".
-        self.drift_check = drift_check
-        self.qa_engine = qa_engine
-        self.run_log = run_log
-
-    # ------------------------------------------------------------------ projects
+    def __init__(self, workspace: Workspace, planning: PlanningService) -> None:
+        self._ws = workspace
+        self.settings = workspace.settings
+        self.store = workspace.store
+        self.timeline = workspace.timeline
+        self._planning = planning
 
     def create_project(self, name: str) -> Project:
         """A new, empty project on branch ``main``."""
@@ -237,16 +172,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
             except Exception as exc:  # sqlite3.IntegrityError from a racing create
                 raise Conflict(f"a project named {cleaned!r} exists already") from exc
             self.timeline.create_root(conn, project_id, ProjectState())
-        return self.project(project_id)
-
-    def project(self, ref: str) -> Project:
-        row = self.store.project_row(ref)
-        return Project(
-            id=row["id"],
-            name=row["name"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            active_branch=row["active_branch"],
-        )
+        return self._ws.project(project_id)
 
     def list_projects(self) -> list[ProjectSummary]:
         summaries = []
@@ -269,38 +195,23 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
             )
         return summaries
 
-    def _branch(self, project: Project, branch: str | None) -> str:
-        return branch or project.active_branch
-
-    def state(self, project_ref: str, ref: str | None = None) -> ProjectState:
-        """The state at a branch head or commit (the active branch by default)."""
-        project = self.project(project_ref)
-        commit = self.timeline.resolve(project.id, ref or project.active_branch)
-        return self.timeline.load_state(commit)
-
-    def head(self, project_ref: str, branch: str | None = None) -> str:
-        project = self.project(project_ref)
-        return self.timeline.head(project.id, self._branch(project, branch))
-
-    # ------------------------------------------------------------------ stage 1
-
     def save_params(
         self, project_ref: str, params: ProjectParams | dict[str, Any], *, branch: str | None = None
     ) -> CommitRow:
         """Validate and save the stage 1 project parameters."""
-        project = self.project(project_ref)
+        project = self._ws.project(project_ref)
         if not isinstance(params, ProjectParams):
             try:
                 params = ProjectParams.model_validate(params)
             except ValidationError as exc:
-                raise BadInput(_validation_message("project parameters", exc)) from exc
+                raise BadInput(validation_message("project parameters", exc)) from exc
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
             return {"input": state.input.model_copy(update={"params": params})}
 
         return self.timeline.update(
             project.id,
-            self._branch(project, branch),
+            self._ws.branch(project, branch),
             compute,
             "Save project parameters",
             action="params",
@@ -321,7 +232,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
 
         Text files are checked (size, binary, encoding) before anything is written.
         """
-        project = self.project(project_ref)
+        project = self._ws.project(project_ref)
         safe = check_filename(name)
         text = decode_text(data, safe, max_bytes=self.settings.max_upload_bytes)
         media = self.store.put_media(text.encode("utf-8"), "text/plain; charset=utf-8")
@@ -337,7 +248,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
 
         return self.timeline.update(
             project.id,
-            self._branch(project, branch),
+            self._ws.branch(project, branch),
             compute,
             f"Stage file {safe}",
             action="stage_file",
@@ -356,7 +267,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
         branch: str | None = None,
     ) -> CommitRow:
         """Mark a staged file Primary, re-tag it, or remove it."""
-        project = self.project(project_ref)
+        project = self._ws.project(project_ref)
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
             files = list(state.input.staging.files)
@@ -382,12 +293,12 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
 
         verb = "Remove" if remove else "Update"
         return self.timeline.update(
-            project.id, self._branch(project, branch), compute, f"{verb} staged file {name}",
+            project.id, self._ws.branch(project, branch), compute, f"{verb} staged file {name}",
             action="stage_file", keys=["input"],
         )
 
     def staged_text(self, project_ref: str, name: str) -> str:
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         for f in state.input.staging.files:
             if f.name == name:
                 return self.store.get_media(f.media).decode("utf-8")
@@ -410,7 +321,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
         branch that already has a script gets a new one only on a new branch.
         """
         prepared = self._prepare_import(name, data, asset_sheet)
-        project = self.project(project_ref)
+        project = self._ws.project(project_ref)
         safe, text, parsed, sheet, sheet_name = prepared
         assets, warnings = assets_from_script(parsed, sheet)
         media = self.store.put_media(text.encode("utf-8"), "text/plain; charset=utf-8")
@@ -450,7 +361,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
             )
             # Stage 5's deterministic extraction runs at import: props from the caps
             # convention and descriptions pre-filled from every mention.
-            extracted = after.assets.model_copy(update={"assets": self.extracted_assets(after)})
+            extracted = after.assets.model_copy(update={"assets": self._planning.extracted_assets(after)})
             return diff_states(state, after.model_copy(update={"assets": extracted}))
 
         vault = [VaultEntry(Stage.SCRIPT, "script", f"Imported {safe}", key="script")] + [
@@ -458,7 +369,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
             for s in parsed.scenes
         ]
         message = f"Import screenplay {safe}"
-        existing = self.state(project.id, self._branch(project, branch))
+        existing = self._ws.state(project.id, self._ws.branch(project, branch))
         if existing.script is not None and not new_branch:
             raise BranchRequired(
                 "this branch already has a script: importing another would replace it and "
@@ -466,13 +377,13 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
             )
         if new_branch:
             commit = self.timeline.commit_on_new_branch(
-                project.id, self._branch(project, branch), new_branch, compute, message,
+                project.id, self._ws.branch(project, branch), new_branch, compute, message,
                 action="import", vault=vault,
             )
             self.store.set_active_branch(project.id, new_branch)
         else:
             commit = self.timeline.update(
-                project.id, self._branch(project, branch), compute, message,
+                project.id, self._ws.branch(project, branch), compute, message,
                 action="import", vault=vault,
             )
         return ImportResult(
@@ -517,7 +428,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
         result = self.import_screenplay(
             project.id, script[0], script[1], asset_sheet=asset_sheet, params=params
         )
-        return self.project(project.id), result
+        return self._ws.project(project.id), result
 
     def import_staged(
         self, project_ref: str, *, branch: str | None = None, new_branch: str | None = None
@@ -525,7 +436,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
         """Import the staged Primary file as a screenplay (with a staged asset sheet, if any).
 
         ``new_branch`` imports on a new branch (required when this branch has a script)."""
-        state = self.state(project_ref, branch)
+        state = self._ws.state(project_ref, branch)
         primary = state.input.staging.primary
         if primary is None:
             raise BadInput("mark one staged file as Primary (the screenplay) before importing")
@@ -542,208 +453,6 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
             branch=branch,
             new_branch=new_branch or None,
         )
-
-    # ------------------------------------------------------------------ stage 4
-
-    def script_fountain(self, project_ref: str, ref: str | None = None) -> str:
-        state = self.state(project_ref, ref)
-        if state.script is None:
-            raise NotFound("this project has no script yet: import one in stage 1 (mode D)")
-        return to_fountain(state.script.title_page, [d.scene for d in state.ordered_scenes()])
-
-    def _script_edit(self, state: ProjectState, text: str) -> ProjectState:
-        if state.script is None:
-            raise NotFound("this project has no script yet: import one in stage 1 (mode D)")
-        parsed = parse_screenplay(text, name="the edited script")
-        old_ids = list(state.script.scene_ids)
-        used = {int(sid[3:]) for sid in state.scenes if sid[3:].isdigit()}
-        next_number = max(used, default=0) + 1
-        scenes: dict[str, SceneDoc] = {}
-        order: list[str] = []
-        for index, scene in enumerate(parsed.scenes):
-            # Scenes keep their id by position, so their Phase B work stays attached and an
-            # edit shows up as an edit of that scene (Outdated), not as a new scene.
-            if index < len(old_ids):
-                scene_id = old_ids[index]
-            else:
-                scene_id, next_number = f"sc-{next_number}", next_number + 1
-            scene = scene.model_copy(update={"id": scene_id})
-            old = state.scenes.get(scene_id)
-            scenes[scene_id] = (
-                old.model_copy(update={"scene": scene}) if old else SceneDoc(scene=scene)
-            )
-            order.append(scene_id)
-        script = state.script.model_copy(
-            update={"title": parsed.title, "title_page": parsed.title_page, "scene_ids": tuple(order)}
-        )
-        return state.model_copy(update={"script": script, "scenes": scenes})
-
-    def preview_script_edit(self, project_ref: str, text: str) -> Impact:
-        """What saving this edit would invalidate (the cost & dependency warning)."""
-        state = self.state(project_ref)
-        return pipeline.impact(state, self._script_edit(state, text))
-
-    def save_script_text(
-        self, project_ref: str, text: str, message: str, *, branch: str | None = None
-    ) -> CommitRow:
-        """A manual edit of the master script (Fountain text), saved as one commit that writes
-        only the scene objects that changed."""
-        project = self.project(project_ref)
-        message = pipeline.check_guidance(message, "the edit description")
-        if len(text.encode("utf-8")) > self.settings.max_upload_bytes:
-            raise BadInput("the edited script is larger than the upload limit")
-
-        def compute(state: ProjectState) -> dict[str, BaseModel | None]:
-            if state.script is not None and state.script.approved:
-                raise GateClosed(
-                    "the master script is approved (frozen): reopen it for editing with a "
-                    "reason, or branch from a commit before the approval"
-                )
-            changes = diff_states(state, self._script_edit(state, text))
-            if not changes:
-                raise BadInput("nothing changed: the script is the same as the saved one")
-            return changes
-
-        return self.timeline.update(
-            project.id,
-            self._branch(project, branch),
-            compute,
-            message,
-            action="edit_script",
-            vault=lambda state: [
-                VaultEntry(Stage.SCRIPT, "script", "Manual edit", key="script")
-            ],
-        )
-
-    def approve_script(self, project_ref: str, *, branch: str | None = None) -> CommitRow:
-        """Lock stage 4 ("Approve master script")."""
-        project = self.project(project_ref)
-        branch_name = self._branch(project, branch)
-
-        def compute(state: ProjectState) -> dict[str, BaseModel]:
-            gate = pipeline.stage_gate(state, Stage.SCRIPT)
-            if not gate.open:
-                raise GateClosed(f"stage 4 is not open: {gate.reason}")
-            if state.script is None or not state.scenes:
-                raise GateClosed("there is no script to approve yet")
-            if state.script.approved:
-                raise Conflict("the master script is approved already")
-            return {"script": state.script.model_copy(update={"approved": True})}
-
-        return self.timeline.update(
-            project.id, branch_name, compute, "Approve master script", action="approve_script",
-            vault=[VaultEntry(Stage.SCRIPT, "approved script", "Approved master script", key="script")],
-        )
-
-    def reopen_script(self, project_ref: str, reason: str, *, branch: str | None = None) -> CommitRow:
-        """Unfreeze an approved script for editing; the reason (>= 10 chars) is the commit
-        message. Scenes whose text then changes become Outdated, later ones continuity-broken."""
-        project = self.project(project_ref)
-        message = pipeline.check_guidance(reason, "the reason for reopening")
-
-        def compute(state: ProjectState) -> dict[str, BaseModel]:
-            if state.script is None or not state.script.approved:
-                raise Conflict("the master script is not approved, so there is nothing to reopen")
-            return {"script": state.script.model_copy(update={"approved": False})}
-
-        return self.timeline.update(
-            project.id, self._branch(project, branch), compute, message, action="reopen_script"
-        )
-
-    # ------------------------------------------------------------------ hub + gates
-
-    def scene_reports(self, project_ref: str, ref: str | None = None) -> list[SceneReport]:
-        return pipeline.scene_reports(self.state(project_ref, ref))
-
-    def scene(self, project_ref: str, scene_ref: str | int) -> SceneDoc:
-        return self.state(project_ref).scene(scene_ref)
-
-    def gates(self, project_ref: str, scene_id: str | None = None) -> dict[Stage, Gate]:
-        return pipeline.gates(self.state(project_ref), scene_id)
-
-    # ------------------------------------------------------------------ timelines
-
-    def log(self, project_ref: str, ref: str | None = None, limit: int | None = None) -> list[CommitRow]:
-        project = self.project(project_ref)
-        return self.timeline.log(project.id, ref or project.active_branch, limit)
-
-    def branches(self, project_ref: str) -> list[dict[str, Any]]:
-        project = self.project(project_ref)
-        return [
-            {**row, "active": row["name"] == project.active_branch}
-            for row in self.store.ref_rows(project.id)
-        ]
-
-    def create_branch(self, project_ref: str, name: str, from_ref: str | None = None) -> str:
-        project = self.project(project_ref)
-        return self.timeline.create_branch(project.id, name, from_ref or project.active_branch)
-
-    def switch(self, project_ref: str, ref: str) -> SwitchResult:
-        project = self.project(project_ref)
-        return self.timeline.switch(project.id, ref)
-
-    def graph(self, project_ref: str, limit: int = 200) -> GraphData:
-        project = self.project(project_ref)
-        return self.timeline.graph(project.id, project.active_branch, limit)
-
-    def reflog(self, project_ref: str, ref: str | None = None) -> list[dict[str, Any]]:
-        return self.store.reflog(self.project(project_ref).id, ref)
-
-    # ------------------------------------------------------------------ vault + global assets
-
-    def vault(self, project_ref: str, branch: str | None = None) -> list[VaultGroup]:
-        """The Artifact Vault: every artifact grouped by branch -> stage -> scene."""
-        project = self.project(project_ref)
-        groups: dict[tuple[str, int], VaultGroup] = {}
-        for row in self.store.artifact_rows(project.id, branch):
-            key = (row["branch"], row["stage"])
-            group = groups.setdefault(key, VaultGroup(row["branch"], Stage(row["stage"])))
-            group.by_scene.setdefault(row["scene_id"], []).append(row)
-        return [groups[k] for k in sorted(groups)]
-
-    def promote_to_global(self, project_ref: str, asset_id: str) -> GlobalAsset:
-        """Copy a project asset into the global library, usable by every project."""
-        project = self.project(project_ref)
-        state = self.state(project.id)
-        asset = state.assets.get(asset_id)
-        if asset is None:
-            raise NotFound(f"no asset {asset_id!r} in this project")
-        global_id = f"{asset.kind.value}-{slugify(asset.name)}"
-        row = {
-            "id": global_id,
-            "kind": asset.kind.value,
-            "name": asset.name,
-            "description": asset.description,
-            "image_key": asset.image_key,
-            "origin_project": project.id,
-            "origin_branch": project.active_branch,
-        }
-        if not self.store.insert_global_asset(row):
-            raise Conflict(f"the global library already has {asset.kind.value} {asset.name!r}")
-        return next(a for a in self.global_assets() if a.id == global_id)
-
-    def global_assets(self) -> list[GlobalAsset]:
-        return [
-            GlobalAsset(
-                id=r["id"],
-                kind=AssetKind(r["kind"]),
-                name=r["name"],
-                description=r["description"],
-                image_key=r["image_key"],
-                origin_project=r["origin_project"],
-                origin_branch=r["origin_branch"],
-                created_at=datetime.fromisoformat(r["created_at"]),
-            )
-            for r in self.store.global_asset_rows()
-        ]
-
-    def media_bytes(self, media_id: str) -> bytes:
-        """The bytes of a stored media file (an image key, a staged file, a frame)."""
-        if not re.fullmatch(r"[0-9a-f]{64}", media_id or ""):
-            raise BadInput("not a media id")
-        return self.store.get_media(media_id)
-
-    # ------------------------------------------------------------------ samples
 
     def list_samples(self) -> list[str]:
         """Bundled sample screenplays (file names), for the demo and 'use the sample'."""
@@ -768,50 +477,8 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
     ) -> ImportResult:
         """Import a bundled sample screenplay (with its asset sheet) into a project."""
         data, sheet = self.sample(name)
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         return self.import_screenplay(
             project_ref, name, data, asset_sheet=sheet, params=state.input.params,
             new_branch=new_branch or None,
         )
-
-    # ------------------------------------------------------------------ health
-
-    def doctor(self) -> list[ProbeResult]:
-        """Probe every backend; a probe that itself fails reports 'down', never raises."""
-        results = [self._probe_store()]
-        for probe in self._probes:
-            try:
-                results.append(probe.probe() if isinstance(probe, Probe) else probe())
-            except StudioError as exc:
-                results.append(ProbeResult(getattr(probe, "name", "backend"), "down", str(exc)))
-        return results
-
-    def _probe_store(self) -> ProbeResult:
-        try:
-            version = self.store.schema_version()
-            return ProbeResult(
-                "store", "ok", f"SQLite WAL at {self.settings.db_path} (schema v{version})", True
-            )
-        except Exception as exc:  # the probe reports, never raises
-            return ProbeResult("store", "down", str(exc))
-
-    def fsck(self) -> list[str]:
-        return self.store.fsck()
-
-
-def _validation_message(what: str, exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:4]:
-        where = ".".join(str(p) for p in error["loc"]) or what
-        parts.append(f"{where}: {error['msg']}")
-    return f"invalid {what}: " + "; ".join(parts)
-
-
-__all__ = [
-    "ImportResult",
-    "ProjectSummary",
-    "Studio",
-    "VaultGroup",
-    "check_project_name",
-    "Scene",
-]

@@ -1,5 +1,5 @@
 """QA services: measure what was rendered, judge it with the one thresholds file, and record
-it in the run log. Mixed into :class:`studio.services.Studio`; the metrics, verdicts and the
+it in the run log; one of the services :class:`studio.services.Studio` gathers. The metrics, verdicts and the
 run log are adapters behind the ``QaEngine`` / ``RunRecorder`` ports (the qa/ package).
 """
 
@@ -16,11 +16,12 @@ from studio import __version__, continuity
 from studio.errors import BackendUnavailable, Corrupt, NotFound
 from studio.model import AssetKind
 from studio.ports import JobInfo, QaEngine, QaVerdict, RunRecorder
+from studio.services.planning import PlanningService
+from studio.services.production import ProductionService
+from studio.services.workspace import Workspace
 
 if TYPE_CHECKING:
-    from studio.config import Settings
-    from studio.model import Clip, Project, ProjectState, SceneDoc, Shot
-    from studio.store import Store
+    from studio.model import Project, ProjectState, SceneDoc, Shot
 
 SEED_POLICY = "scene seed, per-shot overrides"
 
@@ -34,20 +35,26 @@ class QaReport:
     rows: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
 
-class QualityServices:
-    """Runs QA over a project's rendered scenes. Expects the Studio's helpers."""
+class QualityService:
+    """Runs QA over a project's rendered scenes: shot lists and prompts from planning, clips
+    and jobs from production, metrics from the ``QaEngine`` port, rows to the run log."""
 
-    settings: Settings
-    store: Store
-    qa_engine: QaEngine | None
-    run_log: RunRecorder | None
-
-    def project(self, ref: str) -> Project: ...  # pragma: no cover
-    def state(self, project_ref: str, ref: str | None = None) -> ProjectState: ...  # pragma: no cover
-    def _current_shots(self, state: ProjectState, doc: SceneDoc) -> tuple[Shot, ...]: ...  # pragma: no cover
-    def latest_clips(self, doc: SceneDoc) -> dict[str, Clip]: ...  # pragma: no cover
-    def render_jobs(self, project_ref: str, scene_id: str | None = None) -> list[JobInfo]: ...  # pragma: no cover
-    def prompt_sets(self, project_ref: str, scene_ref: str | int, **kw: Any) -> Any: ...  # pragma: no cover
+    def __init__(
+        self,
+        workspace: Workspace,
+        planning: PlanningService,
+        production: ProductionService,
+        *,
+        qa_engine: QaEngine | None = None,
+        run_log: RunRecorder | None = None,
+    ) -> None:
+        self._ws = workspace
+        self._planning = planning
+        self._production = production
+        self.settings = workspace.settings
+        self.store = workspace.store
+        self.qa_engine = qa_engine
+        self.run_log = run_log
 
     def _engine(self) -> QaEngine:
         if self.qa_engine is None:
@@ -83,15 +90,15 @@ class QualityServices:
         the thresholds file; record the run. A run's verdict is the worst of its parts."""
         engine = self._engine()
         started = time.perf_counter()
-        project = self.project(project_ref)
-        state = self.state(project.id)
+        project = self._ws.project(project_ref)
+        state = self._ws.state(project.id)
         rows: list[dict[str, Any]] = []
         verdicts: list[QaVerdict] = []
         unreadable: list[str] = []  # what could not be decoded, said in the run's reasons
         for number, doc in enumerate(state.ordered_scenes(), 1):
             scene_id = doc.scene.id
-            shots = self._current_shots(state, doc)
-            clips = self.latest_clips(doc)
+            shots = self._planning.current_shots(state, doc)
+            clips = self._production.latest_clips(doc)
             previous_clip: str | None = None
             for shot in shots:
                 clip = clips.get(shot.id)
@@ -130,7 +137,7 @@ class QualityServices:
                                 scope="character", scene_id=scene_id, shot_id=None, row_subject=name)
                 )
             if narrative and shots:
-                prompt_sets = self.prompt_sets(project.id, scene_id).prompt_sets
+                prompt_sets = self._planning.prompt_sets(project.id, scene_id).prompt_sets
                 scene_metrics = dict(engine.narrative_metrics(doc.scene, shots, prompt_sets))
                 verdicts.append(
                     self._judge(rows, scene_metrics, f"scene {number}", scope="scene", scene_id=scene_id, shot_id=None)
@@ -161,7 +168,7 @@ class QualityServices:
             for frame in doc.work.frames:  # later entries are newer takes
                 if frame.approved or not approved_only:
                     latest[(frame.shot_id, frame.which)] = frame.media
-        clips = self.latest_clips(doc)
+        clips = self._production.latest_clips(doc)
         out: dict[str, tuple[float, str, str]] = {}
         for shot in shots:
             try:
@@ -192,7 +199,7 @@ class QualityServices:
         frames = doc.work.frames
         start = next((f for f in reversed(frames) if f.shot_id == shot.id and f.which == "start"), None)
         index = [s.id for s in shots].index(shot.id)
-        previous = self._previous_end(state, doc, index, shots)  # type: ignore[attr-defined]
+        previous = self._production.previous_end(state, doc, index, shots)
         if start is None or previous is None:
             return None
         return float(engine.drift(self.store.get_media(previous.media), self.store.get_media(start.media)))
@@ -202,10 +209,11 @@ class QualityServices:
     ) -> str:
         log = self.run_log
         assert log is not None
-        jobs = self.render_jobs(project.id)
+        jobs = self._production.render_jobs(project.id)
         backends = sorted({j.backend for j in jobs}) or [self.settings.render_backend]
         presets = sorted({j.preset for j in jobs}) or ["fast"]
-        snapshot = self.gpu_probe.snapshot() if getattr(self, "gpu_probe", None) else None  # type: ignore[attr-defined]
+        probe = self._production.gpu_probe
+        snapshot = probe.snapshot() if probe is not None else None
         run_id = log.open_run(
             project_id=project.id,
             branch=project.active_branch,
@@ -271,7 +279,7 @@ class QualityServices:
         if self.run_log is None:
             raise BackendUnavailable("the run log is not available in this install")
         log: Any = self.run_log
-        project = self.project(project_ref)
+        project = self._ws.project(project_ref)
         runs = log.runs(project_id=project.id, branch=branch)
         chosen = run_id or (runs[0]["id"] if runs else None)
         return {

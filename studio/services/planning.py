@@ -1,5 +1,6 @@
 """Phase B planning services (stages 5-9): assets and style lock, the script hub, shot lists,
-scene visual state and prompt assembly. Mixed into :class:`studio.services.Studio`.
+scene visual state and prompt assembly. One of the services :class:`studio.services.Studio`
+gathers.
 
 Everything here is deterministic and works with no LLM; reads return drafts (a breakdown, an
 assembled prompt set) when nothing is saved yet, and gates govern only locking and saving.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,15 +33,9 @@ from studio.model import (
     slugify,
 )
 from studio.ports import FrameRenderer, FrameSpec
+from studio.services.workspace import Workspace
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, scene_key
-
-if TYPE_CHECKING:
-    from studio.config import Settings
-    from studio.model import Project
-    from studio.store import Store
-    from studio.timeline import Timeline
-
 
 
 class AssetChanges(Changes):
@@ -111,52 +106,17 @@ class PromptView:
     video_model: str | None
 
 
-class PlanningServices:
-    """Stages 5-9. Expects ``settings``, ``store``, ``timeline``, ``frame_renderer`` and the
-    project helpers of :class:`studio.services.Studio`."""
+class PlanningService:
+    """Stages 5-9 over a :class:`Workspace`; image keys come from ``frame_renderer``."""
 
-    settings: Settings
-    store: Store
-    timeline: Timeline
-    frame_renderer: FrameRenderer
-
-    # Provided by Studio.
-    def project(self, ref: str) -> Project: ...  # pragma: no cover
-    def state(self, project_ref: str, ref: str | None = None) -> ProjectState: ...  # pragma: no cover
-    def _branch(self, project: Project, branch: str | None) -> str: ...  # pragma: no cover
+    def __init__(self, workspace: Workspace, frame_renderer: FrameRenderer) -> None:
+        self._ws = workspace
+        self.settings = workspace.settings
+        self.store = workspace.store
+        self.timeline = workspace.timeline
+        self.frame_renderer = frame_renderer
 
     # ------------------------------------------------------------------ helpers
-
-    def _commit(
-        self,
-        project_ref: str,
-        compute: Any,
-        message: str,
-        *,
-        action: str,
-        vault: Any = (),
-    ) -> CommitRow:
-        project = self.project(project_ref)
-        return self.timeline.update(
-            project.id, self._branch(project, None), compute, message, action=action, vault=vault
-        )
-
-    @staticmethod
-    def _require(state: ProjectState, stage: Stage, scene_id: str | None = None) -> None:
-        gate = pipeline.stage_gate(state, stage, scene_id)
-        if not gate.open:
-            raise GateClosed(f"stage {int(stage)} ({stage.title}) is not open: {gate.reason}")
-
-    @staticmethod
-    def _scene_number(state: ProjectState, scene_id: str) -> int:
-        for number, doc in enumerate(state.ordered_scenes(), 1):
-            if doc.scene.id == scene_id:
-                return number
-        raise NotFound(f"scene {scene_id!r} does not exist")
-
-    @staticmethod
-    def _with_scene(state: ProjectState, doc: SceneDoc) -> dict[str, BaseModel]:
-        return {scene_key(doc.scene.id): doc}
 
     @staticmethod
     def _props(state: ProjectState) -> list[str]:
@@ -213,20 +173,20 @@ class PlanningServices:
         """Run the deterministic extraction again (stage 5); keeps edits, locks, image keys."""
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.ASSETS)
+            self._ws.require(state, Stage.ASSETS)
             assets = self.extracted_assets(state)
             if assets == state.assets.assets:
                 raise Conflict("the asset list is up to date with the script")
             return {"assets": state.assets.model_copy(update={"assets": assets})}
 
-        return self._commit(project_ref, compute, "Extract assets from the script", action="assets")
+        return self._ws.commit(project_ref, compute, "Extract assets from the script", action="assets")
 
     def _edit_assets(self, project_ref: str, message: str, action: str, change: Any) -> CommitRow:
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.ASSETS)
+            self._ws.require(state, Stage.ASSETS)
             return {"assets": change(state)}
 
-        return self._commit(project_ref, compute, message, action=action)
+        return self._ws.commit(project_ref, compute, message, action=action)
 
     def _replace_asset(self, state: ProjectState, asset_id: str, **updates: Any) -> Any:
         asset = state.assets.get(asset_id)
@@ -273,8 +233,8 @@ class PlanningServices:
 
     def generate_image_key(self, project_ref: str, asset_id: str) -> CommitRow:
         """Render an asset's image key in the chosen style through the FrameRenderer port."""
-        state = self.state(project_ref)
-        self._require(state, Stage.ASSETS)
+        state = self._ws.state(project_ref)
+        self._ws.require(state, Stage.ASSETS)
         asset = state.assets.get(asset_id)
         if asset is None:
             raise NotFound(f"no asset {asset_id!r} in this project")
@@ -350,7 +310,7 @@ class PlanningServices:
 
     def hub(self, project_ref: str) -> list[HubRow]:
         """The script hub: status, continuity verdict, dependencies and carry-forward prompts."""
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         rows = []
         for report, doc in zip(pipeline.scene_reports(state), state.ordered_scenes(), strict=True):
             verdict, verdict_reasons = continuity.continuity_verdict(state, doc.scene.id)
@@ -375,7 +335,7 @@ class PlanningServices:
 
     def decide_carry(self, project_ref: str, scene_ref: str | int, asset_id: str, tag: str, carry: bool) -> CommitRow:
         """Answer the carry-forward prompt for one condition tag entering a scene."""
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         doc = state.scene(scene_ref)
         pending = continuity.pending_carry_forward(state, doc.scene.id)
         decided = {(d.asset_id, d.tag) for d in doc.work.carry_decisions}
@@ -393,7 +353,7 @@ class PlanningServices:
             return {key: scene_doc.model_copy(update={"work": work})}
 
         verb = "Carry" if carry else "Drop"
-        return self._commit(
+        return self._ws.commit(
             project_ref, compute, f"{verb} '{tag}' on {asset_id} into {doc.scene.heading}", action="carry"
         )
 
@@ -401,9 +361,9 @@ class PlanningServices:
 
     def shot_list(self, project_ref: str, scene_ref: str | int, ref: str | None = None) -> ShotListView:
         """The saved shot list, or the deterministic draft breakdown when none is saved."""
-        state = self.state(project_ref, ref)
+        state = self._ws.state(project_ref, ref)
         doc = state.scene(scene_ref)
-        number = self._scene_number(state, doc.scene.id)
+        number = self._ws.scene_number(state, doc.scene.id)
         saved = bool(doc.work.shots)
         shots = doc.work.shots if saved else self._breakdown(state, doc, number)
         return ShotListView(
@@ -416,20 +376,20 @@ class PlanningServices:
             total_s=round(sum(s.duration_s for s in shots), 1),
         )
 
-    def _current_shots(self, state: ProjectState, doc: SceneDoc) -> tuple[Shot, ...]:
+    def current_shots(self, state: ProjectState, doc: SceneDoc) -> tuple[Shot, ...]:
         if doc.work.shots:
             return doc.work.shots
-        return self._breakdown(state, doc, self._scene_number(state, doc.scene.id))
+        return self._breakdown(state, doc, self._ws.scene_number(state, doc.scene.id))
 
     def _save_shots(
         self, project_ref: str, scene_ref: str | int, make: Any, message: str, action: str, *, lock: bool = False
     ) -> CommitRow:
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.SHOTS, scene_id)
+            self._ws.require(state, Stage.SHOTS, scene_id)
             doc = state.scenes[scene_id]
-            number = self._scene_number(state, scene_id)
+            number = self._ws.scene_number(state, scene_id)
             shots = tuple(make(state, doc, number))
             problems = breakdown.validate_shots(shots)
             if problems:
@@ -445,7 +405,7 @@ class PlanningServices:
             return {scene_key(scene_id): new_doc}
 
         vault = [VaultEntry(Stage.SHOTS, "shot list", message, key=scene_key(scene_id), scene_id=scene_id)]
-        return self._commit(project_ref, compute, message, action=action, vault=vault)
+        return self._ws.commit(project_ref, compute, message, action=action, vault=vault)
 
     def save_shots(
         self, project_ref: str, scene_ref: str | int, shots: Sequence[Shot | dict[str, Any]], message: str = ""
@@ -468,13 +428,13 @@ class PlanningServices:
 
     def split_shot(self, project_ref: str, scene_ref: str | int, shot_id: str) -> CommitRow:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> Sequence[Shot]:
-            return breakdown.split_shot(self._current_shots(state, doc), shot_id, doc.scene, number)
+            return breakdown.split_shot(self.current_shots(state, doc), shot_id, doc.scene, number)
 
         return self._save_shots(project_ref, scene_ref, make, f"Split shot {shot_id}", "split_shot")
 
     def merge_shots(self, project_ref: str, scene_ref: str | int, shot_id: str) -> CommitRow:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> Sequence[Shot]:
-            return breakdown.merge_shots(self._current_shots(state, doc), shot_id, doc.scene, number)
+            return breakdown.merge_shots(self.current_shots(state, doc), shot_id, doc.scene, number)
 
         return self._save_shots(project_ref, scene_ref, make, f"Merge shot {shot_id} with the next", "merge_shots")
 
@@ -492,13 +452,13 @@ class PlanningServices:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> Sequence[Shot]:
             if pipeline.stage_locked(state, Stage.SHOTS, doc.scene.id):
                 raise Conflict("the shot list is locked already")
-            return self._current_shots(state, doc)
+            return self.current_shots(state, doc)
 
         return self._save_shots(project_ref, scene_ref, make, "Lock shot list", "lock_shots", lock=True)
 
     def rearview(self, project_ref: str, scene_ref: str | int) -> Rearview:
         """The previous scene's last action, last line of dialogue and last frame."""
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         doc = state.scene(scene_ref)
         ordered = state.ordered_scenes()
         index = [d.scene.id for d in ordered].index(doc.scene.id)
@@ -512,7 +472,7 @@ class PlanningServices:
     # ------------------------------------------------------------------ stage 8
 
     def visual_state(self, project_ref: str, scene_ref: str | int) -> tuple[continuity.ResolvedAsset, ...]:
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         return tuple(continuity.resolve_visual_state(state, state.scene(scene_ref).scene.id))
 
     def edit_asset_state(
@@ -524,10 +484,10 @@ class PlanningServices:
                 changes = AssetStateChanges.model_validate(changes)
             except ValidationError as exc:
                 raise BadInput(f"invalid scene asset edit: {exc.errors()[0]['msg']}") from exc
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.VISUAL_STATE, scene_id)
+            self._ws.require(state, Stage.VISUAL_STATE, scene_id)
             resolved = {r.asset.id: r for r in continuity.resolve_visual_state(state, scene_id)}
             if asset_id not in resolved:
                 raise NotFound(f"{asset_id} is not needed in this scene")
@@ -547,13 +507,13 @@ class PlanningServices:
             work = doc.work.model_copy(update={"visual_state": others + (new_state,)})
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
-        return self._commit(project_ref, compute, f"Scene instance of {asset_id}", action="visual_state")
+        return self._ws.commit(project_ref, compute, f"Scene instance of {asset_id}", action="visual_state")
 
     def bulk_image_keys(self, project_ref: str, scene_ref: str | int, asset_ids: Sequence[str]) -> CommitRow:
         """Image keys for the selected assets as they are in this scene (one commit)."""
-        state = self.state(project_ref)
+        state = self._ws.state(project_ref)
         scene_id = state.scene(scene_ref).scene.id
-        self._require(state, Stage.VISUAL_STATE, scene_id)
+        self._ws.require(state, Stage.VISUAL_STATE, scene_id)
         style = self.style_pack(state.assets.style_pack)
         if style is None:
             raise GateClosed("choose a visual style first: image keys are drawn in the style")
@@ -578,15 +538,15 @@ class PlanningServices:
             work = doc.work.model_copy(update={"visual_state": tuple(states.values())})
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
-        return self._commit(
+        return self._ws.commit(
             project_ref, compute, f"Image keys for {len(keys)} asset(s) in this scene", action="image_key"
         )
 
     def lock_visual_state(self, project_ref: str, scene_ref: str | int) -> CommitRow:
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.VISUAL_STATE, scene_id)
+            self._ws.require(state, Stage.VISUAL_STATE, scene_id)
             if pipeline.stage_locked(state, Stage.VISUAL_STATE, scene_id):
                 raise Conflict("the visual state is locked already")
             pending = continuity.pending_carry_forward(state, scene_id)
@@ -604,7 +564,7 @@ class PlanningServices:
             work = doc.work.model_copy(update={"visual_lock": record})
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
-        return self._commit(project_ref, compute, "Lock scene visual state", action="lock_visual")
+        return self._ws.commit(project_ref, compute, "Lock scene visual state", action="lock_visual")
 
     # ------------------------------------------------------------------ stage 9
 
@@ -639,7 +599,7 @@ class PlanningServices:
         self, state: ProjectState, scene_id: str, frame_model: str, video_model: str | None
     ) -> tuple[tuple[PromptSet, ...], tuple[prompts.PromptWarning, ...]]:
         doc = state.scenes[scene_id]
-        shots = self._current_shots(state, doc)
+        shots = self.current_shots(state, doc)
         style = self.style_pack(state.assets.style_pack)
         assets = self._prompt_assets(state, scene_id)
         by_shot = {shot.id: self._shot_assets(shot, doc.scene, assets) for shot in shots}
@@ -670,7 +630,7 @@ class PlanningServices:
 
         The target models are the scene's saved ones unless given (``video_model="auto"``
         picks per shot); other targets are a read-only preview."""
-        state = self.state(project_ref, ref)
+        state = self._ws.state(project_ref, ref)
         doc = state.scene(scene_ref)
         frame = frame_model or doc.work.frame_model
         video = doc.work.video_model if video_model is None else video_model
@@ -692,25 +652,25 @@ class PlanningServices:
         """Choose the image and video models a scene's prompts are assembled for."""
         video = None if video_model in (None, "auto") else video_model
         _check_targets(frame_model, video)
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.PROMPTS, scene_id)
+            self._ws.require(state, Stage.PROMPTS, scene_id)
             doc = state.scenes[scene_id]
             if (doc.work.frame_model, doc.work.video_model) == (frame_model, video):
                 raise Conflict("those are the scene's target models already")
             work = doc.work.model_copy(update={"frame_model": frame_model, "video_model": video})
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
-        return self._commit(
+        return self._ws.commit(
             project_ref, compute, f"Target {frame_model} / {video or 'auto'}", action="targets"
         )
 
     def _save_prompts(self, project_ref: str, scene_ref: str | int, change: Any, message: str, action: str, *, lock: bool = False) -> CommitRow:
-        scene_id = self.state(project_ref).scene(scene_ref).scene.id
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._require(state, Stage.PROMPTS, scene_id)
+            self._ws.require(state, Stage.PROMPTS, scene_id)
             doc = state.scenes[scene_id]
             sets, _ = self._assemble(state, scene_id, doc.work.frame_model, doc.work.video_model)
             new_sets, shots = change(state, doc, sets)
@@ -725,7 +685,7 @@ class PlanningServices:
             return {scene_key(scene_id): new_doc}
 
         vault = [VaultEntry(Stage.PROMPTS, "prompt sets", message, key=scene_key(scene_id), scene_id=scene_id)]
-        return self._commit(project_ref, compute, message, action=action, vault=vault)
+        return self._ws.commit(project_ref, compute, message, action=action, vault=vault)
 
     def edit_prompt(
         self,
@@ -748,7 +708,7 @@ class PlanningServices:
                 if p.shot_id == shot_id else p
                 for p in sets
             ]
-            return new_sets, self._current_shots(state, doc)
+            return new_sets, self.current_shots(state, doc)
 
         return self._save_prompts(project_ref, scene_ref, change, f"Edit prompts of shot {shot_id}", "edit_prompt")
 
@@ -777,7 +737,7 @@ class PlanningServices:
                     update={f"{prompt}_edited": False, f"previous_{prompt}_edit": None}
                 )
             new_sets = [resolved if p.shot_id == shot_id else p for p in sets]
-            return new_sets, self._current_shots(state, doc)
+            return new_sets, self.current_shots(state, doc)
 
         verb = "Keep my edit of" if keep else "Use the new"
         return self._save_prompts(
@@ -788,7 +748,7 @@ class PlanningServices:
         """Tag a shot as start-frame-only (image-to-video: no end anchor frame)."""
 
         def change(state: ProjectState, doc: SceneDoc, sets: tuple[PromptSet, ...]) -> Any:
-            shots = self._current_shots(state, doc)
+            shots = self.current_shots(state, doc)
             if shot_id not in {s.id for s in shots}:
                 raise NotFound(f"no shot {shot_id} in this scene")
             shots = tuple(s.model_copy(update={"start_frame_only": value}) if s.id == shot_id else s for s in shots)
@@ -810,7 +770,7 @@ class PlanningServices:
                     + ", ".join(conflicts)
                     + "): the assembled prompts changed after you edited them"
                 )
-            return sets, self._current_shots(state, doc)
+            return sets, self.current_shots(state, doc)
 
         return self._save_prompts(project_ref, scene_ref, change, "Lock prompts", "lock_prompts", lock=True)
 

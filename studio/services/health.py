@@ -1,0 +1,40 @@
+"""``studio doctor`` and ``fsck``: every backend probed, the store checked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from studio.errors import StudioError
+from studio.ports import Probe, ProbeResult
+from studio.services.workspace import Workspace
+
+
+class HealthService:
+    """Probes the store and every configured backend; a probe that fails reports, never raises."""
+
+    def __init__(self, workspace: Workspace, probes: Sequence[Probe | Callable[[], ProbeResult]] = ()) -> None:
+        self.settings = workspace.settings
+        self.store = workspace.store
+        self._probes = list(probes)
+
+    def doctor(self) -> list[ProbeResult]:
+        """Probe every backend; a probe that itself fails reports 'down', never raises."""
+        results = [self._probe_store()]
+        for probe in self._probes:
+            try:
+                results.append(probe.probe() if isinstance(probe, Probe) else probe())
+            except StudioError as exc:
+                results.append(ProbeResult(getattr(probe, "name", "backend"), "down", str(exc)))
+        return results
+
+    def _probe_store(self) -> ProbeResult:
+        try:
+            version = self.store.schema_version()
+            return ProbeResult(
+                "store", "ok", f"SQLite WAL at {self.settings.db_path} (schema v{version})", True
+            )
+        except Exception as exc:  # the probe reports, never raises
+            return ProbeResult("store", "down", str(exc))
+
+    def fsck(self) -> list[str]:
+        return self.store.fsck()
