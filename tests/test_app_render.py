@@ -158,6 +158,25 @@ def test_quick_mode_renders_approves_and_locks(studio, project):
     assert at.radio(key=f"frame_mode_{sid}").disabled
 
 
+def test_renders_finished_elsewhere_come_in_on_the_first_look_and_views_write_nothing(studio, project):
+    """Finished renders are brought in where completions are reported (and once per session
+    for what finished while no one looked), never by every page view."""
+    sid = scene_ids(studio, project)[0]
+    studio.set_frame_mode(project, sid, "quick")
+    studio.render_frames(project, sid)
+    studio.drain_queue()  # finished while no app session was open (the CLI, another tab)
+    before = [c.message for c in studio.log(project)]
+    at = open_page(project, STAGE10, sid)
+    assert all(row.start is not None for row in studio.frames_view(project, sid).rows)
+    after = [c.message for c in studio.log(project)]
+    assert len(after) == len(before) + 1 and after[0].startswith("Bring in ")
+    assert len(at.image) >= len(studio.frames_view(project, sid).rows)
+    for page in (STAGE10, STAGE11, STAGE12, STAGE10):
+        at.switch_page(page).run()
+        assert_ok(at)
+    assert [c.message for c in studio.log(project)] == after
+
+
 def test_control_mode_goes_in_order_with_region_edit_and_rearview(studio, project):
     studio.set_frame_mode(project, 1, "quick")  # scene 1 first: scene 2's first shot looks back at it
     studio.render_frames(project, 1)
