@@ -7,6 +7,7 @@ shared through inheritance.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -28,8 +29,6 @@ class Workspace:
         self.timeline = timeline or Timeline(store)
 
     def project(self, ref: str) -> Project:
-        from datetime import datetime
-
         row = self.store.project_row(ref)
         return Project(
             id=row["id"],
