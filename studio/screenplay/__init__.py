@@ -16,11 +16,32 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Literal
 
-from fountain import ElementType, FountainElement, FountainParser
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator
 
 from studio.errors import BadInput
 from studio.model import AssetKind, ElementKind, IntExt, NonEmpty, Scene, ScriptElement
+from studio.screenplay.classify import (
+    ACTION,
+    BONEYARD,
+    CENTERED,
+    CHARACTER,
+    DIALOGUE,
+    HEADING,
+    HEADING_RE,
+    LYRICS,
+    NOTE,
+    PAGE_BREAK,
+    PARENTHETICAL,
+    SECTION,
+    SYNOPSIS,
+    TRANSITION,
+    Classified,
+    Element,
+    classify,
+    classify_title_page,
+    cue_parts,
+    is_transition,
+)
 from studio.uploads import decode_text
 
 ASSET_SHEET_MAX_BYTES = 2 * 1024 * 1024
@@ -30,11 +51,6 @@ _NO_HEADINGS = (
     "or a heading forced with a leading '.')"
 )
 
-# fountain-py's own classification patterns, so the writer forces exactly the lines that
-# its parser would otherwise read differently.
-_P = FountainParser
-_CUE_PATTERNS = _P.CUE_PATTERNS
-_HARD_STRUCTURAL = _P.HARD_STRUCTURAL_PATTERNS
 
 
 # --------------------------------------------------------------------------- headings
@@ -86,6 +102,7 @@ class ParsedScript:
     scenes: tuple[Scene, ...]
     characters: tuple[str, ...]
     locations: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def parse_screenplay(text: str, *, name: str = "screenplay") -> ParsedScript:
@@ -93,14 +110,15 @@ def parse_screenplay(text: str, *, name: str = "screenplay") -> ParsedScript:
 
     Scenes get ids ``sc-1``, ``sc-2``… in order. Content before the first heading (``FADE
     IN:``, an opening image) goes into the first scene. Notes and boneyard are dropped,
-    emphasis markers stripped. Errors name ``name`` and the line: an unclosed ``/*`` or
-    ``[[``, a title page that never ends, text with no scene headings.
+    emphasis markers stripped. Errors name ``name`` and the line: an unclosed ``/*``, a
+    title page that never ends, text with no scene headings. Unusual layouts that were kept
+    as written (chained dual dialogue) are listed in ``ParsedScript.warnings``.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
     if not text.strip():
         raise BadInput(f"{name} is empty: {_NO_HEADINGS}")
     line_map: list[int] | None = None
-    if looks_like_plain_layout(text):
+    if _reads_as_plain_layout(text, name):
         text, line_map = _plain_to_fountain(text)
 
     def line_of(fountain_line: int) -> int:
@@ -109,52 +127,51 @@ def parse_screenplay(text: str, *, name: str = "screenplay") -> ParsedScript:
             return fountain_line
         return line_map[min(max(fountain_line, 1), len(line_map)) - 1]
 
-    text = _force_unicode_cues(text)
-    document = FountainParser().parse(text)
-    for issue in sorted(document.issues, key=lambda issue: issue.line_number):
-        if issue.severity == "error":
-            raise BadInput(
-                f"{name}: line {line_of(issue.line_number)}: {_issue_text(issue.code, issue.message)}"
-            )
+    try:
+        document = classify(text)
+    except BadInput as exc:
+        line = re.match(r"line (\d+): (.*)", str(exc), re.DOTALL)
+        if line is None:
+            raise BadInput(f"{name}: {exc}") from None
+        raise BadInput(f"{name}: line {line_of(int(line[1]))}: {line[2]}") from None
 
     assembler = _Assembler(line_of)
     for element in document.elements:
         assembler.add(element)
     scenes = assembler.finish()
     if not scenes:
-        raise _no_headings_error(document.elements, bool(document.metadata), text, line_of, name)
+        raise _no_headings_error(document, text, line_of, name)
 
-    title_page = dict(document.metadata)
+    title_page = document.title_page
     characters = _unique(c for scene in scenes for c in scene.characters)
     locations = _unique(scene.location for scene in scenes if scene.location)
     title = _plain_title(title_page.get("title", "")) or _title_from_name(name)
-    return ParsedScript(title, title_page, tuple(scenes), characters, locations)
+    return ParsedScript(
+        title, title_page, tuple(scenes), characters, locations, tuple(document.warnings)
+    )
 
 
-def _issue_text(code: str, message: str) -> str:
-    """A user-facing sentence for one of fountain-py's validation errors."""
-    if code == "unclosed-boneyard":
-        return "boneyard opened with /* is never closed: close it with */ or delete the /*"
-    if code == "unclosed-note":
-        return (
-            "note opened with [[ is never closed: close it with ]] "
-            "(a note cannot contain an empty line)"
-        )
-    return message
+def _reads_as_plain_layout(text: str, name: str) -> bool:
+    """Whether to convert ``text`` from the printed layout: never for a ``.fountain`` file or
+    a text with Fountain markup (a title page, forced elements, notes, boneyard)."""
+    if PurePath(name).suffix.lower() == ".fountain":
+        return False
+    if _FOUNTAIN_MARKUP.search(_head(text)) or classify_title_page(text):
+        return False
+    return looks_like_plain_layout(text)
+
+
+_FOUNTAIN_MARKUP = re.compile(r"^(?:[ \t]*(?:\[\[|/\*|@\S|>.*<$|~\S)|\.[^\W_]|[#=]\S|!\S)", re.M)
 
 
 def _no_headings_error(
-    elements: list[FountainElement],
-    has_title_page: bool,
-    text: str,
-    line_of: Callable[[int], int],
-    name: str,
+    document: Classified, text: str, line_of: Callable[[int], int], name: str
 ) -> BadInput:
     """The ``BadInput`` for a text in which no scene heading was found, pointing at a line."""
-    visible = [e for e in elements if e.type not in (ElementType.NOTE, ElementType.BONEYARD)]
-    if has_title_page:
+    visible = [e for e in document.elements if e.kind not in (NOTE, BONEYARD)]
+    if document.title_page:
         block = _title_block(text)
-        swallowed = next(((n, s) for n, s in block if _P.SCENE_HEADING_PATTERN.match(s)), None)
+        swallowed = next(((n, s) for n, s in block if HEADING_RE.match(s)), None)
         if swallowed is not None:
             return BadInput(
                 f"{name}: line {line_of(swallowed[0])}: the title page never ends: the heading "
@@ -168,18 +185,15 @@ def _no_headings_error(
                 f"the file and no screenplay follows it; {_NO_HEADINGS}. Put an empty line after "
                 "the title page, then the first scene heading"
             )
-    cue = next(
-        (e for e in visible if e.type in (ElementType.CHARACTER, ElementType.DUAL_DIALOGUE)), None
-    )
+    cue = next((e for e in visible if e.kind == CHARACTER), None)
     if cue is not None:
-        who = cue.text or cue.metadata["left_character"].text  # type: ignore[union-attr]
         return BadInput(
-            f"{name}: line {line_of(cue.line_number)}: dialogue for {who.upper()} comes before "
+            f"{name}: line {line_of(cue.line)}: dialogue for {_canonical(cue.text)} comes before "
             f"any scene heading; {_NO_HEADINGS}. Add a heading above it"
         )
     if visible:
         return BadInput(
-            f"{name}: line {line_of(visible[0].line_number)}: {_NO_HEADINGS}; the text from this "
+            f"{name}: line {line_of(visible[0].line)}: {_NO_HEADINGS}; the text from this "
             "line on reads as prose, not a screenplay. Start each scene with a heading"
         )
     return BadInput(f"{name}: {_NO_HEADINGS}: the file holds only notes and comments")
@@ -231,39 +245,23 @@ class _Speech:
 
 
 _SIMPLE_KINDS = {
-    ElementType.ACTION: ElementKind.ACTION,
-    ElementType.TRANSITION: ElementKind.TRANSITION,
-    ElementType.CENTERED: ElementKind.CENTERED,
-    ElementType.LYRICS: ElementKind.LYRICS,
-    ElementType.PAGE_BREAK: ElementKind.PAGE_BREAK,
-    ElementType.SECTION: ElementKind.SECTION,
-    ElementType.SYNOPSIS: ElementKind.SYNOPSIS,
+    ACTION: ElementKind.ACTION,
+    TRANSITION: ElementKind.TRANSITION,
+    CENTERED: ElementKind.CENTERED,
+    LYRICS: ElementKind.LYRICS,
+    PAGE_BREAK: ElementKind.PAGE_BREAK,
+    SECTION: ElementKind.SECTION,
+    SYNOPSIS: ElementKind.SYNOPSIS,
 }
 
 
-# fountain-py forces a heading with '.' only before an ASCII letter or digit; '.ÉCOLE - JOUR'
-# comes back as action, which this pattern (one line, '.' then a non-ASCII letter) recovers.
-_FORCED_NON_ASCII_HEADING = re.compile(r"^\.(?=[^\x00-\x7f])\w[^\n]*$")
-
-
-def _forced_heading(action: FountainElement) -> FountainElement:
-    """The scene heading a '.'-forced non-ASCII heading line should have been parsed to."""
-    text = action.text.strip()[1:].strip()
-    metadata: dict = {"forced": True}
-    number = _P.SCENE_NUMBER_PATTERN.search(text)
-    if number:
-        metadata["scene_number"] = number.group(1)
-        text = _P.SCENE_NUMBER_PATTERN.sub("", text).strip()
-    return FountainElement(ElementType.SCENE_HEADING, text, [], action.line_number, metadata)
-
-
 class _Assembler:
-    """Folds fountain-py's flat element list into scenes of ``ScriptElement`` values."""
+    """Folds the classifier's flat element list into scenes of ``ScriptElement`` values."""
 
     def __init__(self, line_of: Callable[[int], int]) -> None:
         self.line_of = line_of
         self.preamble: list[ScriptElement] = []
-        self.headings: list[FountainElement] = []
+        self.headings: list[Element] = []
         self.bodies: list[list[ScriptElement]] = []
         self.speech: _Speech | None = None
         self.last_cue: _Speech | None = None
@@ -273,106 +271,84 @@ class _Assembler:
     def body(self) -> list[ScriptElement]:
         return self.bodies[-1] if self.bodies else self.preamble
 
-    def add(self, element: FountainElement) -> None:
-        kind = element.type
-        if kind in (ElementType.NOTE, ElementType.BONEYARD, ElementType.TITLE_PAGE):
-            return  # ignored by design; they do not end a speech either (as in fountain-py)
-        if kind is ElementType.CHARACTER:
+    def add(self, element: Element) -> None:
+        kind = element.kind
+        if kind in (NOTE, BONEYARD):
+            return  # ignored by design; they do not end a speech either
+        if kind == CHARACTER:
             self._close()
-            self.speech = self._open(element, None)
-        elif kind in (ElementType.DIALOGUE, ElementType.PARENTHETICAL):
+            self.speech = self._open(element)
+        elif kind in (DIALOGUE, PARENTHETICAL):
             self._speech_line(element)
-        elif kind is ElementType.DUAL_DIALOGUE:
-            self._close()
-            left, right = element.dual_dialogue_columns()
-            for side, column in (("left", left), ("right", right)):
-                speech = self._open(column[0], side)  # type: ignore[arg-type]
-                for part in column[1:]:
-                    speech.add(part.type is ElementType.PARENTHETICAL, part.text, part.line_number)
-                self.body.append(speech.element())
-        elif kind is ElementType.SCENE_HEADING:
+        elif kind == HEADING:
             self._close()
             self.headings.append(element)
             self.bodies.append([])
-        elif kind is ElementType.LYRICS:
+        elif kind == LYRICS:
             self._lyric(element)
-        elif kind is ElementType.ACTION and _FORCED_NON_ASCII_HEADING.match(element.text.strip()):
-            self._close()
-            self.headings.append(_forced_heading(element))
-            self.bodies.append([])
         elif kind in _SIMPLE_KINDS:
             self._close()
-            text = "" if kind is ElementType.PAGE_BREAK else element.text
-            if kind is ElementType.ACTION and not text.strip():
+            text = "" if kind == PAGE_BREAK else _plain(element.text)
+            if kind == ACTION and not text.strip():
                 return
             self.body.append(
-                ScriptElement(
-                    kind=_SIMPLE_KINDS[kind], text=text, line=self.line_of(element.line_number)
-                )
+                ScriptElement(kind=_SIMPLE_KINDS[kind], text=text, line=self.line_of(element.line))
             )
 
-    def _open(self, cue: FountainElement, dual: Literal["left", "right"] | None) -> _Speech:
-        extension = cue.metadata.get("extension")
+    def _open(self, cue: Element) -> _Speech:
+        extension = cue.meta.get("extension")
+        dual = cue.meta.get("dual")
         speech = _Speech(
-            character=_canonical(cue.text),
-            extension=f"({extension})" if isinstance(extension, str) and extension else None,
-            dual=dual,
-            line=self.line_of(cue.line_number),
-            last_line=cue.line_number,
+            character=_canonical(_plain(cue.text)),
+            extension=extension if isinstance(extension, str) and extension else None,
+            dual=dual if dual in ("left", "right") else None,  # type: ignore[arg-type]
+            line=self.line_of(cue.line),
+            last_line=cue.line,
         )
         self.last_cue = speech
         return speech
 
-    def _speech_line(self, element: FountainElement) -> None:
-        is_paren = element.type is ElementType.PARENTHETICAL
+    def _speech_line(self, element: Element) -> None:
+        is_paren = element.kind == PARENTHETICAL
         if self.speech is None:
-            if self.last_cue is None:
-                # Dialogue with no cue at all cannot come out of fountain-py; keep it as action.
+            if self.last_cue is None:  # cannot come out of the classifier; keep it as action
                 self.body.append(
                     ScriptElement(
                         kind=ElementKind.ACTION,
-                        text=element.text,
-                        line=self.line_of(element.line_number),
+                        text=_plain(element.text),
+                        line=self.line_of(element.line),
                     )
                 )
                 return
             # Dialogue resuming after a lyric in the same block: a new speech, same speaker.
             cue = self.last_cue
             self.speech = _Speech(
-                cue.character,
-                cue.extension,
-                None,
-                self.line_of(element.line_number),
-                element.line_number,
+                cue.character, cue.extension, None, self.line_of(element.line), element.line
             )
-        self.speech.add(is_paren, element.text, element.line_number)
+        self.speech.add(is_paren, _plain(element.text), element.line + element.text.count("\n"))
 
-    def _lyric(self, element: FountainElement) -> None:
+    def _lyric(self, element: Element) -> None:
         """Lyrics; sung inside a speech block they carry the singer as ``character``."""
         singer = None
-        if self.speech is not None and element.line_number == self.speech.last_line + 1:
+        text = _plain(element.text)
+        if self.speech is not None and element.line == self.speech.last_line + 1:
             singer = self.speech.character
             if not self.speech.parts:
                 self.speech = None  # the cue only introduced the song
-        elif self.speech is None and element.line_number == self.lyric_end + 1 and self.body:
+        elif self.speech is None and element.line == self.lyric_end + 1 and self.body:
             previous = self.body[-1]
             if previous.kind is ElementKind.LYRICS:
                 # Consecutive ~lines are one lyric element, as they are one block on the page.
-                self.body[-1] = previous.model_copy(
-                    update={"text": f"{previous.text}\n{element.text}"}
-                )
-                self.lyric_end = element.line_number
+                self.body[-1] = previous.model_copy(update={"text": f"{previous.text}\n{text}"})
+                self.lyric_end = element.line
                 return
         self._close()
         self.body.append(
             ScriptElement(
-                kind=ElementKind.LYRICS,
-                text=element.text,
-                character=singer,
-                line=self.line_of(element.line_number),
+                kind=ElementKind.LYRICS, text=text, character=singer, line=self.line_of(element.line)
             )
         )
-        self.lyric_end = element.line_number
+        self.lyric_end = element.line
 
     def _close(self) -> None:
         if self.speech is not None:
@@ -385,8 +361,9 @@ class _Assembler:
         for index, (heading, body) in enumerate(zip(self.headings, self.bodies, strict=True), 1):
             if index == 1:
                 body = self.preamble + body
-            int_ext, location, time_of_day = split_heading(heading.text)
-            number = heading.metadata.get("scene_number")
+            heading_text = _plain(heading.text)
+            int_ext, location, time_of_day = split_heading(heading_text)
+            number = heading.meta.get("scene_number")
             speakers = (
                 e.character
                 for e in body
@@ -395,17 +372,29 @@ class _Assembler:
             scenes.append(
                 Scene(
                     id=f"sc-{index}",
-                    heading=heading.text,
+                    heading=heading_text,
                     int_ext=int_ext,
                     location=location,
                     time_of_day=time_of_day,
                     scene_number=number if isinstance(number, str) else None,
                     elements=tuple(body),
                     characters=_unique(speakers),
-                    line=self.line_of(heading.line_number),
+                    line=self.line_of(heading.line),
                 )
             )
         return scenes
+
+
+_ESCAPES = {"\\\\": "\x00", "\\*": "\x01", "\\_": "\x02"}
+
+
+def _plain(text: str) -> str:
+    """Text without emphasis markers (``*x*``, ``**x**``, ``_x_``); ``\\*`` stays a ``*``."""
+    for escape, mark in _ESCAPES.items():
+        text = text.replace(escape, mark)
+    for _ in range(3):  # nested markers such as _**TITLE**_
+        text = _EMPHASIS.sub(r"\2", text)
+    return text.replace("\x00", "\\").replace("\x01", "*").replace("\x02", "_")
 
 
 def _canonical(name: str) -> str:
@@ -438,69 +427,22 @@ def _title_from_name(name: str) -> str:
 # --------------------------------------------------------------------------- cues
 
 
-_EXTENSIONS = re.compile(r"(?:\s*\([^()]*\))+\s*$")
-_CUE_NAME_PUNCTUATION = frozenset(" _.'#-")
-
-
 def _cue_parts(line: str) -> tuple[str, str] | None:
-    """(name, extensions) when ``line`` has the shape of a cue in any alphabet, else None.
-
-    A cue is upper case (``ZOË``, ``ŁUKASZ (V.O.)``, ``MIA^``); digits and ``_.'#-`` are
-    allowed, lower-case letters are not.
-    """
-    text = line.strip().rstrip("^").rstrip()
-    match = _EXTENSIONS.search(text)
-    extension = match.group(0).strip() if match else ""
-    name = text[: match.start()].strip() if match else text
-    if not name or not any(c.isalpha() for c in name):
-        return None
-    if not all(
-        (c.isalpha() and c.isupper()) or c.isdigit() or c in _CUE_NAME_PUNCTUATION for c in name
-    ):
-        return None
-    if _P.SCENE_HEADING_PATTERN.match(name):
-        return None
-    return name, extension
+    """(name, extensions) when ``line`` has the shape of a cue in any alphabet, else None."""
+    return cue_parts(line)
 
 
 def _looks_like_cue(line: str) -> bool:
-    """Whether fountain-py, or our non-ASCII cue rule, would read ``line`` as a cue."""
-    return any(p.match(line) for p in _CUE_PATTERNS) or _cue_parts(line) is not None
+    """Whether the classifier would read ``line`` as a cue (given a line under it)."""
+    return cue_parts(line) is not None and not is_transition(line)
 
 
-def _force_unicode_cues(text: str) -> str:
-    """Prefix ``@`` to cues with non-ASCII letters (``ZOË``), which fountain-py misses.
+_HEAD_LINES = 300
 
-    fountain-py's cue pattern is ``[A-Z0-9…]``, so ``JOSÉ`` would be read as action. The
-    same rule as for ASCII cues applies: an empty line before, and dialogue right after.
-    A line of spaces inside a speech continues it (Fountain), so it is not "empty" there.
-    Lines are changed in place, so line numbers stay valid.
-    """
-    lines = text.split("\n")
-    in_speech = False
-    blank_before = True
-    for index, raw in enumerate(lines):
-        line = raw.strip()
-        if not line:
-            if raw == "" or not in_speech:
-                in_speech, blank_before = False, True
-            continue
-        if line.startswith("@"):  # a forced cue is a cue wherever it stands
-            in_speech, blank_before = True, False
-            continue
-        following = lines[index + 1].strip() if index + 1 < len(lines) else ""
-        cue_position = (
-            blank_before and following and not any(p.match(following) for p in _HARD_STRUCTURAL)
-        )
-        blank_before = False
-        if not cue_position or in_speech:
-            continue
-        if any(p.match(line) for p in _CUE_PATTERNS):
-            in_speech = True
-        elif not line.isascii() and line[0] not in "!.>#=~[/" and _cue_parts(line) is not None:
-            lines[index] = "@" + line
-            in_speech = True
-    return "\n".join(lines)
+
+def _head(text: str) -> str:
+    """The top of ``text``: what layout guesses look at, so lines far below cannot change them."""
+    return "\n".join(text.split("\n", _HEAD_LINES)[:_HEAD_LINES])
 
 
 # --------------------------------------------------------------------------- writing
@@ -557,7 +499,7 @@ def _one_line(text: str) -> str:
 
 def _heading_line(scene: Scene) -> str:
     heading = _escape(_one_line(scene.heading))
-    if not _P.SCENE_HEADING_PATTERN.match(heading):
+    if not HEADING_RE.match(heading):
         heading = "." + heading
     if scene.scene_number:
         heading += f" #{scene.scene_number}#"
@@ -591,7 +533,7 @@ def _element_lines(element: ScriptElement, *, document_start: bool) -> list[str]
 
 def _transition_line(text: str) -> str:
     line = _escape(_one_line(text))
-    natural = _P.TRANSITION_PATTERN.match(line) and not _P.SCENE_HEADING_PATTERN.match(line)
+    natural = is_transition(line) and not HEADING_RE.match(line)
     return line if natural else f"> {line}"
 
 
@@ -609,8 +551,8 @@ def _action_lines(text: str, *, document_start: bool) -> list[str]:
         if (
             stripped[0] in "!@#=~>."
             or stripped.startswith(("[[", "/*"))
-            or _P.SCENE_HEADING_PATTERN.match(stripped)
-            or _P.TRANSITION_PATTERN.match(stripped)
+            or HEADING_RE.match(stripped)
+            or is_transition(stripped)
             or (not last and _looks_like_cue(stripped))
             or (document_start and index == 0 and ":" in stripped)  # would open a title page
         ):
@@ -627,9 +569,9 @@ def _cue_line(name: str, extension: str | None, *, right: bool, bare: bool) -> s
     cue = f"{_one_line(name)} {extension}" if extension else _one_line(name)
     natural = (
         not bare
-        and any(p.match(cue) for p in (_P.CHARACTER_PATTERN, _P.CHARACTER_EXTENSION_PATTERN))
-        and not _P.SCENE_HEADING_PATTERN.match(cue)
-        and not _P.TRANSITION_PATTERN.match(cue)
+        and _looks_like_cue(cue)
+        and not HEADING_RE.match(cue)
+        and not is_transition(cue)
     )
     caret = "^" if right else ""
     return f"{cue}{caret}" if natural else f"@{cue}{caret}"
@@ -645,12 +587,12 @@ def _speech_lines(element: ScriptElement) -> list[str]:
     if element.text:
         # An empty line inside a speech is written as two spaces, which keeps the block open.
         body.extend(_escape(line.strip()) or "  " for line in element.text.split("\n"))
-    elif not body and element.dual:
-        # fountain-py pairs dual dialogue only when both sides have a line under the cue.
+    elif not body:
+        # A cue needs a line under it; a line of spaces is an empty line of the speech.
         body.append("  ")
     # A cue is natural only when its next line reads as dialogue; otherwise force it.
     first = body[0].strip() if body else ""
-    bare = not first or any(p.match(first) for p in (*_HARD_STRUCTURAL, *_CUE_PATTERNS))
+    bare = not first
     cue = _cue_line(
         element.character or "", element.extension, right=element.dual == "right", bare=bare
     )
@@ -685,7 +627,7 @@ def looks_like_plain_layout(text: str) -> bool:
     Fountain does not indent. A quarter of the lines indented by 8+ columns beyond the
     left margin, with at least two indented upper-case cues, decides it.
     """
-    rows = [row for row in _rows(text) if row.text]
+    rows = [row for row in _rows(_head(text)) if row.text]
     if len(rows) < _PLAIN_MIN_LINES:
         return False
     deep = [row for row in rows if row.indent >= _DEEP_INDENT]
@@ -776,12 +718,15 @@ def _plain_to_fountain(text: str) -> tuple[str, list[int]]:
     return "\n".join(out.lines) + "\n", out.sources + [rows[-1].line if rows else 1]
 
 
+_FADE_IN = re.compile(r"^FADE\s+IN\b", re.IGNORECASE)
+
+
 def _ends_paragraph(rows: list[_Row], index: int) -> bool:
     return index + 1 >= len(rows) or not rows[index + 1].text
 
 
 def _is_plain_transition(row: _Row) -> bool:
-    if _P.TRANSITION_PATTERN.match(row.text):
+    if is_transition(row.text):
         return True
     upper = row.text.upper() == row.text and any(c.isalpha() for c in row.text)
     return (
@@ -793,10 +738,10 @@ def _is_plain_transition(row: _Row) -> bool:
 
 def _plain_heading(text: str) -> str | None:
     """The Fountain heading line for a printed heading (``12 INT. HOUSE - DAY 12``), or None."""
-    if _P.SCENE_HEADING_PATTERN.match(text):
+    if HEADING_RE.match(text):
         return _escape(text)
     match = _NUMBERED_HEADING.match(text)
-    if match and _P.SCENE_HEADING_PATTERN.match(match["heading"]):
+    if match and HEADING_RE.match(match["heading"]):
         return f"{_escape(match['heading'])} #{match['num']}#"
     return None
 
@@ -893,7 +838,8 @@ def _plain_title_page(rows: list[_Row], out: _PlainWriter) -> int:
         row = rows[stop]
         if row.text and (
             _plain_heading(row.text) is not None
-            or _P.TRANSITION_PATTERN.match(row.text)
+            or is_transition(row.text)
+            or _FADE_IN.match(row.text)
             or _starts_speech(rows, stop)
         ):
             break
