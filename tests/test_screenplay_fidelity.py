@@ -127,7 +127,10 @@ def test_a_boneyard_without_empty_lines_around_it_separates_its_neighbours():
     )
     parsed = parse_screenplay(text, name="x.fountain")
     assert [s.heading for s in parsed.scenes] == ["INT. A - DAY", "INT. B - NIGHT"]
-    assert kinds(parsed)[-2:] == [(ElementKind.TRANSITION, "CUT TO:"), (ElementKind.ACTION, "He stays.")]
+    assert kinds(parsed)[-2:] == [
+        (ElementKind.TRANSITION, "CUT TO:"),
+        (ElementKind.ACTION, "He stays."),
+    ]
 
 
 def test_an_unclosed_note_before_an_empty_line_is_text():

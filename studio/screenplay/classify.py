@@ -63,8 +63,10 @@ class Classified:
     body_line: int = 1
 
 
+# The spec's prefixes (INT, EXT, EST, INT./EXT, INT/EXT, I/E; I./E. as well), then a period
+# or a space. ``EXT/INT`` and ``E/I`` are not among them: the peers read those as action.
 HEADING_RE = re.compile(
-    r"^(?:INT\.?\s*/\s*EXT|EXT\.?\s*/\s*INT|I\.?\s*/\s*E|E\.?\s*/\s*I|INT|EXT|EST)(?:\.|\s|$)",
+    r"^(?:INT\.?\s*/\s*EXT|I\.?\s*/\s*E|INT|EXT|EST)(?:\.|\s|$)",
     re.IGNORECASE,
 )
 _FORCED_HEADING = re.compile(r"^\.(?=[^\W_])")
@@ -132,6 +134,7 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
     found: list[tuple[int, Element]] = []  # (offset in the cleaned text, element)
     boneyard_lines: set[int] = set()
     note_lines: set[int] = set()
+    note_starts: set[int] = set()
     i = 0
     n = len(text)
     line_no = first_number
@@ -157,6 +160,7 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
             # A note may hold lines of spaces but no truly empty line; unclosed, it is text.
             if end >= 0 and not re.search(r"\n\n", body):
                 found.append((len(out_chars), Element(NOTE, body.strip(), line_no)))
+                note_starts.add(line_no)
                 for k in range(body.count("\n") + 1):
                     note_lines.add(line_no + k)
                 i = end + _gap(out_chars, text, end + 2)
@@ -178,11 +182,23 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
         had_text = bool(original.strip())
         by_boneyard = number in boneyard_lines and had_text and not stripped
         # A line that held only a note is transparent; one that held a boneyard is empty.
-        by_note = number in note_lines and had_text and not stripped and not by_boneyard
-        spaces = not stripped and len(original) >= 2 and not original.strip() and number not in boneyard_lines
+        inside_note = number in note_lines and number not in note_starts
+        by_note = (
+            number in note_lines and (had_text or inside_note) and not stripped and not by_boneyard
+        )
+        spaces = (
+            not stripped
+            and len(original) >= 2
+            and not original.strip()
+            and number not in boneyard_lines
+            and not by_note
+        )
         result.append(_Line(number, raw.rstrip(), not stripped and not by_note, by_note, spaces))
     for _offset, element in found:
-        result[element.line - first_number].attached.append(element)
+        # A note or boneyard inside a line of text is part of that line, not an element.
+        target = result[element.line - first_number]
+        if not target.raw.strip():
+            target.attached.append(element)
     return result
 
 
@@ -289,7 +305,11 @@ class _Classifier:
                     end += 1
                 while end - 1 > index and self.lines[end - 1].spaces:
                     end -= 1
-                if end == index + 1 and index + 1 < len(self.lines) and self.lines[index + 1].spaces:
+                if (
+                    end == index + 1
+                    and index + 1 < len(self.lines)
+                    and self.lines[index + 1].spaces
+                ):
                     end += 1  # a cue over a line of spaces: a speech with no words yet
             paragraph = self.lines[index:end]
             self._paragraph(paragraph, blank_before)
