@@ -55,8 +55,10 @@ from studio.quality import QualityServices
 from studio.screenplay import (
     AssetSheetEntry,
     ParsedScript,
+    fountain_source,
     parse_asset_sheet,
     parse_screenplay,
+    same_scenes,
     to_fountain,
 )
 from studio.store import CommitRow, Store
@@ -71,6 +73,14 @@ from studio.timeline import (
 from studio.uploads import check_filename, decode_text
 
 ASSET_SHEET_TAG = "asset sheet"
+
+
+def _parse_source(text: str) -> ParsedScript | None:
+    """A stored stage-4 source parsed as Fountain, or None when it no longer parses."""
+    try:
+        return parse_screenplay(text, name="the script", fountain=True)
+    except BadInput:
+        return None
 _NAME_MAX = 80
 
 
@@ -439,6 +449,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
                 scene_ids=tuple(s.id for s in parsed.scenes),
                 source="import",
                 generation=generation,
+                source_text=fountain_source(text, safe),
             )
             after = ProjectState(
                 input=InputDoc(params=chosen, staging=Staging(files=tuple(files)), submitted=True),
@@ -481,7 +492,7 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
             characters=parsed.characters,
             locations=parsed.locations,
             assets=len(assets),
-            warnings=warnings,
+            warnings=(*parsed.warnings, *warnings),  # unusual layouts kept as written first
         )
 
     def _prepare_import(
@@ -549,12 +560,19 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
         state = self.state(project_ref, ref)
         if state.script is None:
             raise NotFound("this project has no script yet: import one in stage 1 (mode D)")
-        return to_fountain(state.script.title_page, [d.scene for d in state.ordered_scenes()])
+        scenes = [d.scene for d in state.ordered_scenes()]
+        source = state.script.source_text
+        # The writer's own text, while it still reads as the scenes the project holds (a
+        # generated or otherwise changed script falls back to a regenerated copy).
+        stored = _parse_source(source) if source else None
+        if stored is not None and same_scenes(stored.scenes, scenes):
+            return source
+        return to_fountain(state.script.title_page, scenes)
 
     def _script_edit(self, state: ProjectState, text: str) -> ProjectState:
         if state.script is None:
             raise NotFound("this project has no script yet: import one in stage 1 (mode D)")
-        parsed = parse_screenplay(text, name="the edited script")
+        parsed = parse_screenplay(text, name="the edited script", fountain=True)
         old_ids = list(state.script.scene_ids)
         used = {int(sid[3:]) for sid in state.scenes if sid[3:].isdigit()}
         next_number = max(used, default=0) + 1
@@ -574,7 +592,12 @@ class Studio(PlanningServices, ProductionServices, QualityServices):
             )
             order.append(scene_id)
         script = state.script.model_copy(
-            update={"title": parsed.title, "title_page": parsed.title_page, "scene_ids": tuple(order)}
+            update={
+                "title": parsed.title,
+                "title_page": parsed.title_page,
+                "scene_ids": tuple(order),
+                "source_text": text.replace("\r\n", "\n").replace("\r", "\n"),
+            }
         )
         return state.model_copy(update={"script": script, "scenes": scenes})
 

@@ -105,7 +105,9 @@ class ParsedScript:
     warnings: tuple[str, ...] = ()
 
 
-def parse_screenplay(text: str, *, name: str = "screenplay") -> ParsedScript:
+def parse_screenplay(
+    text: str, *, name: str = "screenplay", fountain: bool = False
+) -> ParsedScript:
     """Parse a Fountain or plain-text screenplay into scenes, or raise ``BadInput``.
 
     Scenes get ids ``sc-1``, ``sc-2``… in order. Content before the first heading (``FADE
@@ -113,12 +115,13 @@ def parse_screenplay(text: str, *, name: str = "screenplay") -> ParsedScript:
     emphasis markers stripped. Errors name ``name`` and the line: an unclosed ``/*``, a
     title page that never ends, text with no scene headings. Unusual layouts that were kept
     as written (chained dual dialogue) are listed in ``ParsedScript.warnings``.
+    ``fountain=True`` reads the text as Fountain whatever its layout (stage 4's editor).
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
     if not text.strip():
         raise BadInput(f"{name} is empty: {_NO_HEADINGS}")
     line_map: list[int] | None = None
-    if _reads_as_plain_layout(text, name):
+    if not fountain and _reads_as_plain_layout(text, name):
         text, line_map = _plain_to_fountain(text)
 
     def line_of(fountain_line: int) -> int:
@@ -149,6 +152,13 @@ def parse_screenplay(text: str, *, name: str = "screenplay") -> ParsedScript:
     return ParsedScript(
         title, title_page, tuple(scenes), characters, locations, tuple(document.warnings)
     )
+
+
+def fountain_source(text: str, name: str) -> str:
+    """The Fountain text of an uploaded screenplay: the writer's own text (``\\n`` line
+    ends), or for a printed plain-text layout its conversion to Fountain."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
+    return plain_to_fountain(text) if _reads_as_plain_layout(text, name) else text
 
 
 def _reads_as_plain_layout(text: str, name: str) -> bool:
@@ -395,6 +405,14 @@ def _plain(text: str) -> str:
     for _ in range(3):  # nested markers such as _**TITLE**_
         text = _EMPHASIS.sub(r"\2", text)
     return text.replace("\x00", "\\").replace("\x01", "*").replace("\x02", "_")
+
+
+def same_scenes(a: Sequence[Scene], b: Sequence[Scene]) -> bool:
+    """Whether two scene lists hold the same script, ignoring ids and source line numbers."""
+    skip = {"id": True, "line": True, "elements": {"__all__": {"line"}}}
+    return len(a) == len(b) and all(
+        x.model_dump(exclude=skip) == y.model_dump(exclude=skip) for x, y in zip(a, b, strict=True)
+    )
 
 
 def _canonical(name: str) -> str:
