@@ -8,6 +8,7 @@ import pytest
 from studio.errors import BadInput
 from studio.model import ElementKind
 from studio.screenplay import looks_like_plain_layout, parse_screenplay, to_fountain
+from studio.uploads import decode_text
 
 
 def speeches(parsed):
@@ -190,3 +191,13 @@ def test_a_heading_only_scene_keeps_its_place():
 def test_an_unclosed_boneyard_is_still_refused_with_its_line():
     with pytest.raises(BadInput, match=r"x.fountain: line 3: boneyard opened with /\*"):
         parse_screenplay("INT. A - DAY\n\n/* gone\n\nmore\n", name="x.fountain")
+
+
+def test_a_file_mixing_utf8_and_latin1_is_decoded_line_by_line():
+    data = "INT. CAFÉ - DAY\n\nZOË\nOui.\n".encode() + "Caf\xe9 cr\xe8me.\n".encode("cp1252")
+    text = decode_text(data, "mixed.fountain", max_bytes=1 << 20)
+    assert text == "INT. CAFÉ - DAY\n\nZOË\nOui.\nCafé crème.\n"
+    parsed = parse_screenplay(text, name="mixed.fountain")
+    assert speeches(parsed) == [("ZOË", "Oui.\nCafé crème.")]
+    # Plain Windows-1252 is still read as before.
+    assert decode_text("Caf\xe9".encode("cp1252"), "old.txt", max_bytes=99) == "Café"
