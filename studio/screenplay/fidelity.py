@@ -22,6 +22,7 @@ from pathlib import Path
 from studio.errors import BadInput
 from studio.model import ElementKind
 from studio.screenplay.classify import CENTERED, CHARACTER, Element, classify
+from studio.screenplay.parse import parse_screenplay
 
 PEERS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "fountain-peers"
 
@@ -739,8 +740,6 @@ def _judge(assertion: Assertion, got: Flat | None) -> tuple[str, str, str, bool]
 def speech_checks(root: Path = PEERS) -> tuple[int, int]:
     """(speeches expected, speeches kept) through the whole importer: every cue screenplain
     renders must come out of ``parse_screenplay`` as a dialogue element, in order."""
-    from studio.screenplay import parse_screenplay  # the package imports this module's users
-
     expected_total = kept = 0
     for folder in ("screenplain-tests", "screenplain-examples"):
         for source in sorted((root / folder).glob("*.fountain")):
