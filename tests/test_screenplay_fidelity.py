@@ -4,6 +4,8 @@ speeches, headings, transitions or title-page fields."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from studio.errors import BadInput
 from studio.model import ElementKind
@@ -201,3 +203,58 @@ def test_a_file_mixing_utf8_and_latin1_is_decoded_line_by_line():
     assert speeches(parsed) == [("ZOË", "Oui.\nCafé crème.")]
     # Plain Windows-1252 is still read as before.
     assert decode_text("Caf\xe9".encode("cp1252"), "old.txt", max_bytes=99) == "Café"
+
+
+_LINES = st.sampled_from(
+    [
+        "",
+        "  ",
+        "\t",
+        "INT. HOUSE - DAY",
+        "I./E. CAR - NIGHT #3#",
+        ".FORCED",
+        "EXT/INT. PORCH",
+        "MIA",
+        "CASEY’S MOM (V.O.)",
+        "RANDY & PASSENGERS ^",
+        "@mia",
+        "(beat)",
+        "RUN.",
+        "She runs.",
+        "CUT TO:",
+        "FADE TO BLACK.",
+        "> THE END <",
+        "> forced",
+        "# Act",
+        "= synopsis",
+        "===",
+        "~la la",
+        "!FORCED ACTION",
+        "[[note]]",
+        "[[open",
+        "]]",
+        "/* bone",
+        "*/",
+        "He waits[[x]] for her.",
+        "Title: X",
+        "imdb: tt1",
+        "    indented value",
+        "\t\tTABBED CUE",
+        "**bold** and _under_ \\*",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_LINES, max_size=40))
+def test_any_mix_of_fountain_lines_imports_or_is_refused_clearly(lines):
+    text = "INT. START - DAY\n\n" + "\n".join(lines)
+    try:
+        parsed = parse_screenplay(text, name="fuzz.fountain")
+    except BadInput as exc:
+        assert str(exc).startswith("fuzz.fountain")
+        return
+    # What was read writes back and reads again the same: no speech lost or invented.
+    again = parse_screenplay(to_fountain(parsed.title_page, parsed.scenes))
+    assert [s.heading for s in again.scenes] == [s.heading for s in parsed.scenes]
+    assert speeches(again) == speeches(parsed)

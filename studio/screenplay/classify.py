@@ -69,6 +69,8 @@ HEADING_RE = re.compile(
     r"^(?:INT\.?\s*/\s*EXT|I\.?\s*/\s*E|INT|EXT|EST)(?:\.|\s|$)",
     re.IGNORECASE,
 )
+# Not a heading by the spec, but never a character name either (``EXT/INT. PORCH``).
+_HEADING_LIKE = re.compile(r"^(?:EXT\.?\s*/\s*INT|E\.?\s*/\s*I)(?:\.|\s|$)", re.IGNORECASE)
 _FORCED_HEADING = re.compile(r"^\.(?=[^\W_])")
 _SCENE_NUMBER = re.compile(r"\s*#([\w.\-]+)#\s*$")
 _TRANSITION_WORDS = re.compile(
@@ -104,7 +106,7 @@ def cue_parts(line: str) -> tuple[str, str] | None:
     name = text[: match.start()].strip() if match else text
     if not name or not is_upper(name) or name[0] in "!.>#=~[(":
         return None
-    if HEADING_RE.match(name) or name.startswith("/*"):
+    if HEADING_RE.match(name) or _HEADING_LIKE.match(name) or name.startswith("/*"):
         return None
     return name, extension
 
@@ -337,7 +339,7 @@ class _Classifier:
 
         def flush() -> None:
             if pending:
-                text = "\n".join(_action_text(line.raw) for line in pending)
+                text = "\n".join(_action_text(line.raw) for line in pending if not line.only_markup)
                 for line in pending:
                     self.out.extend(line.attached)
                 self.out.append(Element(ACTION, text.strip("\n"), pending[0].number))

@@ -244,6 +244,8 @@ class _Assembler:
         if kind == CHARACTER:
             self._close()
             self.speech = self._open(element)
+            if self.speech.dual == "right":
+                self._mark_left()
         elif kind in (DIALOGUE, PARENTHETICAL):
             self._speech_line(element)
         elif kind == HEADING:
@@ -273,6 +275,26 @@ class _Assembler:
         )
         self.last_cue = speech
         return speech
+
+    def _mark_left(self) -> None:
+        """The speech right before a ``^`` speech is its left side: when a lyric split that
+        speech in parts, the last part (the one next to the right side) is."""
+        body = self.body
+        last = next(
+            (i for i in range(len(body) - 1, -1, -1) if body[i].kind is ElementKind.DIALOGUE), None
+        )
+        if last is None:
+            return
+        index = last - 1
+        while (
+            index >= 0
+            and body[index].kind in (ElementKind.DIALOGUE, ElementKind.LYRICS)
+            and body[index].character == body[last].character
+        ):
+            if body[index].dual == "left":  # the same speech, before its lyric
+                body[index] = body[index].model_copy(update={"dual": None})
+            index -= 1
+        body[last] = body[last].model_copy(update={"dual": "left"})
 
     def _speech_line(self, element: Element) -> None:
         is_paren = element.kind == PARENTHETICAL
