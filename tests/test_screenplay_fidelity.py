@@ -258,3 +258,9 @@ def test_any_mix_of_fountain_lines_imports_or_is_refused_clearly(lines):
     again = parse_screenplay(to_fountain(parsed.title_page, parsed.scenes))
     assert [s.heading for s in again.scenes] == [s.heading for s in parsed.scenes]
     assert speeches(again) == speeches(parsed)
+
+
+def test_a_boneyard_line_inside_a_speech_does_not_end_it():
+    text = "INT. A - DAY\n\nMIA\nHello.\n/* cut: Goodbye. */\nSee you.\n\nShe goes.\n"
+    parsed = parse_screenplay(text, name="x.fountain")
+    assert speeches(parsed) == [("MIA", "Hello.\nSee you.")]

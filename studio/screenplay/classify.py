@@ -126,6 +126,7 @@ class _Line:
     blank: bool  # empty, or filled by a boneyard
     only_markup: bool  # held only a note: transparent for the blank-line rules
     spaces: bool = False  # two or more spaces and nothing else: an empty line of a speech
+    boneyard: bool = False  # held only boneyard: an empty line, except inside a speech
     attached: list[Element] = field(default_factory=list)  # notes/boneyard found on it
 
 
@@ -133,7 +134,7 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
     """Lines with ``/* */`` and closed ``[[ ]]`` removed, the removed parts as elements."""
     text = "\n".join(lines)
     out_chars: list[str] = []
-    found: list[tuple[int, Element]] = []  # (offset in the cleaned text, element)
+    found: list[Element] = []
     boneyard_lines: set[int] = set()
     note_lines: set[int] = set()
     note_starts: set[int] = set()
@@ -149,7 +150,7 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
                     "or delete the /*"
                 )
             body = text[i + 2 : end]
-            found.append((len(out_chars), Element(BONEYARD, body.strip(), line_no)))
+            found.append(Element(BONEYARD, body.strip(), line_no))
             for k in range(body.count("\n") + 1):
                 boneyard_lines.add(line_no + k)
             i = end + _gap(out_chars, text, end + 2)
@@ -161,7 +162,7 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
             body = text[i + 2 : end] if end >= 0 else ""
             # A note may hold lines of spaces but no truly empty line; unclosed, it is text.
             if end >= 0 and not re.search(r"\n\n", body):
-                found.append((len(out_chars), Element(NOTE, body.strip(), line_no)))
+                found.append(Element(NOTE, body.strip(), line_no))
                 note_starts.add(line_no)
                 for k in range(body.count("\n") + 1):
                     note_lines.add(line_no + k)
@@ -175,7 +176,6 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
         out_chars.append(ch)
         i += 1
     cleaned = "".join(out_chars).split("\n")
-    # Attach the removed elements to the line they start on.
     result = []
     for offset, raw in enumerate(cleaned):
         number = first_number + offset
@@ -195,8 +195,10 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
             and number not in boneyard_lines
             and not by_note
         )
-        result.append(_Line(number, raw.rstrip(), not stripped and not by_note, by_note, spaces))
-    for _offset, element in found:
+        result.append(
+            _Line(number, raw.rstrip(), not stripped and not by_note, by_note, spaces, by_boneyard)
+        )
+    for element in found:
         # A note or boneyard inside a line of text is part of that line, not an element.
         target = result[element.line - first_number]
         if not target.raw.strip():
@@ -288,8 +290,7 @@ class _Classifier:
             line = self.lines[index]
             if line.blank:
                 self.out.extend(line.attached)
-                if line.attached or not line.only_markup:
-                    blank_before = True
+                blank_before = True
                 index += 1
                 continue
             if line.only_markup:
@@ -300,12 +301,15 @@ class _Classifier:
             while end < len(self.lines) and not self.lines[end].blank:
                 end += 1
             if blank_before and self._is_cue(line.raw.strip()):
-                # Inside a speech a line of spaces keeps the block open (Fountain).
-                while end < len(self.lines) and (
-                    not self.lines[end].blank or self.lines[end].spaces
-                ):
+                # Inside a speech a line of spaces keeps the block open (Fountain), and so
+                # does a line that held only boneyard: cutting a line out of a speech
+                # does not end it.
+                def inside(line: _Line) -> bool:
+                    return not line.blank or line.spaces or line.boneyard
+
+                while end < len(self.lines) and inside(self.lines[end]):
                     end += 1
-                while end - 1 > index and self.lines[end - 1].spaces:
+                while end - 1 > index and (self.lines[end - 1].blank):
                     end -= 1
                 if (
                     end == index + 1
@@ -451,12 +455,12 @@ class _Classifier:
                 self.out.extend(line.attached)
                 continue
             stripped = line.raw.strip()
+            self.out.extend(line.attached)
             if not stripped:
                 # A line of spaces inside a speech is an empty line of the speech.
-                if dialogue:
+                if dialogue and line.spaces:
                     dialogue.append("")
                 continue
-            self.out.extend(line.attached)
             if stripped.startswith("~"):
                 flush()
                 self.out.append(Element(LYRICS, stripped[1:].strip(), line.number))
