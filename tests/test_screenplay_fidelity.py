@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from studio.breakdown import breakdown_scene, validate_shots
 from studio.errors import BadInput
 from studio.model import ElementKind
 from studio.screenplay import looks_like_plain_layout, parse_screenplay, to_fountain
@@ -264,3 +265,11 @@ def test_a_boneyard_line_inside_a_speech_does_not_end_it():
     text = "INT. A - DAY\n\nMIA\nHello.\n/* cut: Goodbye. */\nSee you.\n\nShe goes.\n"
     parsed = parse_screenplay(text, name="x.fountain")
     assert speeches(parsed) == [("MIA", "Hello.\nSee you.")]
+
+
+def test_chained_dual_dialogue_reaches_the_shots_whole():
+    parsed = parse_screenplay("INT. ROOM - DAY\n\nA\nOne.\n\nB ^\nTwo.\n\nA ^\nThree.\n")
+    shots = breakdown_scene(parsed.scenes[0], 1)
+    spoken = "\n".join(shot.dialogue for shot in shots)
+    assert all(line in spoken for line in ("One.", "Two.", "Three."))
+    assert validate_shots(shots) == []
