@@ -19,7 +19,7 @@ from studio.screenplay.cues import _looks_like_cue
 def to_fountain(title_page: dict[str, str], scenes: Sequence[Scene]) -> str:
     """Write a title page and scenes as Fountain that parses back to the same scenes.
 
-    Headings, cues and transitions are forced (``.``, ``@``, ``>``) only when fountain-py
+    Headings, cues and transitions are forced (``.``, ``@``, ``>``) only when the classifier
     would not recognise them; action lines that would read as something else get ``!``;
     emphasis characters in text are escaped so they stay literal.
     """
@@ -56,7 +56,7 @@ def to_fountain(title_page: dict[str, str], scenes: Sequence[Scene]) -> str:
 
 
 def _escape(text: str) -> str:
-    """Escape the characters fountain-py reads as emphasis, so they stay literal."""
+    """Escape the characters Fountain reads as emphasis, so they stay literal."""
     return text.replace("\\", "\\\\").replace("*", "\\*").replace("_", "\\_")
 
 
@@ -106,7 +106,7 @@ def _transition_line(text: str) -> str:
 
 
 def _action_lines(text: str, *, document_start: bool) -> list[str]:
-    """Action text, forcing with ``!`` each line fountain-py would read as something else."""
+    """Action text, forcing with ``!`` each line the classifier would read as something else."""
     lines = text.split("\n")
     out = []
     for index, raw in enumerate(lines):
@@ -130,7 +130,7 @@ def _action_lines(text: str, *, document_start: bool) -> list[str]:
 
 
 def _cue_line(name: str, extension: str | None, *, right: bool, bare: bool) -> str:
-    """A character cue, forced with ``@`` unless fountain-py recognises it as written."""
+    """A character cue, forced with ``@`` unless the classifier reads it as written."""
     extension = (extension or "").strip()
     if extension and not (extension.startswith("(") and extension.endswith(")")):
         extension = f"({extension})"
