@@ -154,10 +154,19 @@ def test_the_screenplain_readers_see_dual_dialogue_sections_and_numbers():
 
 def test_a_wrong_reading_fails_the_comparison():
     expected = [Flat("scene heading", "INT. A - DAY"), Flat("character", "MIA", "left")]
-    wrong = [Flat("action", "INT. A - DAY"), Flat("character", "MIA")]
+    wrong = [Flat("action", "INT. A - DAY"), Flat("character", "MIA"), Flat("transition", "TO:")]
     checks = compare_sequence("t", "f", expected, wrong, lambda e, g: "")
-    assert [(c.type, c.passed) for c in checks] == [
-        ("scene heading", False),
-        ("character", True),
-        ("dual", False),
+    assert [(c.type, c.passed, c.invented) for c in checks] == [
+        ("scene heading", False, False),
+        ("character", True, False),
+        ("dual", False, False),
+        ("action", False, True),  # read where the peer has a heading
+        ("transition", False, True),  # read where the peer has nothing
     ]
+
+
+def test_a_rule_decided_reading_is_neither_a_match_nor_invented():
+    expected = [Flat("action", "FADE OUT.")]
+    got = [Flat("transition", "FADE OUT.")]
+    checks = compare_sequence("t", "f", expected, got, lambda e, g: "rule")
+    assert [(c.passed, c.deviation, c.invented) for c in checks] == [(False, "rule", False)]

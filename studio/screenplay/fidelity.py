@@ -73,6 +73,7 @@ class Check:
     got: str
     passed: bool
     deviation: str = ""  # why the spec overrules the peer here (then it is not a match)
+    invented: bool = False  # an element we read that the peer does not have at all
 
 
 @dataclass
@@ -81,17 +82,18 @@ class Report:
     speeches_expected: int = 0
     speeches_kept: int = 0
 
-    def per_type(self) -> list[tuple[str, int, int, int]]:
-        """(type, matched, expected, rule-decided) for each type that has checks; rule-decided
-        checks are counted in neither matched nor expected."""
+    def per_type(self) -> list[tuple[str, int, int, int, int]]:
+        """(type, matched, expected, rule-decided, invented) for each type that has checks;
+        rule-decided checks are counted in neither matched nor expected, invented elements
+        (ours, absent from the peer) apart."""
         rows = []
         for kind in TYPES:
             mine = [c for c in self.checks if c.type == kind]
             if mine:
-                counted = [c for c in mine if not c.deviation]
-                rows.append(
-                    (kind, sum(c.passed for c in counted), len(counted), len(mine) - len(counted))
-                )
+                counted = [c for c in mine if not c.deviation and not c.invented]
+                decided = sum(bool(c.deviation) for c in mine)
+                invented = sum(c.invented for c in mine)
+                rows.append((kind, sum(c.passed for c in counted), len(counted), decided, invented))
         return rows
 
     def failures(self) -> list[Check]:
@@ -358,25 +360,23 @@ def compare_sequence(
                 if b0 + index - a0 < b1:
                     nearest[index] = b0 + index - a0
     checks = []
+    covered = set(partner.values())
     for index, item in enumerate(expected):
         mate = partner.get(index)
         other = got[mate] if mate is not None else got[nearest[index]] if index in nearest else None
         passed = mate is not None
         shown = f"{other.type}: {other.text!r}" if other else "(nothing)"
+        decided = "" if passed else deviation(item, other)
+        if decided and index in nearest:
+            covered.add(nearest[index])  # our reading of that element, decided by the rule
         checks.append(
-            Check(
-                suite,
-                name,
-                item.type,
-                f"{item.type}: {item.text!r}",
-                shown,
-                passed,
-                "" if passed else deviation(item, other),
-            )
+            Check(suite, name, item.type, f"{item.type}: {item.text!r}", shown, passed, decided)
         )
-        if item.type == "character" and item.dual:
+        if item.type == "character" and (item.dual or (other is not None and other.dual)):
             ok = passed and other is not None and other.dual == item.dual
-            checks.append(Check(suite, name, "dual", item.dual, other.dual if other else "", ok))
+            checks.append(
+                Check(suite, name, "dual", item.dual or "none", other.dual if other else "", ok)
+            )
         if item.type == "scene heading" and item.scene_number:
             ok = passed and other is not None and other.scene_number == item.scene_number
             checks.append(
@@ -389,6 +389,11 @@ def compare_sequence(
                     ok,
                 )
             )
+    # What we read that the peer has nowhere: an invented element is a disagreement too.
+    for index, item in enumerate(got):
+        if index not in covered:
+            shown = f"{item.type}: {item.text!r}"
+            checks.append(Check(suite, name, item.type, "(nothing)", shown, False, invented=True))
     return checks
 
 
@@ -782,14 +787,19 @@ def measure(root: Path = PEERS) -> Report:
 
 def format_report(report: Report) -> str:
     lines = [
-        f"{'element type':<16}{'matched':>9}{'expected':>10}{'agreement':>11}{'rule-decided':>14}"
+        f"{'element type':<16}{'matched':>9}{'expected':>10}{'agreement':>11}"
+        f"{'invented':>10}{'rule-decided':>14}"
     ]
-    total_ok = total = 0
-    for kind, ok, expected, deviations in report.per_type():
+    total_ok = total = total_invented = 0
+    for kind, ok, expected, deviations, invented in report.per_type():
         share = f"{100 * ok / expected:.1f} %" if expected else "-"
-        lines.append(f"{kind:<16}{ok:>9}{expected:>10}{share:>11}{deviations:>14}")
+        lines.append(f"{kind:<16}{ok:>9}{expected:>10}{share:>11}{invented:>10}{deviations:>14}")
         total_ok, total = total_ok + ok, total + expected
-    lines.append(f"{'all':<16}{total_ok:>9}{total:>10}{100 * total_ok / max(total, 1):>9.1f} %")
+        total_invented += invented
+    lines.append(
+        f"{'all':<16}{total_ok:>9}{total:>10}{100 * total_ok / max(total, 1):>9.1f} %"
+        f"{total_invented:>10}"
+    )
     lines.append(
         f"speeches kept (parse_screenplay vs screenplain cues): "
         f"{report.speeches_kept}/{report.speeches_expected}"
@@ -820,8 +830,8 @@ def bench(root: Path = PEERS) -> tuple[dict[str, object], str]:
         )
     report = measure(root)
     figures: dict[str, object] = {
-        kind: {"matched": ok, "expected": expected, "rule_decided": decided}
-        for kind, ok, expected, decided in report.per_type()
+        kind: {"matched": ok, "expected": expected, "rule_decided": decided, "invented": invented}
+        for kind, ok, expected, decided, invented in report.per_type()
     }
     figures["speeches"] = {"kept": report.speeches_kept, "expected": report.speeches_expected}
     figures["disagreements"] = len(report.failures())
