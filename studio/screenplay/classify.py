@@ -59,8 +59,6 @@ class Classified:
     title_page: dict[str, str]
     elements: list[Element]
     warnings: list[str]
-    #: the line the body (after the title page) starts on
-    body_line: int = 1
 
 
 # The spec's prefixes (INT, EXT, EST, INT./EXT, INT/EXT, I/E; I./E. as well), then a period
@@ -270,16 +268,15 @@ def classify(text: str) -> Classified:
     all_lines = text.split("\n")
     title_page, body_start = _title_page(all_lines)
     lines = _remove_markup(all_lines[body_start:], body_start + 1)
-    return _Classifier(lines, title_page, body_start + 1).run()
+    return _Classifier(lines, title_page).run()
 
 
 class _Classifier:
-    def __init__(self, lines: list[_Line], title_page: dict[str, str], body_line: int) -> None:
+    def __init__(self, lines: list[_Line], title_page: dict[str, str]) -> None:
         self.lines = lines
         self.out: list[Element] = []
         self.warnings: list[str] = []
         self.title_page = title_page
-        self.body_line = body_line
         self.last_speech_cue: Element | None = None  # cue of the speech just ended
 
     def run(self) -> Classified:
@@ -321,7 +318,7 @@ class _Classifier:
             self._paragraph(paragraph, blank_before)
             blank_before = False
             index = end
-        return Classified(self.title_page, self.out, self.warnings, self.body_line)
+        return Classified(self.title_page, self.out, self.warnings)
 
     # One paragraph: lines between empty lines.
     def _paragraph(self, paragraph: list[_Line], blank_before: bool) -> None:
@@ -336,8 +333,11 @@ class _Classifier:
             self._speech(paragraph, speech_cue)
             return
         if blank_before and alone and first.startswith("@") and len(first) > 1:
-            # A forced cue with no dialogue under it is not a character: keep it as action.
-            self._emit_lines(paragraph, lambda line: self._action(line))
+            # A forced cue with no dialogue under it is not a character: it is action, as
+            # written (``@NAME (40s, boots) waits at the top.``), without the ``@``.
+            for line in paragraph:
+                self.out.extend(line.attached)
+            self.out.append(Element(ACTION, first[1:].strip(), content[0].number))
             return
         pending: list[_Line] = []
 
@@ -366,17 +366,6 @@ class _Classifier:
             self.out.extend(line.attached)
             self.out.append(element)
         flush()
-
-    def _emit_lines(self, paragraph: list[_Line], make) -> None:  # type: ignore[no-untyped-def]
-        for line in paragraph:
-            self.out.extend(line.attached)
-        text = "\n".join(make(line.raw) for line in paragraph if not line.only_markup)
-        self.out.append(Element(ACTION, text, paragraph[0].number))
-
-    @staticmethod
-    def _action(raw: str) -> str:
-        stripped = raw.strip()
-        return stripped[1:] if stripped.startswith("@") else stripped
 
     def _single_line(
         self, stripped: str, number: int, alone: bool, first_of_paragraph: bool
