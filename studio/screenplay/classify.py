@@ -11,11 +11,13 @@ parsers guess:
   never a cue. Whatever line follows a cue is dialogue, even ``RUN.`` in capitals;
 - scene headings start with INT, EXT, EST, INT./EXT., I/E, I./E. (any case) with an empty
   line before and after, or are forced with ``.``;
-- transitions are upper case ending in ``TO:`` (or ``FADE OUT.``, ``FADE TO BLACK.``…)
-  between empty lines, or forced with ``>``;
+- transitions are upper case ending in ``TO:`` (or ``FADE IN:``, ``FADE OUT.``, ``FADE TO
+  BLACK.``…) between empty lines, or forced with ``>``;
 - a title page key may be any word in any case, values continue on indented lines;
-- ``/* … */`` is removed and counts as an empty line where it fills whole lines; a ``[[``
-  that is not closed before an empty line is ordinary text.
+- ``/* … */`` is removed; where it fills whole lines it counts as an empty line (so the
+  paragraphs around it stay apart), except inside a speech, which it does not end;
+- ``[[ … ]]`` is removed, leaving one space between the words around it; a ``[[`` that is
+  not closed before an empty line is ordinary text.
 
 Nothing is dropped: an unusual layout (chained dual dialogue, a dual caret with nothing to
 pair with) is kept as written and reported in ``Classified.warnings``.
