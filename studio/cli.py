@@ -314,6 +314,10 @@ def cmd_bench(studio: Studio | None, args: argparse.Namespace) -> tuple[Any, str
     """Benchmarks work in their own temporary folders: no studio (and no data dir) needed."""
     from studio import bench
 
+    if args.name == "fidelity":
+        from studio.screenplay import fidelity
+
+        return fidelity.bench()
     if args.name in ("render", "qa"):
         from studio import wiring
 
@@ -386,8 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "the bundled sample from import to an assembled animatic film, offline")
     p.add_argument("--out", type=Path, default=None, help="where to put the film (default: exports/)")
     p.add_argument("--preset", default="fast")
-    p = add("bench", cmd_bench, "print benchmark figures (store, render, qa)")
-    p.add_argument("name", choices=["store", "render", "qa"])
+    p = add("bench", cmd_bench, "print benchmark figures (store, render, qa, fidelity)")
+    p.add_argument("name", choices=["store", "render", "qa", "fidelity"])
     p.add_argument("--scenes", type=int, default=100)
     p.add_argument("--shots", type=int, default=8, help="shots per scene")
     p.add_argument("--commits", type=int, default=10_000, help="commits in the log benchmark")

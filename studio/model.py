@@ -269,7 +269,9 @@ class Script(Frozen):
 
     ``beats_basis`` is the id of the beat sheet object the script was written from (None for
     an imported script); ``generation`` counts full (re)generations, so Phase B work made on
-    an older generation can be recognised as invalidated.
+    an older generation can be recognised as invalidated. ``source_text`` is the writer's own
+    text (imported or saved in stage 4), notes, boneyard and title order included; empty for a
+    generated script.
     """
 
     title: str = ""
@@ -279,6 +281,7 @@ class Script(Frozen):
     source: ScriptSource = "import"
     beats_basis: str | None = None
     generation: int = 1
+    source_text: str = ""
 
 
 # --------------------------------------------------------------------------- stage 5

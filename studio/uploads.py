@@ -7,6 +7,7 @@ hostile names give a clear message, never a traceback).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from studio.errors import BadInput
@@ -137,6 +138,9 @@ def _decode(data: bytes, shown: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         utf8_error = exc
+    mixed = _mixed_utf8_cp1252(data)
+    if mixed is not None:
+        return mixed.removeprefix("\ufeff")
     try:
         text = data.decode("cp1252")
     except UnicodeDecodeError:
@@ -149,6 +153,32 @@ def _decode(data: bytes, shown: str) -> str:
         f"{shown} is not UTF-8 text (byte 0x{byte:02x} at offset {utf8_error.start} cannot be "
         "decoded) and not Windows-1252 text either: save it as UTF-8 and upload it again"
     )
+
+
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _mixed_utf8_cp1252(data: bytes) -> str | None:
+    """The text of a file mixing UTF-8 and Windows-1252 (pasted together from two editors),
+    each run of bytes decoded as what it is; None when the file holds no UTF-8 sequence at
+    all (then it is plain Windows-1252) or a byte is neither."""
+    if _UTF8_SEQUENCE.search(data) is None:
+        return None
+    parts: list[str] = []
+    start = 0
+    while start < len(data):
+        try:
+            parts.append(data[start:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as exc:
+            parts.append(data[start : start + exc.start].decode("utf-8"))
+            bad = data[start + exc.start : start + exc.end]
+            try:
+                parts.append(bad.decode("cp1252"))
+            except UnicodeDecodeError:
+                return None
+            start += exc.end
+    return "".join(parts)
 
 
 def _is_odd_control(code: int) -> bool:

@@ -132,6 +132,20 @@ def test_bench_store_reports_its_figures(capsys, home):
     assert not Path(home).exists()  # benchmarks use their own temporary folders
 
 
+def test_bench_fidelity_prints_agreement_per_element_type(capsys, home):
+    figures = run_json(capsys, "bench", "fidelity", "--home", home)
+    assert figures["speeches"]["kept"] == figures["speeches"]["expected"] > 900
+    assert figures["disagreements"] == 0
+    for kind in ("scene heading", "action", "character", "dialogue", "transition", "dual"):
+        assert figures[kind]["expected"] > 0
+        assert figures[kind]["matched"] == figures[kind]["expected"]
+    code, out, _ = run(capsys, "bench", "fidelity", "--home", home)
+    assert code == 0
+    assert out.splitlines()[0].split()[:2] == ["element", "type"]
+    assert "speeches kept" in out
+    assert not Path(home).exists()
+
+
 def test_shots_and_prompts_drafts_for_every_scene(capsys, home):
     created = run_json(capsys, "new", "demo", "--script", str(SAMPLE), "--home", home)
     for number in range(1, created["import"]["scenes"] + 1):

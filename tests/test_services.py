@@ -217,7 +217,8 @@ def test_script_edit_writes_only_the_changed_scene(studio, sample_project):
     assert impact.empty  # nothing is locked yet, so nothing is invalidated
     objects_before = footprint(studio)[0]
     commit = studio.save_script_text(sample_project.id, edited, "Add distant thunder to scene one")
-    assert footprint(studio)[0] - objects_before == 2  # one scene object + one tree
+    # One scene object, the script object (it keeps the writer's edited text) and one tree.
+    assert footprint(studio)[0] - objects_before == 3
     after = studio.state(sample_project.id)
     assert after.ordered_scenes()[0].scene != first
     assert after.ordered_scenes()[1:] == state.ordered_scenes()[1:]

@@ -32,6 +32,7 @@ from studio.model import (
 from studio.screenplay import (
     AssetSheetEntry,
     ParsedScript,
+    fountain_source,
     parse_asset_sheet,
     parse_screenplay,
 )
@@ -350,6 +351,7 @@ class IntakeService:
                 scene_ids=tuple(s.id for s in parsed.scenes),
                 source="import",
                 generation=generation,
+                source_text=fountain_source(text, safe),
             )
             after = ProjectState(
                 input=InputDoc(params=chosen, staging=Staging(files=tuple(files)), submitted=True),
@@ -392,7 +394,7 @@ class IntakeService:
             characters=parsed.characters,
             locations=parsed.locations,
             assets=len(assets),
-            warnings=warnings,
+            warnings=(*parsed.warnings, *warnings),  # unusual layouts kept as written first
         )
 
     def _prepare_import(

@@ -13,13 +13,18 @@ from studio.model import (
     Stage,
 )
 from studio.pipeline import Gate, Impact, SceneReport
-from studio.screenplay import (
-    parse_screenplay,
-    to_fountain,
-)
+from studio.screenplay import ParsedScript, parse_screenplay, same_scenes, to_fountain
 from studio.services.workspace import Workspace
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, diff_states
+
+
+def _parse_source(text: str) -> ParsedScript | None:
+    """A stored stage-4 source parsed as Fountain, or None when it no longer parses."""
+    try:
+        return parse_screenplay(text, name="the script", fountain=True)
+    except BadInput:
+        return None
 
 
 class ScriptService:
@@ -35,12 +40,19 @@ class ScriptService:
         state = self._ws.state(project_ref, ref)
         if state.script is None:
             raise NotFound("this project has no script yet: import one in stage 1 (mode D)")
-        return to_fountain(state.script.title_page, [d.scene for d in state.ordered_scenes()])
+        scenes = [d.scene for d in state.ordered_scenes()]
+        source = state.script.source_text
+        # The writer's own text, while it still reads as the scenes the project holds (a
+        # generated or otherwise changed script falls back to a regenerated copy).
+        stored = _parse_source(source) if source else None
+        if stored is not None and same_scenes(stored.scenes, scenes):
+            return source
+        return to_fountain(state.script.title_page, scenes)
 
     def _script_edit(self, state: ProjectState, text: str) -> ProjectState:
         if state.script is None:
             raise NotFound("this project has no script yet: import one in stage 1 (mode D)")
-        parsed = parse_screenplay(text, name="the edited script")
+        parsed = parse_screenplay(text, name="the edited script", fountain=True)
         old_ids = list(state.script.scene_ids)
         used = {int(sid[3:]) for sid in state.scenes if sid[3:].isdigit()}
         next_number = max(used, default=0) + 1
@@ -60,7 +72,12 @@ class ScriptService:
             )
             order.append(scene_id)
         script = state.script.model_copy(
-            update={"title": parsed.title, "title_page": parsed.title_page, "scene_ids": tuple(order)}
+            update={
+                "title": parsed.title,
+                "title_page": parsed.title_page,
+                "scene_ids": tuple(order),
+                "source_text": text.replace("\r\n", "\n").replace("\r", "\n"),
+            }
         )
         return state.model_copy(update={"script": script, "scenes": scenes})
 
