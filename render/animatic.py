@@ -29,11 +29,12 @@ import numpy as np
 
 from render.backend import CancelledFn, ProgressFn, RenderFailed, RenderOutput
 from render.post import RawEncoder, check_input, concat, ffmpeg_version
+from studio.camera import Framing, parse_camera
 from studio.model import RenderCharacter, RenderSpec, slugify
 from studio.pngmeta import read_figures, with_figures
 from studio.ports import FrameSpec
 
-ANIMATIC_VERSION = "animatic-1"
+ANIMATIC_VERSION = "animatic-2"  # 2: one camera vocabulary (BCU drawn as a big close-up)
 CANVAS_MARGIN = 1.25  # the canvas is this much larger than the picture: room for camera moves
 BASE_VIEW = 1.0 / CANVAS_MARGIN  # a static camera sees this fraction of the canvas
 BAND = 0.2  # the caption strip's share of the frame height
@@ -176,53 +177,6 @@ def _hue_shift(c: np.ndarray, degrees: float) -> np.ndarray:
 
 
 # =========================================================================== reading the shot
-
-
-@dataclass(frozen=True)
-class Framing:
-    """The camera field read: kind (ews, ws, ms, mcu, cu, ecu, ots, two, group, insert,
-    title, pov), the subject named by "on X", the shoulder named by "(over Y)", the angle."""
-
-    kind: str
-    subject: str | None = None
-    over: str | None = None
-    angle: str = "eye"
-
-
-_FRAMING_WORDS = (
-    ("TITLE", "title"), ("CARD", "title"), ("INSERT", "insert"), ("OTS", "ots"),
-    ("OVER THE SHOULDER", "ots"), ("OVER-THE-SHOULDER", "ots"), ("2-SHOT", "two"),
-    ("TWO-SHOT", "two"), ("TWO SHOT", "two"), ("2 SHOT", "two"), ("GROUP", "group"),
-    ("EWS", "ews"), ("ELS", "ews"), ("EXTREME WIDE", "ews"), ("ESTABLISHING", "ews"),
-    ("ECU", "ecu"), ("EXTREME CLOSE", "ecu"), ("MCU", "mcu"), ("MEDIUM CLOSE", "mcu"),
-    ("CU", "cu"), ("CLOSE", "cu"), ("WS", "ws"), ("LS", "ws"), ("WIDE", "ws"), ("FULL", "ws"),
-    ("LONG", "ws"), ("MS", "ms"), ("MEDIUM", "ms"), ("MID", "ms"), ("POV", "pov"),
-)
-
-
-def parse_camera(camera: str) -> Framing:
-    """Read a camera field such as ``"OTS on MIA (over OSKAR)"`` or ``"CU on BUS DRIVER"``."""
-    text = _ascii(camera).upper()
-    kind = "ms"
-    for word, value in _FRAMING_WORDS:
-        if re.match(rf"^\W*{re.escape(word)}\b", text):
-            kind = value
-            break
-    over = re.search(r"\(\s*OVER\s+([^)]+?)\s*\)", text)
-    subject = re.search(r"\bON\s+([A-Z0-9][A-Z0-9 .'\-]*?)\s*(?:\(|,|$)", text)
-    angle = "eye"
-    if "LOW ANGLE" in text or "LOW-ANGLE" in text:
-        angle = "low"
-    elif "HIGH ANGLE" in text or "HIGH-ANGLE" in text or "OVERHEAD" in text:
-        angle = "high"
-    elif "DUTCH" in text:
-        angle = "dutch"
-    return Framing(
-        kind=kind,
-        subject=subject[1].strip() if subject else None,
-        over=over[1].strip() if over else None,
-        angle=angle,
-    )
 
 
 def _time_of_day(spec: RenderSpec) -> str:
@@ -504,17 +458,20 @@ class _Plan:
 # (full body height in view heights, view y of the top of the head) for a primary figure
 _FRAMING_SIZE = {
     "ews": (0.17, 0.69), "ws": (0.62, 0.30), "ms": (1.75, 0.13), "pov": (1.75, 0.13),
-    "mcu": (2.3, 0.11), "cu": (3.0, 0.08), "ecu": (4.6, -0.06), "ots": (2.0, 0.14),
+    "mcu": (2.3, 0.11), "cu": (3.0, 0.08), "bcu": (3.8, 0.01), "ecu": (4.6, -0.06),
+    "ots": (2.0, 0.14),
     "two": (1.3, 0.16), "group": (1.15, 0.2), "insert": (1.75, 0.13), "title": (1.75, 0.13),
 }
 _DEPTH = {  # (secondary, background) size factors per framing
     "ews": (0.75, 0.5), "ws": (0.7, 0.42), "ms": (0.6, 0.34), "pov": (0.6, 0.34),
-    "mcu": (0.5, 0.3), "cu": (0.45, 0.26), "ecu": (0.4, 0.22), "ots": (0.5, 0.3),
+    "mcu": (0.5, 0.3), "cu": (0.45, 0.26), "bcu": (0.42, 0.24), "ecu": (0.4, 0.22),
+    "ots": (0.5, 0.3),
     "two": (0.62, 0.36), "group": (0.7, 0.42),
 }
-_DOF = {"ms": 0.003, "pov": 0.003, "mcu": 0.006, "cu": 0.008, "ecu": 0.01, "ots": 0.007, "two": 0.002}
+_DOF = {"ms": 0.003, "pov": 0.003, "mcu": 0.006, "cu": 0.008, "bcu": 0.009, "ecu": 0.01,
+        "ots": 0.007, "two": 0.002}
 _WALL_SCALE = {"ews": 0.55, "ws": 0.75, "ms": 1.25, "pov": 1.25, "mcu": 1.5, "cu": 1.8,
-               "ecu": 2.2, "ots": 1.5, "two": 1.2, "group": 1.0}
+               "bcu": 2.0, "ecu": 2.2, "ots": 1.5, "two": 1.2, "group": 1.0}
 
 _WALK = re.compile(r"\b(walk\w*|cross\w*|approach\w*|step\w*|mov(es|ing)|carr(y|ies|ying)|drag\w*|"
                    r"follow\w*|limp\w*|wander\w*|pac(es|ing)|strid\w*)\b")
@@ -580,12 +537,12 @@ def _plan(spec: RenderSpec, which: Which) -> _Plan:
     tod = _time_of_day(spec)
     place = _words(spec.location, shot.setting if shot else "", spec.scene_heading, _frame_prompt(spec))
     action = _words(shot.action if shot else "")
-    kind = framing.kind
+    kind = framing.drawn
     body, head_top = _FRAMING_SIZE.get(kind, _FRAMING_SIZE["ms"])
     horizon = head_top + 0.07 * body if kind != "ews" else 0.45
-    if framing.angle == "low":
+    if framing.drawn_angle == "low":
         horizon += 0.18
-    elif framing.angle == "high":
+    elif framing.drawn_angle == "high":
         horizon -= 0.18
     rng = np.random.default_rng([spec.seed, _stable("plan", spec.scene_id, spec.location) % 2**32])
     plan = _Plan(
@@ -634,7 +591,7 @@ def _plan(spec: RenderSpec, which: Which) -> _Plan:
         role = prominence.get(name, "primary")
         k = {"primary": 1.0, "secondary": sec_k, "background": bg_k}[role]
         u = slots[i]
-        if kind in ("cu", "ecu", "mcu") and len(order) == 1:
+        if kind in ("cu", "bcu", "ecu", "mcu") and len(order) == 1:
             u = 0.5
         feet = horizon + (feet_primary - horizon) * k
         facing = 0
@@ -794,7 +751,7 @@ def _draw_exterior(cv: _Canvas, plan: _Plan, look: _Look, rng: np.random.Generat
     city = bool(_CITY.search(plan.place)) or bool(_BRIDGE.search(plan.place)) or water
     # far silhouettes: a skyline or a tree line along the horizon
     x = -cv.w // 20
-    sil = _mix(look.sky_low, look.dark, 0.42 if plan.framing.kind == "ews" else 0.55)
+    sil = _mix(look.sky_low, look.dark, 0.42 if plan.framing.drawn == "ews" else 0.55)
     window_colour = _mix(look.practical, look.warm, 0.3)
     while x < cv.w:
         if city:
@@ -942,7 +899,7 @@ def _draw_room(cv: _Canvas, plan: _Plan, look: _Look, rng: np.random.Generator,
     cv2.circle(img, (dx + int(dw * 0.82), bot - dh // 2), max(2, dw // 18), _c(look.warm), -1, cv2.LINE_AA)
     # furniture and practical light
     table_y = int(hy + cv.s(0.3 * s))
-    if _TABLE.search(plan.place) or plan.framing.kind in ("ews", "ws"):
+    if _TABLE.search(plan.place) or plan.framing.drawn in ("ews", "ws"):
         tw = int(half_w * 0.9)
         tx = vpx - tw // 2 + int(half_w * 0.25 * (1 if window_left else -1))
         th = max(3, int(cv.s(0.05 * s)))
@@ -1359,10 +1316,10 @@ def _draw_plan(plan: _Plan, spec: RenderSpec, which: Which, layout: _Layout) -> 
     fonts = _type(layout.height)
     backdrop_rng = np.random.default_rng([spec.seed, _stable("backdrop", *plan.seed_key) % 2**32])
     shot_rng = np.random.default_rng([spec.seed, _stable("shot", spec.shot.id if spec.shot else spec.kind, which) % 2**32])
-    if plan.framing.kind == "title":
+    if plan.framing.drawn == "title":
         _draw_title(cv, plan, look, fonts["body"])
         return cv.img
-    if plan.framing.kind == "insert":
+    if plan.framing.drawn == "insert":
         _draw_insert(cv, plan, look, backdrop_rng, fonts["body"])
         if plan.rain and not plan.interior:
             _rain(cv.img, (0, 0, cv.w, cv.h), look, shot_rng, density=0.6)
@@ -1540,7 +1497,7 @@ def _path_for(spec: RenderSpec, plan: _Plan, n_frames: int | None = None) -> lis
         b = primary.height
         target = (min(0.8, max(0.2, u)), min(0.75, max(0.25, primary.feet - b + 0.08 * b)))
     direction = _track_direction(plan, _words(shot.action if shot else ""))
-    roll = 6.0 if plan.framing.angle == "dutch" else 0.0
+    roll = 6.0 if plan.framing.drawn_angle == "dutch" else 0.0
     return camera_path(movement, _duration(spec), spec.fps, target=target, direction=direction, roll=roll)
 
 
@@ -1707,7 +1664,7 @@ def panel_figures(spec: RenderSpec, which: Which = "start") -> dict[str, list[fl
     pixels are drawn. Recorded in the frame's PNG (``studio.pngmeta``) for QA's identity check."""
     layout = _layout(spec.width, spec.height)
     plan = _plan(spec, which)
-    if plan.framing.kind in ("title", "insert") or not plan.figures:
+    if plan.framing.drawn in ("title", "insert") or not plan.figures:
         return {}
     cv = _Canvas(layout.picture, draw=False)
     path = _path_for(spec, _plan(spec, "start") if which == "end" else plan)

@@ -24,13 +24,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from studio.camera import MOVES, camera_words, move_words
+from studio.caps import CAPS_RUN, NOT_PROPS, SOUNDS
 from studio.errors import BadInput
-from studio.model import PromptSet, Scene, Shot, ShotCharacter, StylePack
+from studio.model import IntExt, PromptSet, Scene, Shot, ShotCharacter, StylePack
 from studio.objects import canonical_json, sha256_hex
+from studio.screenplay import split_heading
 
 # Bumped when the templates below change, so prompts assembled by an older template get a
 # different basis and are re-assembled (with kept edits moved to previous_*_edit).
-PROMPT_TEMPLATE_VERSION = 1
+PROMPT_TEMPLATE_VERSION = 2
 
 PromptKind = Literal["frame", "video"]
 
@@ -282,12 +285,6 @@ def _shot_props(shot: Shot, assets: Sequence[PromptAsset]) -> list[PromptAsset]:
     ]
 
 
-_HEADING_RE = re.compile(
-    r"^\s*(?P<ie>INT\.?\s*/\s*EXT|EXT\.?\s*/\s*INT|I\s*/\s*E|INT|EXT)\.?\s+(?P<rest>.+)$",
-    re.IGNORECASE,
-)
-
-
 @dataclass(frozen=True)
 class _Place:
     int_ext: str
@@ -306,13 +303,9 @@ def _place(shot: Shot, scene: Scene, assets: Sequence[PromptAsset]) -> _Place:
     detail = ""
     locations = [a for a in _ordered_assets(assets) if a.kind == "location"]
     setting = _one_line(shot.setting)
-    match = _HEADING_RE.match(setting)
-    if match:
-        ie = match.group("ie").upper().replace(" ", "")
-        int_ext = "INT/EXT" if "/" in ie else ie.rstrip(".")
-        parts = re.split(r"\s+[-\u2013\u2014]+\s+", match.group("rest"))
-        location = parts[0]
-        time = parts[-1] if len(parts) > 1 else time
+    heading_ie, heading_location, heading_time = split_heading(setting)
+    if heading_ie is not IntExt.NONE and heading_location:
+        int_ext, location, time = heading_ie.value, heading_location, heading_time or time
     elif setting:
         if not location or any(_norm(a.name) == _norm(setting) for a in locations):
             location = setting
@@ -354,94 +347,6 @@ def _light(time_of_day: str) -> str:
         if _contains_phrase(text, key):
             return light
     return ""
-
-
-_FRAMINGS = {
-    "ECU": "extreme close-up",
-    "XCU": "extreme close-up",
-    "BCU": "big close-up",
-    "CU": "close-up",
-    "MCU": "medium close-up",
-    "MS": "medium shot",
-    "MED": "medium shot",
-    "MLS": "medium long shot",
-    "MWS": "medium wide shot",
-    "CS": "cowboy shot",
-    "FS": "full shot",
-    "LS": "long shot",
-    "WS": "wide shot",
-    "EWS": "extreme wide shot",
-    "ELS": "extreme long shot",
-    "XWS": "extreme wide shot",
-    "EST": "establishing shot",
-    "OTS": "over-the-shoulder shot",
-    "OS": "over-the-shoulder shot",
-    "POV": "point-of-view shot",
-    "INSERT": "insert shot, detail",
-    "2S": "two-shot",
-    "TWO SHOT": "two-shot",
-    "3S": "three-shot",
-    "CLOSE UP": "close-up",
-    "CLOSE-UP": "close-up",
-    "WIDE": "wide shot",
-    "ESTABLISHING": "establishing shot",
-}
-_ANGLES = {
-    "LOW": "low angle",
-    "LOW ANGLE": "low angle",
-    "HIGH": "high angle",
-    "HIGH ANGLE": "high angle",
-    "EYE LEVEL": "eye-level angle",
-    "EYE-LEVEL": "eye-level angle",
-    "DUTCH": "dutch angle",
-    "DUTCH ANGLE": "dutch angle",
-    "CANTED": "dutch angle",
-    "OVERHEAD": "overhead angle",
-    "TOP DOWN": "overhead angle",
-    "BIRD'S EYE": "bird's-eye view",
-    "BIRDS EYE": "bird's-eye view",
-    "WORM'S EYE": "worm's-eye view",
-    "AERIAL": "aerial view",
-}
-
-
-def camera_words(camera: str) -> tuple[str, str]:
-    """Shot-list camera shorthand -> (framing, angle) in words: "MS low" -> ("medium shot",
-    "low angle"). Unknown words are kept (lower-cased); no angle means eye level."""
-    text = _one_line(camera.replace(",", " ").replace("/", " ")).upper()
-    framing: list[str] = []
-    angle = ""
-    words = text.split(" ") if text else []
-    i = 0
-    while i < len(words):
-        pair = " ".join(words[i : i + 2])
-        if i + 1 < len(words) and pair in _ANGLES:
-            angle, i = _ANGLES[pair], i + 2
-        elif i + 1 < len(words) and pair in _FRAMINGS:
-            framing.append(_FRAMINGS[pair])
-            i += 2
-        elif words[i] in _ANGLES:
-            angle, i = _ANGLES[words[i]], i + 1
-        elif words[i] in _FRAMINGS:
-            framing.append(_FRAMINGS[words[i]])
-            i += 1
-        elif words[i] in ("ANGLE", "SHOT", "ON"):
-            i += 1
-        else:
-            framing.append(words[i].lower())
-            i += 1
-    return (" ".join(framing) or "medium shot"), (angle or "eye-level angle")
-
-
-_MOVES = {
-    "static": "Static camera, locked off.",
-    "pan": "The camera pans to follow the action.",
-    "tilt": "The camera tilts to follow the action.",
-    "dolly in": "The camera dollies in slowly.",
-    "dolly out": "The camera dollies out slowly.",
-    "tracking": "The camera tracks alongside the action.",
-    "crane": "The camera cranes smoothly.",
-}
 
 
 # --------------------------------------------------------------------------- dialogue
@@ -636,7 +541,7 @@ def _style_text(style: StylePack) -> str:
 
 
 def _video_prompt(shot: Shot, assets: Sequence[PromptAsset]) -> str:
-    parts = [f"{_seconds(shot.duration_s)} seconds.", _MOVES[shot.movement]]
+    parts = [f"{_seconds(shot.duration_s)} seconds.", move_words(shot.movement)]
     names = [_display_name(c.name) for c in _ordered_characters(shot)]
     if names:
         parts.append("Characters: " + ", ".join(names) + ".")
@@ -989,7 +894,7 @@ VISUAL_WORDS = frozenset(
 # Words the video template writes itself: never a leak even if a description uses them.
 _VIDEO_TEMPLATE_WORDS = frozenset(
     _words(
-        " ".join(_MOVES.values())
+        " ".join(words for words, _ in MOVES.values())
         + " seconds characters action beats audio speaks voice a voice speaks s "
         + " ".join(_EXTENSIONS.values())
     )
@@ -1048,14 +953,6 @@ def leaked_descriptors(
     return tuple(sorted(found - _shot_words(shot, assets)))
 
 
-_CAPS_RUN_RE = re.compile(r"\b[A-Z][A-Z'\u2019-]*[A-Z](?:\s+[A-Z][A-Z'\u2019-]*[A-Z])*\b")
-# Screenplay shorthand written in capitals that is never a prop.
-_NOT_PROPS = frozenset(
-    "INT EXT POV CU ECU MCU MS WS OTS INSERT SFX VFX FX CONT'D CONT VO OS OC DAY NIGHT "
-    "FADE CUT DISSOLVE SMASH MATCH LATER CONTINUOUS BEAT TV OK".split()
-)
-
-
 def _unlisted_props(shot: Shot, assets: Sequence[PromptAsset]) -> list[str]:
     """Capitalised nouns in the action (the screenplay convention for props) that match no
     asset, character, speaker or SFX. A heuristic: a capitalised sound (JANGLES) that is not
@@ -1066,10 +963,12 @@ def _unlisted_props(shot: Shot, assets: Sequence[PromptAsset]) -> list[str]:
     known |= {w for a in assets if a.kind == "character" for w in _words(a.name)}
     names = [_strip_article(a.name) for a in assets]
     found: list[str] = []
-    for run in _CAPS_RUN_RE.findall(shot.action):
+    for run in CAPS_RUN.findall(shot.action):
         words = _words(run)
-        if not words or run.upper() in _NOT_PROPS or all(w.upper() in _NOT_PROPS for w in words):
+        if not words or run.upper() in NOT_PROPS or all(w.upper() in NOT_PROPS for w in words):
             continue
+        if len(words) == 1 and run.upper() in SOUNDS:
+            continue  # onomatopoeia ('a loud BANG') is a sound, not an object
         if set(words) & known:
             continue
         norm = " ".join(words)

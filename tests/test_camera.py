@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+import pytest
+
 from render import animatic
-from studio.model import RenderCharacter, RenderSpec, Shot, ShotCharacter
+from studio.breakdown import breakdown_scene
+from studio.camera import (
+    ANGLES,
+    BY_KIND,
+    MOVES,
+    SHORTHANDS,
+    TIGHTNESS,
+    Framing,
+    Shorthand,
+    parse_camera,
+)
+from studio.model import CameraMove, RenderCharacter, RenderSpec, Shot, ShotCharacter
 from studio.prompts import camera_words
+from studio.screenplay import parse_screenplay
 
 
 def spec_for(camera: str, characters: tuple[str, ...] = ("MIA",), **shot: object) -> RenderSpec:
@@ -37,3 +53,95 @@ def test_bcu_is_prompted_and_drawn_as_a_big_close_up() -> None:
     assert camera_words("BCU on MIA")[0].startswith("big close-up")
     assert drawn_height("CU on MIA") < drawn_height("BCU on MIA") < drawn_height("ECU on MIA")
     assert drawn_height("BCU on MIA") > drawn_height("MS on MIA")
+
+
+# --------------------------------------------------------------------------- the one table
+
+
+@pytest.mark.parametrize("shorthand", SHORTHANDS, ids=lambda s: s.kind)
+def test_every_shorthand_agrees_from_breakdown_to_prompt_to_animatic(
+    shorthand: Shorthand,
+) -> None:
+    framing = Framing(shorthand.kind, subject="MIA")
+    text = framing.text()  # what the breakdown writes in the camera field
+    assert text == f"{shorthand.spellings[0]} on MIA"
+    assert parse_camera(text) == framing
+    assert camera_words(text) == (f"{shorthand.words} on Mia", "eye-level angle")
+    assert animatic._plan(spec_for(text), "start").framing.drawn == shorthand.drawn
+    for spelling in shorthand.spellings:  # every way a script writes it reads the same
+        assert parse_camera(f"{spelling.lower()} on MIA").kind == shorthand.kind, spelling
+        assert camera_words(spelling)[0] == shorthand.words
+
+
+def test_tighter_framings_draw_bigger_figures() -> None:
+    by_drawn = {s.drawn: s for s in reversed(SHORTHANDS)}
+    heights = [drawn_height(Framing(by_drawn[d].kind, subject="MIA").text()) for d in TIGHTNESS]
+    assert heights == sorted(heights) and len(set(heights)) == len(heights)
+
+
+@pytest.mark.parametrize(
+    ("camera", "expected"),
+    [
+        ("OTS on MIA (over OSKAR)", Framing("ots", "MIA", "OSKAR")),
+        ("CU on BUS DRIVER", Framing("cu", "BUS DRIVER")),
+        ("WS, low angle", Framing("ws", angle="low")),
+        ("LOW ANGLE BCU on Mia", Framing("bcu", "MIA", angle="low")),
+        ("MS, dutch", Framing("ms", angle="dutch")),
+        ("CU on MIA, push in", Framing("cu", "MIA", move="dolly in")),
+        ("EST WS", Framing("est", other="wide shot")),
+        ("weird framing", Framing(other="weird framing", stated=False)),
+        ("", Framing(stated=False)),
+    ],
+)
+def test_parse_camera(camera: str, expected: Framing) -> None:
+    assert parse_camera(camera) == expected
+
+
+def test_angles_words_and_drawing_agree() -> None:
+    for angle, (words, spellings) in ANGLES.items():
+        text = f"MS on MIA, {spellings[0].lower()}"
+        assert parse_camera(text).angle == angle
+        assert camera_words(text) == ("medium shot on Mia", words)
+    low = animatic._plan(spec_for("MS on MIA, low angle"), "start").horizon
+    eye = animatic._plan(spec_for("MS on MIA"), "start").horizon
+    high = animatic._plan(spec_for("MS on MIA, overhead"), "start").horizon
+    assert high < eye < low
+
+
+def test_breakdown_cameras_round_trip_through_the_table() -> None:
+    scene = parse_screenplay(SCRIPT, name="t.fountain").scenes[0]
+    shots = breakdown_scene(scene, 1)
+    cameras = [s.camera for s in shots]
+    assert "OTS on OSKAR (over MIA)" in cameras and "CU on MIA" in cameras and cameras[0] == "WS"
+    for shot in shots:
+        framing = parse_camera(shot.camera)
+        assert framing.stated and framing.text() == shot.camera
+        drawn = animatic._plan(spec_for(shot.camera, ("MIA", "OSKAR")), "start").framing.drawn
+        assert drawn == framing.drawn == BY_KIND[framing.kind].drawn
+        assert camera_words(shot.camera)[0].startswith(BY_KIND[framing.kind].words)
+
+
+def test_move_words_come_from_the_table() -> None:
+    assert set(MOVES) == set(get_args(CameraMove))
+    assert all(MOVES[m][0] for m in MOVES)
+
+
+SCRIPT = """INT. UMBRELLA SHOP - NIGHT
+
+Mia shoves in out of the rain. Oskar looks up from the counter.
+
+MIA
+I have walked the whole length of Canal Street in this rain looking for a shop that still sells a proper umbrella, and yours is the only light left on.
+
+OSKAR
+We close at six, and it is well past six, but nobody walks that far in weather like this for nothing, so tell me what you need.
+
+MIA
+My mother had one from this shop, red silk, a carved handle, and I lost it on the bridge the night she died, and I want it back.
+
+OSKAR
+Then you are looking for the one in the window, the one I never sell, because I have been keeping it for somebody exactly like you.
+
+MIA
+I have walked the whole length of Canal Street in this rain looking for a shop that still sells a proper umbrella, and yours is the only light left on.
+"""
