@@ -30,6 +30,7 @@ import numpy as np
 from render.backend import CancelledFn, ProgressFn, RenderFailed, RenderOutput
 from render.post import RawEncoder, check_input, concat, ffmpeg_version
 from studio.camera import Framing, parse_camera
+from studio.caps import in_frame, mentions_name, off_screen_voices
 from studio.model import RenderCharacter, RenderSpec, slugify
 from studio.pngmeta import read_figures, with_figures
 from studio.ports import FrameSpec
@@ -495,7 +496,8 @@ def _cast(spec: RenderSpec) -> tuple[list[tuple[str, str]], dict[str, RenderChar
     """(name, prominence) of who is in the shot, and the render facts per upper-cased name."""
     by_name = {c.name.strip().upper(): c for c in spec.characters}
     if spec.shot is not None:
-        people = [(c.name.strip().upper(), c.prominence) for c in spec.shot.characters]
+        # A V.O. or O.S. voice is heard, never drawn as a figure in frame.
+        people = [(c.name.strip().upper(), c.prominence) for c in in_frame(spec.shot)]
     else:
         people = [(c.name.strip().upper(), c.prominence) for c in spec.characters]
     seen: set[str] = set()
@@ -569,12 +571,13 @@ def _plan(spec: RenderSpec, which: Which) -> _Plan:
         plan.dim = 0.8 if which == "start" else 1.0
 
     prominence = dict(people)
-    if framing.subject:
+    heard = {v for v in off_screen_voices(shot.dialogue) if not mentions_name(shot.action, v)} if shot else set()
+    if framing.subject and framing.subject.upper() not in heard:
         subject = framing.subject.upper()
         if subject not in prominence:
             names.append(subject)
         prominence[subject] = "primary"
-    over = framing.over.upper() if framing.over else None
+    over = framing.over.upper() if framing.over and framing.over.upper() not in heard else None
     if kind == "ots" and over:
         names = [n for n in names if n != over]
     order = _stage_order(spec, names)

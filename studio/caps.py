@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from studio.camera import SHORTHANDS
+from studio.model import Shot, ShotCharacter
 
 # Initialisms that are never a camera framing nor a sound; they may still be objects
 # ('the CCTV'), so they are not in NOT_PROPS.
@@ -105,3 +106,35 @@ def mention_at(text: str, name: str) -> int | None:
 def mentions_name(text: str, name: str) -> bool:
     """Whether ``text`` names the character ``name`` (see :func:`name_variants`)."""
     return mention_at(text, name) is not None
+
+
+# A speech of a shot's dialogue: 'NAME (V.O.) (beat): line', '[simultaneous] NAME: line'.
+_SPEECH = re.compile(
+    r"^\s*(?:\[simultaneous\]\s*)?(?P<name>[^:()\"\[\]]{1,48}?)\s*(?P<marks>(?:\([^)]*\)\s*)*):"
+)
+
+
+def off_screen_voices(dialogue: str) -> frozenset[str]:
+    """Upper-cased speakers of ``dialogue`` (a shot's ``NAME (V.O.): line`` lines) who are
+    only heard: every one of their speeches is marked V.O., O.S. or O.C."""
+    heard: dict[str, bool] = {}
+    for line in dialogue.splitlines():
+        match = _SPEECH.match(line)
+        if not match or not match["name"].strip():
+            continue
+        name = " ".join(match["name"].split()).upper()
+        marks = re.findall(r"\(([^)]*)\)", match["marks"])
+        unseen = any(off_screen(mark) for mark in marks)
+        heard[name] = heard.get(name, True) and unseen
+    return frozenset(name for name, unseen in heard.items() if unseen)
+
+
+def in_frame(shot: Shot) -> tuple[ShotCharacter, ...]:
+    """The shot's characters who are seen: a voice heard off screen (V.O., O.S., O.C. in
+    every speech of the shot) whom the action does not name is not a figure in frame."""
+    voices = off_screen_voices(shot.dialogue)
+    return tuple(
+        c
+        for c in shot.characters
+        if " ".join(c.name.split()).upper() not in voices or mentions_name(shot.action, c.name)
+    )

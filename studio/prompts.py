@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from studio.camera import MOVES, camera_words, move_words
-from studio.caps import CAPS_RUN, NOT_PROPS, SOUNDS
+from studio.caps import CAPS_RUN, NOT_PROPS, SOUNDS, in_frame
 from studio.errors import BadInput
 from studio.model import IntExt, PromptSet, Scene, Shot, ShotCharacter, StylePack
 from studio.objects import canonical_json, sha256_hex
@@ -243,8 +243,10 @@ _RANK = {"primary": 0, "secondary": 1, "background": 2}
 
 def _ordered_characters(shot: Shot) -> list[ShotCharacter]:
     """Primary, then secondary, then background; by name within a group, so the order the
-    characters were typed in does not change the prompt."""
-    return sorted(shot.characters, key=lambda c: (_RANK[c.prominence], c.name.casefold(), c.name))
+    characters were typed in does not change the prompt. Only characters in frame
+    (:func:`studio.caps.in_frame`)."""
+    seen = in_frame(shot)  # a V.O. or O.S. voice is heard, not seen
+    return sorted(seen, key=lambda c: (_RANK[c.prominence], c.name.casefold(), c.name))
 
 
 def _ordered_assets(assets: Iterable[PromptAsset]) -> list[PromptAsset]:
@@ -351,7 +353,11 @@ def _light(time_of_day: str) -> str:
 
 # --------------------------------------------------------------------------- dialogue
 
-_SPEECH_RE = re.compile(r"^(?P<name>[^:()\"]{1,48}?)\s*(?:\((?P<ext>[^)]*)\))?\s*:\s*(?P<line>.*)$")
+# 'NAME: line', 'NAME (V.O.): line', 'NAME (V.O.) (beat): line' (the breakdown's labels).
+_SPEECH_RE = re.compile(
+    r"^(?P<name>[^:()\"]{1,48}?)\s*(?:\((?P<ext>[^)]*)\))?\s*(?:\((?P<paren>[^)]*)\)\s*)?:"
+    r"\s*(?P<line>.*)$"
+)
 _PAREN_RE = re.compile(r"^\((?P<how>[^)]*)\)\s*(?P<rest>.*)$")
 _EXTENSIONS = {
     "V.O.": "voice-over",
@@ -386,6 +392,8 @@ def parse_dialogue(dialogue: str) -> tuple[Speech, ...]:
             ext = _one_line(match.group("ext") or "").upper()
             if ext and ext not in ("CONT'D", "CONT’D", "CONT"):
                 how.append(_EXTENSIONS.get(ext, ext.lower()))
+            if _clause(match.group("paren") or ""):
+                how.append(_clause(match.group("paren")))
             line = match.group("line").strip()
             paren = _PAREN_RE.match(line)
             if paren and paren.group("rest"):

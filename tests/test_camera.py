@@ -18,8 +18,9 @@ from studio.camera import (
     Shorthand,
     parse_camera,
 )
+from studio.caps import in_frame, mentions_name, off_screen, off_screen_voices
 from studio.model import CameraMove, RenderCharacter, RenderSpec, Shot, ShotCharacter
-from studio.prompts import camera_words
+from studio.prompts import PromptAsset, assemble_prompt_set, camera_words
 from studio.screenplay import parse_screenplay
 
 
@@ -145,3 +146,95 @@ Then you are looking for the one in the window, the one I never sell, because I 
 MIA
 I have walked the whole length of Canal Street in this rain looking for a shop that still sells a proper umbrella, and yours is the only light left on.
 """
+
+
+# --------------------------------------------------------------------------- who is in frame
+
+RADIO_SCRIPT = """EXT. HARBOUR WALL - NIGHT
+
+Mia climbs toward a radio mast, soaked through.
+
+RADIO (V.O.)
+(crackling)
+Storm warning for the harbour. All boats stay in.
+
+OSKAR (O.S.)
+Mia! Come down from there!
+
+Mia grips the rail.
+"""
+
+
+def radio_shots() -> tuple[Shot, ...]:
+    scene = parse_screenplay(RADIO_SCRIPT, name="r.fountain").scenes[0]
+    return breakdown_scene(scene, 1, cast=("RADIO", "OSKAR", "MIA"))
+
+
+def test_a_common_word_is_not_the_character_of_that_name() -> None:
+    shots = radio_shots()
+    names = {c.name for s in shots for c in s.characters}
+    assert "MIA" in names
+    assert "RADIO" not in names  # "a radio mast" does not name RADIO, and RADIO is a V.O.
+    assert mentions_name("The RADIO crackles.", "RADIO")
+    assert mentions_name("Radio crackles on the shelf.", "RADIO")
+    assert not mentions_name("Mia climbs toward a radio mast.", "RADIO")
+    assert not mentions_name("She hears the radios.", "RADIO")
+    assert mentions_name("Oskar waits.", "OSKAR BRANDT")
+    assert not mentions_name("the oskar waits.", "OSKAR BRANDT")
+
+
+def test_an_off_screen_voice_is_no_figure_and_no_camera_subject() -> None:
+    shots = radio_shots()
+    for shot in shots:
+        speakers_heard = off_screen_voices(shot.dialogue)
+        assert not speakers_heard & {c.name for c in shot.characters}, shot
+        assert parse_camera(shot.camera).subject not in speakers_heard, shot
+    assert any("RADIO (V.O.)" in s.dialogue for s in shots)
+    assert any("OSKAR (O.S.)" in s.dialogue for s in shots)
+
+
+@pytest.mark.parametrize(
+    ("extension", "unseen"),
+    [("(V.O.)", True), ("(O.S.)", True), ("(O.C.)", True), ("(VO)", True),
+     ("(O.S.; CONT'D)", True), ("(CONT'D)", False), ("", False), (None, False)],
+)  # fmt: skip
+def test_off_screen_extensions(extension: str | None, unseen: bool) -> None:
+    assert off_screen(extension) is unseen
+
+
+def heard_shot() -> Shot:
+    """A hand-edited shot that lists the V.O. voice as a character and as the subject."""
+    return Shot(
+        id="1B",
+        duration_s=3.0,
+        dialogue="RADIO (V.O.) (crackling): Storm warning.\nMIA: I hear it.",
+        action="Mia climbs toward a radio mast.",
+        characters=(ShotCharacter(name="RADIO"), ShotCharacter(name="MIA")),
+        setting="EXT. HARBOUR WALL - NIGHT",
+        camera="MS on RADIO",
+    )
+
+
+def test_an_off_screen_voice_is_not_in_frame_in_the_prompts() -> None:
+    shot = heard_shot()
+    scene = parse_screenplay(RADIO_SCRIPT, name="r.fountain").scenes[0]
+    assets = [
+        PromptAsset(f"character-{n.lower()}", "character", n, f"{n.title()} looks like this")
+        for n in ("MIA", "RADIO")
+    ]
+    prompt = assemble_prompt_set(shot, scene, None, assets)
+    assert "Mia looks like this" in prompt.frame_prompt
+    assert "Radio looks like this" not in prompt.frame_prompt
+    assert "Characters: Mia." in prompt.video_prompt
+    assert "Radio" in prompt.video_prompt.split("Audio:")[1]  # still heard
+    assert [c.name for c in in_frame(shot)] == ["MIA"]
+    spoken = shot.model_copy(update={"action": "The RADIO crackles on the shelf."})
+    assert [c.name for c in in_frame(spoken)] == ["RADIO", "MIA"]  # named in the action: seen
+
+
+def test_an_off_screen_voice_is_not_drawn() -> None:
+    spec = spec_for("MS on RADIO").model_copy(update={"shot": heard_shot()})
+    figures = [f.name for f in animatic._plan(spec, "start").figures]
+    assert figures == ["MIA"]
+    seen = animatic.panel_figures(spec)
+    assert "RADIO" not in seen and "MIA" in seen
