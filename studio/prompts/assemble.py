@@ -1,21 +1,5 @@
-"""Stage 9 prompt assembly: shot + scene visual state + locked style -> one prompt set per shot.
-
-Deterministic and offline (no LLM): the same inputs give byte-identical prompts. Each shot
-gets three prompts, kept apart on purpose (seed 9.4, "Prompt Verbosity Rules"):
-
-- the **frame prompt** drives the anchor frames (image model): visually verbose — camera,
-  characters by prominence with their scene-instance descriptions and condition tags, where
-  they stand, setting and light, props, the starting action, then the locked style;
-- the **video prompt** drives the clip (video model): timing, camera movement, action,
-  dialogue with speakers and SFX in the seed's Veo-style ``Audio:`` section. It names the
-  characters but restates no visuals: the anchor frames already carry the visual truth;
-- the **system scaffold** is system-owned orchestration (anchor-frame role, continuity,
-  identity, start-frame-only behaviour, negative prompt): never editable.
-
-``merge_with_saved`` keeps manual edits while the inputs are unchanged (same ``basis``) and
-parks them in ``previous_*_edit`` when an upstream change re-assembles the prompt.
-``check_prompt_set`` is the sanity checker: it warns, never blocks.
-"""
+"""Assembling a shot's prompt set (frame, video and system prompts) from the shot, the
+scene's visual state and the locked style (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -24,27 +8,27 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from studio.camera import MOVES, camera_words, move_words
-from studio.caps import CAPS_RUN, NOT_PROPS, SOUNDS, in_frame
-from studio.errors import BadInput
+from studio.camera import camera_words, move_words
+from studio.caps import in_frame
 from studio.model import IntExt, PromptSet, Scene, Shot, ShotCharacter, StylePack
 from studio.objects import canonical_json, sha256_hex
+from studio.prompts.edits import merge_with_saved
+from studio.prompts.targets import TARGET_MODELS, _target, _video_key, compatible_video_models
 from studio.screenplay import split_heading
 
 # Bumped when the templates below change, so prompts assembled by an older template get a
 # different basis and are re-assembled (with kept edits moved to previous_*_edit).
 PROMPT_TEMPLATE_VERSION = 2
 
+
 PromptKind = Literal["frame", "video"]
+
 
 PROMPT_LABELS: dict[str, str] = {
     "frame": "Frame prompt: drives the anchor frames (image model)",
     "video": "Video prompt: drives the clip (video model)",
     "system": "System scaffold: system-owned orchestration, not editable",
 }
-
-
-# --------------------------------------------------------------------------- inputs
 
 
 @dataclass(frozen=True)
@@ -64,123 +48,12 @@ class PromptAsset:
     voice_profile: str = ""
 
 
-# --------------------------------------------------------------------------- target models
-
-
-@dataclass(frozen=True)
-class TargetModel:
-    """A downstream model a prompt is written for, with the length it digests well.
-
-    ``role`` says which prompt it consumes ("any" for the animatic, which takes both).
-    ``frames`` lists the anchor-frame modes a video model accepts ("start+end" needs a
-    start and an end frame, "start" a start frame only); frame models have none.
-    ``max_words`` is the advisory limit the sanity checker warns past (None: no limit);
-    ``token_limit`` the encoder's hard context, for the record.
-    """
-
-    key: str
-    role: Literal["frame", "video", "any"]
-    max_words: int | None
-    token_limit: int | None
-    frames: tuple[str, ...]
-    negative_prompt: bool
-    note: str
-
-
-TARGET_MODELS: dict[str, TargetModel] = {
-    # SDXL's two CLIP text encoders have a 77-token context (75 usable + BOS/EOS). ComfyUI
-    # encodes longer prompts as concatenated 77-token chunks, so nothing is cut, but words
-    # past the first chunk lose weight. English averages ~1.3 CLIP BPE tokens per word, so
-    # 75 words is already ~2 chunks: the warning is deliberately generous.
-    "sdxl": TargetModel(
-        key="sdxl",
-        role="frame",
-        max_words=75,
-        token_limit=77,
-        frames=(),
-        negative_prompt=True,
-        note="CLIP 77-token chunks; keep the essentials in the first ~75 words",
-    ),
-    # Flux.1 reads the prompt with T5-XXL, max_sequence_length 512 tokens on dev (256 on
-    # schnell; diffusers FluxPipeline). 512 T5 tokens are roughly 400 English words; past
-    # that the text is truncated. Flux dev is guidance-distilled (CFG 1): negative prompts
-    # are ignored.
-    "flux": TargetModel(
-        key="flux",
-        role="frame",
-        max_words=400,
-        token_limit=512,
-        frames=(),
-        negative_prompt=False,
-        note="T5-XXL, 512 tokens (dev); long natural-language prompts are fine",
-    ),
-    # Wan 2.x encodes the prompt with umT5-XXL, text_len 512 (wan/configs/shared_config.py),
-    # but its own prompt extender rewrites prompts to about 80-100 words; motion prompts
-    # longer than ~120 words dilute the motion and get ignored past the first sentences.
-    "wan2.2-flf2v": TargetModel(
-        key="wan2.2-flf2v",
-        role="video",
-        max_words=120,
-        token_limit=512,
-        frames=("start+end",),
-        negative_prompt=True,
-        note="first-last-frame to video: concise motion prompt, both anchor frames",
-    ),
-    "wan2.2-i2v": TargetModel(
-        key="wan2.2-i2v",
-        role="video",
-        max_words=120,
-        token_limit=512,
-        frames=("start",),
-        negative_prompt=True,
-        note="image to video: start frame only, the model invents the end state",
-    ),
-    # The CPU animatic draws a storyboard from the frames and captions; it reads any prompt
-    # and any frame mode, so no limit applies.
-    "animatic": TargetModel(
-        key="animatic",
-        role="any",
-        max_words=None,
-        token_limit=None,
-        frames=("start", "start+end"),
-        negative_prompt=False,
-        note="CPU storyboard animatic: any prompt, any frame mode",
-    ),
-}
-
-
-def frame_mode(shot: Shot) -> str:
-    """The anchor frames a shot needs: "start" for start-frame-only shots, else "start+end"."""
-    return "start" if shot.start_frame_only else "start+end"
-
-
-def compatible_video_models(shot: Shot) -> tuple[str, ...]:
-    """Video targets (table order) that accept the shot's frame mode."""
-    mode = frame_mode(shot)
-    return tuple(
-        m.key for m in TARGET_MODELS.values() if m.role in ("video", "any") and mode in m.frames
-    )
-
-
-def _target(key: str, role: Literal["frame", "video"]) -> TargetModel:
-    model = TARGET_MODELS.get(key)
-    if model is None or model.role not in (role, "any"):
-        known = ", ".join(k for k, m in TARGET_MODELS.items() if m.role in (role, "any"))
-        raise BadInput(f"unknown {role} model {key!r}: choose one of {known}")
-    return model
-
-
-def _video_key(shot: Shot, video_model: str | None) -> str:
-    """The chosen video target, or the shot's first compatible one (wan2.2-flf2v / -i2v)."""
-    if video_model is None:
-        return compatible_video_models(shot)[0]
-    return _target(video_model, "video").key
-
-
-# --------------------------------------------------------------------------- text helpers
-
 _WORD_RE = re.compile(r"#[0-9a-f]{6}\b|\d+mm\b|[^\W\d_]+(?:'[^\W\d_]+)*")
+
+
 _SPACE_RE = re.compile(r"\s+")
+
+
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
@@ -235,8 +108,6 @@ def _count_words(text: str) -> int:
 def _seconds(value: float) -> str:
     return f"{value:g}"
 
-
-# --------------------------------------------------------------------------- shot parts
 
 _RANK = {"primary": 0, "secondary": 1, "background": 2}
 
@@ -323,6 +194,7 @@ def _place(shot: Shot, scene: Scene, assets: Sequence[PromptAsset]) -> _Place:
 
 _INT_EXT_WORDS = {"INT": "interior", "EXT": "exterior", "INT/EXT": "interior and exterior"}
 
+
 # Time of day -> the light it implies. Screenplay times that say nothing about light
 # (CONTINUOUS, LATER, SAME) give none: the previous shot's light carries over.
 _LIGHT = (
@@ -351,14 +223,16 @@ def _light(time_of_day: str) -> str:
     return ""
 
 
-# --------------------------------------------------------------------------- dialogue
-
 # 'NAME: line', 'NAME (V.O.): line', 'NAME (V.O.) (beat): line' (the breakdown's labels).
 _SPEECH_RE = re.compile(
     r"^(?P<name>[^:()\"]{1,48}?)\s*(?:\((?P<ext>[^)]*)\))?\s*(?:\((?P<paren>[^)]*)\)\s*)?:"
     r"\s*(?P<line>.*)$"
 )
+
+
 _PAREN_RE = re.compile(r"^\((?P<how>[^)]*)\)\s*(?P<rest>.*)$")
+
+
 _EXTENSIONS = {
     "V.O.": "voice-over",
     "VO": "voice-over",
@@ -412,9 +286,6 @@ def _quoted(line: str) -> str:
     # Straight double quotes delimit the line in the Audio section, so inner ones become
     # single quotes and the prompt stays parseable.
     return '"' + _one_line(line).replace('"', "'") + '"'
-
-
-# --------------------------------------------------------------------------- prompts
 
 
 def _frame_prompt(
@@ -773,353 +644,3 @@ def assemble_scene(
         result.append(merge_with_saved(assembled, by_id.get(shot.id)))
         previous = shot.id
     return tuple(result)
-
-
-# --------------------------------------------------------------------------- edits
-
-
-def merge_with_saved(assembled: PromptSet, saved: PromptSet | None) -> PromptSet:
-    """Re-assembled prompts, keeping the user's edits.
-
-    Same basis: the saved edits stay as they are. Changed basis: the new prompts win and an
-    edit the user had made moves to ``previous_*_edit`` so both can be compared (an older
-    unresolved one is kept). The system prompt and model tags are always the assembled ones.
-    """
-    if saved is None or saved.shot_id != assembled.shot_id:
-        return assembled
-    if saved.basis == assembled.basis:
-        return assembled.model_copy(
-            update={
-                "frame_prompt": saved.frame_prompt
-                if saved.frame_edited
-                else assembled.frame_prompt,
-                "video_prompt": saved.video_prompt
-                if saved.video_edited
-                else assembled.video_prompt,
-                "frame_edited": saved.frame_edited,
-                "video_edited": saved.video_edited,
-                "previous_frame_edit": saved.previous_frame_edit,
-                "previous_video_edit": saved.previous_video_edit,
-            }
-        )
-    return assembled.model_copy(
-        update={
-            "previous_frame_edit": saved.frame_prompt
-            if saved.frame_edited
-            else saved.previous_frame_edit,
-            "previous_video_edit": saved.video_prompt
-            if saved.video_edited
-            else saved.previous_video_edit,
-        }
-    )
-
-
-def apply_edit(
-    prompt_set: PromptSet,
-    *,
-    frame_prompt: str | None = None,
-    video_prompt: str | None = None,
-    system_prompt: str | None = None,
-) -> PromptSet:
-    """A manual edit of the frame and/or video prompt; marks it edited and resolves any kept
-    previous edit of that prompt. The system scaffold is system-owned: editing it is refused."""
-    if system_prompt is not None:
-        raise BadInput(
-            "the system scaffold prompt is system-owned and cannot be edited; "
-            "edit the frame or the video prompt instead"
-        )
-    update: dict[str, object] = {}
-    for kind, text in (("frame", frame_prompt), ("video", video_prompt)):
-        if text is None:
-            continue
-        if not text.strip():
-            raise BadInput(
-                f"the {kind} prompt cannot be empty; re-assemble the prompts to get the "
-                "generated text back"
-            )
-        text = text.strip()
-        current = getattr(prompt_set, f"{kind}_prompt")
-        if text == current and not getattr(prompt_set, f"{kind}_edited"):
-            continue
-        update[f"{kind}_prompt"] = text
-        update[f"{kind}_edited"] = True
-        update[f"previous_{kind}_edit"] = None
-    return prompt_set.model_copy(update=update) if update else prompt_set
-
-
-# --------------------------------------------------------------------------- sanity checker
-
-
-@dataclass(frozen=True)
-class PromptWarning:
-    """A sanity-check finding: advisory, never blocks."""
-
-    shot_id: str
-    prompt: PromptKind
-    code: str
-    message: str
-
-
-WARNING_CODES = (
-    "too_long",
-    "verbose_video",
-    "visual_leak",
-    "dialogue_in_frame",
-    "missing_character_asset",
-    "missing_prop_asset",
-    "missing_style",
-    "empty_shot",
-    "edit_drops_character",
-    "model_mismatch",
-)
-
-# Function words never count as visual descriptors.
-_STOPWORDS = frozenset(
-    """a an and are as at be been but by for from had has have he her hers him his i in into
-    is it its me my no not of off on once one only onto or our out over she so than that the
-    their them then there these they this those through to too two under until up upon us
-    very was we were what when where which while who whom why will with within without you
-    your all any both each few more most other some such own same just also after before
-    again against about above below between during here now can could would should may
-    might must shall do does did done being get gets got like still ever""".split()
-)
-
-# Generic look words (light, lens, colour, render quality) that belong in frame prompts and
-# not in video prompts, in addition to whatever the style and assets say.
-VISUAL_WORDS = frozenset(
-    """cinematic photorealistic hyperrealistic realistic stylized stylised illustration
-    painterly anime cartoon render rendered octane unreal hdr bokeh focus
-    lens lenses anamorphic telephoto fisheye aperture 35mm 50mm 85mm grain
-    grainy film kodak portra lighting lit backlit backlight rim softbox chiaroscuro
-    volumetric moody noir neon palette colour color colours colors hue hues saturated
-    desaturated monochrome sepia pastel vibrant muted contrast highlights
-    shadows silhouette glow glowing haze hazy teal orange amber gold golden crimson red blue
-    green yellow purple violet magenta pink cyan navy black white grey gray silver brown
-    beige tan ivory cream charcoal maroon olive indigo coral detailed intricate ultra
-    masterpiece texture textured matte glossy""".split()
-)
-
-# Words the video template writes itself: never a leak even if a description uses them.
-_VIDEO_TEMPLATE_WORDS = frozenset(
-    _words(
-        " ".join(words for words, _ in MOVES.values())
-        + " seconds characters action beats audio speaks voice a voice speaks s "
-        + " ".join(_EXTENSIONS.values())
-    )
-)
-
-
-def _descriptor_words(text: str) -> set[str]:
-    return {w for w in _words(text) if (len(w) >= 3 or w.startswith("#")) and w not in _STOPWORDS}
-
-
-def visual_descriptors(style: StylePack | None, assets: Sequence[PromptAsset]) -> frozenset[str]:
-    """Look words a video prompt must not restate: the style's name, description, tags,
-    lighting, lens, grain and palette (hex and colour names), every asset's description
-    and condition tags. Character names are excluded (a video prompt may name who acts),
-    as are the video template's own words and function words."""
-    words: set[str] = set()
-    if style is not None:
-        for text in (
-            style.name,
-            style.description,
-            style.lighting,
-            style.lens,
-            style.grain,
-            *style.tags,
-        ):
-            words |= _descriptor_words(text)
-        for colour in style.palette:
-            words.add(colour.lower())
-            words |= _descriptor_words(colour_name(colour))
-    for asset in assets:
-        words |= _descriptor_words(asset.description)
-        for tag in asset.condition_tags:
-            words |= _descriptor_words(tag)
-    names = {w for a in assets if a.kind == "character" for w in _words(a.name)}
-    return frozenset(words - names - _VIDEO_TEMPLATE_WORDS)
-
-
-def _shot_words(shot: Shot, assets: Sequence[PromptAsset]) -> set[str]:
-    """Words the video prompt may carry because the shot itself says them: action,
-    dialogue, SFX, character names and the speakers' voice profiles (audio, not look)."""
-    text = [shot.action, shot.dialogue, *shot.sfx, *(c.name for c in shot.characters)]
-    for speech in parse_dialogue(shot.dialogue):
-        asset = _character_asset(speech.speaker, assets) if speech.speaker else None
-        if asset is not None:
-            text.append(asset.voice_profile)
-    return set(_words(" ".join(text)))
-
-
-def leaked_descriptors(
-    video_prompt: str, shot: Shot, style: StylePack | None, assets: Sequence[PromptAsset]
-) -> tuple[str, ...]:
-    """Visual descriptors (style, assets, generic look words) in a video prompt that the
-    shot's own action, dialogue and SFX do not already say, sorted."""
-    vocabulary = (visual_descriptors(style, assets) | VISUAL_WORDS) - _VIDEO_TEMPLATE_WORDS
-    found = set(_words(video_prompt)) & vocabulary
-    return tuple(sorted(found - _shot_words(shot, assets)))
-
-
-def _unlisted_props(shot: Shot, assets: Sequence[PromptAsset]) -> list[str]:
-    """Capitalised nouns in the action (the screenplay convention for props) that match no
-    asset, character, speaker or SFX. A heuristic: a capitalised sound (JANGLES) that is not
-    in the shot's SFX list is reported too — it is only a warning."""
-    known = set(_words(" ".join(c.name for c in shot.characters)))
-    known |= {w for s in parse_dialogue(shot.dialogue) for w in _words(s.speaker)}
-    known |= set(_words(" ".join(shot.sfx)))
-    known |= {w for a in assets if a.kind == "character" for w in _words(a.name)}
-    names = [_strip_article(a.name) for a in assets]
-    found: list[str] = []
-    for run in CAPS_RUN.findall(shot.action):
-        words = _words(run)
-        if not words or run.upper() in NOT_PROPS or all(w.upper() in NOT_PROPS for w in words):
-            continue
-        if len(words) == 1 and run.upper() in SOUNDS:
-            continue  # onomatopoeia ('a loud BANG') is a sound, not an object
-        if set(words) & known:
-            continue
-        norm = " ".join(words)
-        if any(
-            n and (n == norm or f" {n} " in f" {norm} " or f" {norm} " in f" {n} ") for n in names
-        ):
-            continue
-        if run not in found:
-            found.append(run)
-    return found
-
-
-def _mentions(prompt: str, name: str) -> bool:
-    words = _norm(name).split()
-    if not words:
-        return True
-    return _contains_phrase(prompt, name) or (len(words) > 1 and _contains_phrase(prompt, words[0]))
-
-
-def check_prompt_set(
-    prompt_set: PromptSet,
-    shot: Shot,
-    *,
-    style: StylePack | None,
-    assets: Sequence[PromptAsset],
-    frame_model: str = "sdxl",
-    video_model: str | None = None,
-) -> tuple[PromptWarning, ...]:
-    """Warnings for one prompt set (advisory; the stage never blocks on them), in a fixed
-    order: length, verbosity, leaks, missing inputs, edits, model fit."""
-    sid = prompt_set.shot_id
-    frame_target = _target(frame_model, "frame")
-    video_key = _video_key(shot, video_model)
-    video_target = TARGET_MODELS[video_key]
-    warnings: list[PromptWarning] = []
-
-    def warn(prompt: PromptKind, code: str, message: str) -> None:
-        warnings.append(PromptWarning(sid, prompt, code, message))
-
-    frame_words = _count_words(prompt_set.frame_prompt)
-    video_words = _count_words(prompt_set.video_prompt)
-    for kind, target, count in (
-        ("frame", frame_target, frame_words),
-        ("video", video_target, video_words),
-    ):
-        if target.max_words is not None and count > target.max_words:
-            warn(
-                kind,
-                "too_long",
-                f"the {kind} prompt has {count} words; {target.key} reads about "
-                f"{target.max_words} well ({target.note}); shorten it",
-            )
-
-    # Spoken lines are the video prompt's job, so only its non-dialogue words are compared.
-    unspoken = _count_words(re.sub(r'"[^"]*"', " ", prompt_set.video_prompt))
-    if unspoken > 1.5 * max(frame_words, 1) and unspoken > 20:
-        warn(
-            "video",
-            "verbose_video",
-            f"the video prompt ({unspoken} words besides dialogue) is much longer than the "
-            f"frame prompt ({frame_words}); the frames carry the look, the video prompt "
-            "should carry motion, dialogue and sound",
-        )
-    leaked = leaked_descriptors(prompt_set.video_prompt, shot, style, assets)
-    if leaked:
-        warn(
-            "video",
-            "visual_leak",
-            "the video prompt restates visual descriptors ("
-            + ", ".join(leaked[:8])
-            + "); the anchor frames already encode the look, keep it to motion and sound",
-        )
-    frame_text = f" {_norm(prompt_set.frame_prompt)} "
-    for speech in parse_dialogue(shot.dialogue):
-        line = _norm(speech.line)
-        if len(line.split()) >= 3 and f" {line} " in frame_text:
-            warn(
-                "frame",
-                "dialogue_in_frame",
-                f"the frame prompt carries the dialogue line {_quoted(speech.line)}; "
-                "images cannot speak, move it to the video prompt",
-            )
-
-    for character in _ordered_characters(shot):
-        asset = _character_asset(character.name, assets)
-        if asset is None:
-            warn(
-                "frame",
-                "missing_character_asset",
-                f"{_display_name(character.name)} has no asset in this scene's visual "
-                "state; add one in stage 8 so the frames keep the same face",
-            )
-        elif not _clause(asset.description):
-            warn(
-                "frame",
-                "missing_character_asset",
-                f"{_display_name(character.name)} has an empty description; describe the "
-                "character in stage 5 or 8",
-            )
-    for prop in _unlisted_props(shot, assets):
-        warn(
-            "frame",
-            "missing_prop_asset",
-            f"the action names {prop} but no asset describes it; add it in stage 5 or 8 "
-            "(or ignore this if it is a sound, not an object)",
-        )
-    if style is None:
-        warn(
-            "frame",
-            "missing_style",
-            "no visual style is locked; lock one in stage 5 so every frame shares a look",
-        )
-    if not _one_line(shot.action) and not parse_dialogue(shot.dialogue):
-        warn(
-            "video",
-            "empty_shot",
-            f"shot {shot.id} has neither action nor dialogue; the clip has nothing to animate",
-        )
-
-    for kind, edited, text in (
-        ("frame", prompt_set.frame_edited, prompt_set.frame_prompt),
-        ("video", prompt_set.video_edited, prompt_set.video_prompt),
-    ):
-        if not edited:
-            continue
-        dropped = [
-            _display_name(c.name) for c in _ordered_characters(shot) if not _mentions(text, c.name)
-        ]
-        if dropped:
-            warn(
-                kind,
-                "edit_drops_character",
-                f"the edited {kind} prompt no longer mentions {', '.join(dropped)}, who "
-                "is in the shot",
-            )
-
-    compatible = compatible_video_models(shot)
-    if video_key not in compatible:
-        need = "a start frame only" if shot.start_frame_only else "a start and an end frame"
-        warn(
-            "video",
-            "model_mismatch",
-            f"shot {shot.id} has {need} but {video_key} is not made for that; "
-            f"use {' or '.join(compatible)}",
-        )
-    return tuple(warnings)
