@@ -238,3 +238,14 @@ def test_an_off_screen_voice_is_not_drawn() -> None:
     assert figures == ["MIA"]
     seen = animatic.panel_figures(spec)
     assert "RADIO" not in seen and "MIA" in seen
+
+
+def test_the_insert_draws_the_caps_prop_not_shorthand_or_a_sound() -> None:
+    def insert_prop(action: str, cast: tuple[str, ...] = ()) -> str:
+        spec = spec_for("INSERT", cast, action=action)
+        return animatic._plan(spec, "start").prop
+
+    assert insert_prop("A loud BANG. CLOSE on the RED UMBRELLA.") == "RED UMBRELLA"
+    assert insert_prop("POV: MIA stares at the LETTER.", ("MIA",)) == "LETTER"
+    assert insert_prop("The bell JANGLES.") == "JANGLES"  # not a known sound word
+    assert insert_prop("CONTINUOUS. The photo lies face down.") == "PHOTO"

@@ -13,7 +13,15 @@ import numpy as np
 from render.animatic.colour import UNSET_COLOUR, _hex_bgr, _hue_shift, _stable, character_colour
 from render.animatic.text import _ascii
 from studio.camera import Framing, parse_camera
-from studio.caps import in_frame, mentions_name, off_screen_voices
+from studio.caps import (
+    CAPS_RUN,
+    EMPHASIS,
+    NOT_PROPS,
+    SOUNDS,
+    in_frame,
+    mentions_name,
+    off_screen_voices,
+)
 from studio.model import RenderCharacter, RenderSpec
 
 Which = Literal["start", "end"]
@@ -104,9 +112,14 @@ def _prop_name(spec: RenderSpec, names: Sequence[str]) -> str:
     shot = spec.shot
     action = _ascii(shot.action if shot else "")
     upper_names = {n.upper() for n in names}
-    for phrase in re.findall(r"\b[A-Z][A-Z'\-]{2,}(?: [A-Z][A-Z'\-]{1,})*\b", action):
-        if phrase not in upper_names and phrase not in ("INT", "EXT", "THE END", "CONTINUOUS"):
-            return phrase
+    for match in CAPS_RUN.finditer(action):  # the CAPS convention of studio.caps
+        phrase = " ".join(match.group().split())
+        words = phrase.split()
+        if phrase in upper_names or len(re.sub(r"[^A-Z]", "", phrase)) < 3:
+            continue
+        if all(w in NOT_PROPS | EMPHASIS for w in words) or (len(words) == 1 and phrase in SOUNDS):
+            continue
+        return phrase
     lowered = _words(action, _frame_prompt(spec))
     for word in _PROP_ICONS:
         m = re.search(rf"\b((?:\w+ )?{word}s?)\b", lowered)
