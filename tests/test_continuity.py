@@ -22,6 +22,7 @@ from studio.model import (
     Script,
     ScriptElement,
 )
+from studio.planning import PlanningServices
 from studio.screenplay import parse_asset_sheet, parse_screenplay, split_heading
 from studio.services import assets_from_script
 
@@ -537,3 +538,20 @@ def test_a_written_description_and_a_saved_state_are_kept_as_they_are() -> None:
     state = with_work(margit_state(), "sc-1", visual_state=(saved,))
     assert described(state, "sc-1") == "Margit in a red coat."
     assert described(state, "sc-2") == "Margit in a red coat."  # inherited, as saved
+
+
+def test_prompt_assets_fall_back_to_nothing_later() -> None:
+    # Margit only speaks in scene 1; the script describes her first in scene 4.
+    scenes = [
+        make_scene(1, "INT. TRAM STOP - DAY", "A tram passes.", ("MARGIT", "Late again.")),
+        make_scene(2, "EXT. BRIDGE - NIGHT", "Margit, soaked through, grips the rail."),
+    ]
+    margit = Asset(id="character-margit", kind=AssetKind.CHARACTER, name="MARGIT")
+    margit = margit.model_copy(update={"description": describe_from_mentions(scenes, margit)})
+    state = make_state(scenes, (margit,))
+    assert described(state, "sc-1") == ""
+    # Stage 9 builds its prompt assets from the resolved state (the method reads no self).
+    (scene_1,) = PlanningServices._prompt_assets(None, state, "sc-1")  # type: ignore[arg-type]
+    assert "soaked through" not in scene_1.description
+    (scene_2,) = PlanningServices._prompt_assets(None, state, "sc-2")  # type: ignore[arg-type]
+    assert "soaked through" in scene_2.description
