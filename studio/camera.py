@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from studio.model import CameraMove
 
@@ -184,7 +185,8 @@ def parse_camera(camera: str) -> Framing:
     if subject:
         rest = rest[: subject.start(1)] + " " + rest[subject.end(1) :]
     words = [w for w in re.split(r"[\s,/]+", rest.upper()) if w and w != "ON"]
-    kind, angle, move, other = "", "eye", None, []
+    kind, angle, other = "", "eye", []
+    move: CameraMove | None = None
     i = 0
     while i < len(words):
         n, key = _match(words, i, _ANGLE_PHRASES)
@@ -202,7 +204,7 @@ def parse_camera(camera: str) -> Framing:
             continue
         n, key = _match(words, i, _MOVE_PHRASES)
         if n:
-            move = move or key
+            move = move or cast(CameraMove, key)
             i += n
             continue
         if words[i] not in _FILLER:
@@ -213,7 +215,7 @@ def parse_camera(camera: str) -> Framing:
         subject=" ".join(subject[1].split()).upper() if subject else None,
         over=" ".join(over[1].split()).upper() if over else None,
         angle=angle,
-        move=move,  # type: ignore[arg-type]
+        move=move,
         other=" ".join(other),
         stated=bool(kind),
     )

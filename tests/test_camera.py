@@ -103,6 +103,8 @@ def test_angles_words_and_drawing_agree() -> None:
         text = f"MS on MIA, {spellings[0].lower()}"
         assert parse_camera(text).angle == angle
         assert camera_words(text) == ("medium shot on Mia", words)
+        written = Framing("cu", "MIA", angle=angle)
+        assert parse_camera(written.text()) == written  # the breakdown's text reads back
     low = animatic._plan(spec_for("MS on MIA, low angle"), "start").horizon
     eye = animatic._plan(spec_for("MS on MIA"), "start").horizon
     high = animatic._plan(spec_for("MS on MIA, overhead"), "start").horizon

@@ -16,9 +16,9 @@ gets three prompts, kept apart on purpose (seed 9.4, "Prompt Verbosity Rules"):
 parks them in ``previous_*_edit`` when an upstream change re-assembles the prompt.
 ``check_prompt_set`` is the sanity checker: it warns, never blocks.
 
-The package: ``targets`` (the target models), ``assemble`` (the prompt sets), ``edits``
-(manual edits kept or parked) and ``check`` (the sanity checker). The camera words come
-from ``studio.camera``, the CAPS convention from ``studio.caps``.
+The package: ``targets`` (the target models), ``text`` (text helpers), ``assemble`` (the
+prompt sets), ``edits`` (manual edits kept or parked) and ``check`` (the sanity checker).
+The camera words come from ``studio.camera``, the CAPS convention from ``studio.caps``.
 """
 
 from __future__ import annotations

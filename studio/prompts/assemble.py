@@ -14,13 +14,22 @@ from studio.model import IntExt, PromptSet, Scene, Shot, ShotCharacter, StylePac
 from studio.objects import canonical_json, sha256_hex
 from studio.prompts.edits import merge_with_saved
 from studio.prompts.targets import TARGET_MODELS, _target, _video_key, compatible_video_models
+from studio.prompts.text import (
+    _SENTENCE_RE,
+    _cap,
+    _clause,
+    _contains_phrase,
+    _display_name,
+    _norm,
+    _one_line,
+    _seconds,
+    _sentence,
+)
 from studio.screenplay import split_heading
 
 # Bumped when the templates below change, so prompts assembled by an older template get a
 # different basis and are re-assembled (with kept edits moved to previous_*_edit).
 PROMPT_TEMPLATE_VERSION = 2
-
-
 PromptKind = Literal["frame", "video"]
 
 
@@ -46,67 +55,6 @@ class PromptAsset:
     description: str
     condition_tags: tuple[str, ...] = ()
     voice_profile: str = ""
-
-
-_WORD_RE = re.compile(r"#[0-9a-f]{6}\b|\d+mm\b|[^\W\d_]+(?:'[^\W\d_]+)*")
-
-
-_SPACE_RE = re.compile(r"\s+")
-
-
-_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
-
-
-def _one_line(text: str) -> str:
-    return _SPACE_RE.sub(" ", text).strip()
-
-
-def _clause(text: str) -> str:
-    """Single-line text without trailing punctuation, to be joined into a sentence."""
-    return _one_line(text).rstrip(" .;,:")
-
-
-def _sentence(text: str) -> str:
-    """Single-line text ending in one full stop (or its own ! / ?)."""
-    text = _one_line(text).rstrip(" ;,:")
-    if not text:
-        return ""
-    return text if text[-1] in ".!?\"')" else text + "."
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _display_name(name: str) -> str:
-    """'OSKAR'S UMBRELLA SHOP' -> "Oskar's Umbrella Shop"; mixed-case names stay as typed."""
-    name = _one_line(name)
-    if name != name.upper():
-        return name
-    return " ".join(w[:1] + w[1:].lower() for w in name.split(" "))
-
-
-def _norm(text: str) -> str:
-    return " ".join(_words(text))
-
-
-def _words(text: str) -> list[str]:
-    """Lower-case word tokens; possessive 's dropped so "Oskar's" matches "Oskar"."""
-    return [w.removesuffix("'s") for w in _WORD_RE.findall(text.lower())]
-
-
-def _contains_phrase(haystack: str, phrase: str) -> bool:
-    """Whole-word, case-insensitive phrase match."""
-    needle = _norm(phrase)
-    return bool(needle) and f" {needle} " in f" {_norm(haystack)} "
-
-
-def _count_words(text: str) -> int:
-    return len(text.split())
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}"
 
 
 _RANK = {"primary": 0, "secondary": 1, "background": 2}
@@ -228,8 +176,6 @@ _SPEECH_RE = re.compile(
     r"^(?P<name>[^:()\"]{1,48}?)\s*(?:\((?P<ext>[^)]*)\))?\s*(?:\((?P<paren>[^)]*)\)\s*)?:"
     r"\s*(?P<line>.*)$"
 )
-
-
 _PAREN_RE = re.compile(r"^\((?P<how>[^)]*)\)\s*(?P<rest>.*)$")
 
 

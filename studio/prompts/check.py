@@ -15,20 +15,22 @@ from studio.prompts.assemble import (
     PromptAsset,
     PromptKind,
     _character_asset,
+    _ordered_characters,
+    _quoted,
+    _strip_article,
+    colour_name,
+    parse_dialogue,
+)
+from studio.prompts.targets import TARGET_MODELS, _target, _video_key, compatible_video_models
+from studio.prompts.text import (
     _clause,
     _contains_phrase,
     _count_words,
     _display_name,
     _norm,
     _one_line,
-    _ordered_characters,
-    _quoted,
-    _strip_article,
     _words,
-    colour_name,
-    parse_dialogue,
 )
-from studio.prompts.targets import TARGET_MODELS, _target, _video_key, compatible_video_models
 
 
 @dataclass(frozen=True)
