@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from studio.camera import MOVES
+
 CANVAS_MARGIN = 1.25  # the canvas is this much larger than the picture: room for camera moves
 BASE_VIEW = 1.0 / CANVAS_MARGIN  # a static camera sees this fraction of the canvas
 
@@ -34,7 +36,7 @@ class Affine:
         return m
 
 
-MOVEMENTS = ("static", "pan", "tilt", "dolly in", "dolly out", "tracking", "crane")
+MOVEMENTS = tuple(MOVES)  # the camera moves of studio.camera, each drawn by camera_path
 
 
 def _ease(t: float) -> float:
