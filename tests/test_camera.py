@@ -20,7 +20,7 @@ from studio.camera import (
 )
 from studio.caps import in_frame, mentions_name, off_screen, off_screen_voices
 from studio.model import CameraMove, RenderCharacter, RenderSpec, Shot, ShotCharacter
-from studio.prompts import PromptAsset, assemble_prompt_set, camera_words
+from studio.prompts import PromptAsset, assemble_prompt_set, camera_words, check_prompt_set
 from studio.screenplay import parse_screenplay
 
 
@@ -251,3 +251,16 @@ def test_the_insert_draws_the_caps_prop_not_shorthand_or_a_sound() -> None:
     assert insert_prop("POV: MIA stares at the LETTER.", ("MIA",)) == "LETTER"
     assert insert_prop("The bell JANGLES.") == "JANGLES"  # not a known sound word
     assert insert_prop("CONTINUOUS. The photo lies face down.") == "PHOTO"
+
+
+def test_the_unlisted_props_check_skips_shorthand_and_sounds() -> None:
+    shot = Shot(
+        id="1A",
+        duration_s=2.0,
+        action="BCU on her hands. A loud BANG. She lifts the RED UMBRELLA. The CCTV blinks.",
+    )
+    scene = parse_screenplay(RADIO_SCRIPT, name="r.fountain").scenes[0]
+    prompt = assemble_prompt_set(shot, scene, None, [])
+    warnings = check_prompt_set(prompt, shot, style=None, assets=[])
+    named = [w.message.split(" but ")[0] for w in warnings if w.code == "missing_prop_asset"]
+    assert named == ["the action names RED UMBRELLA", "the action names CCTV"]

@@ -149,8 +149,9 @@ def leaked_descriptors(
 
 def _unlisted_props(shot: Shot, assets: Sequence[PromptAsset]) -> list[str]:
     """Capitalised nouns in the action (the screenplay convention for props) that match no
-    asset, character, speaker or SFX. A heuristic: a capitalised sound (JANGLES) that is not
-    in the shot's SFX list is reported too — it is only a warning."""
+    asset, character, speaker or SFX, nor screenplay shorthand or onomatopoeia
+    (``studio.caps``). A heuristic: another capitalised sound (JANGLES) that is not in the
+    shot's SFX list is reported too — it is only a warning."""
     known = set(_words(" ".join(c.name for c in shot.characters)))
     known |= {w for s in parse_dialogue(shot.dialogue) for w in _words(s.speaker)}
     known |= set(_words(" ".join(shot.sfx)))
