@@ -264,3 +264,10 @@ def test_the_unlisted_props_check_skips_shorthand_and_sounds() -> None:
     warnings = check_prompt_set(prompt, shot, style=None, assets=[])
     named = [w.message.split(" but ")[0] for w in warnings if w.code == "missing_prop_asset"]
     assert named == ["the action names RED UMBRELLA", "the action names CCTV"]
+
+
+def test_breakdown_sound_cues_skip_the_shared_shorthand() -> None:
+    script = "INT. KITCHEN - DAY\n\nBCU on the kettle. The kettle SHRIEKS. Mia does NOT move.\n"
+    scene = parse_screenplay(script, name="k.fountain").scenes[0]
+    (shot,) = breakdown_scene(scene, 1)
+    assert shot.sfx == ("SHRIEKS",)
