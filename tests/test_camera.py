@@ -129,25 +129,21 @@ def test_move_words_come_from_the_table() -> None:
     assert all(MOVES[m][0] for m in MOVES)
 
 
-SCRIPT = """INT. UMBRELLA SHOP - NIGHT
-
-Mia shoves in out of the rain. Oskar looks up from the counter.
-
-MIA
-I have walked the whole length of Canal Street in this rain looking for a shop that still sells a proper umbrella, and yours is the only light left on.
-
-OSKAR
-We close at six, and it is well past six, but nobody walks that far in weather like this for nothing, so tell me what you need.
-
-MIA
-My mother had one from this shop, red silk, a carved handle, and I lost it on the bridge the night she died, and I want it back.
-
-OSKAR
-Then you are looking for the one in the window, the one I never sell, because I have been keeping it for somebody exactly like you.
-
-MIA
-I have walked the whole length of Canal Street in this rain looking for a shop that still sells a proper umbrella, and yours is the only light left on.
-"""
+_LONG = (
+    "I have walked the whole length of Canal Street in this rain looking for a shop that "
+    "still sells a proper umbrella, and yours is the only light left on.",
+    "We close at six, and it is well past six, but nobody walks that far in weather like "
+    "this for nothing, so tell me what you need.",
+    "My mother had one from this shop, red silk, a carved handle, and I lost it on the "
+    "bridge the night she died, and I want it back.",
+    "Then you are looking for the one in the window, the one I never sell, because I have "
+    "been keeping it for somebody exactly like you.",
+)
+SCRIPT = "INT. UMBRELLA SHOP - NIGHT\n\nMia shoves in out of the rain. Oskar looks up.\n"
+SCRIPT += "".join(
+    f"\n{name}\n{line}\n"
+    for name, line in zip(("MIA", "OSKAR", "MIA", "OSKAR", "MIA"), (*_LONG, _LONG[0]), strict=True)
+)
 
 
 # --------------------------------------------------------------------------- who is in frame
