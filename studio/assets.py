@@ -17,7 +17,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from studio.caps import NOT_PROPS, SOUNDS, mentions_name, name_pattern, name_variants
+from studio.caps import (
+    NOT_PROPS,
+    SOUNDS,
+    mentions_name,
+    name_pattern,
+    name_variants,
+    title_case,
+)
 from studio.errors import BadInput
 from studio.model import Asset, AssetKind, ElementKind, Scene, StylePack, slugify
 
@@ -124,14 +131,6 @@ def prop_mentioned(text: str, name: str) -> bool:
         _ends_phrase(text, match.end())
         for pattern in patterns
         for match in re.finditer(pattern, text, re.IGNORECASE)
-    )
-
-
-def _title(text: str) -> str:
-    """'RED UMBRELLA' -> 'Red Umbrella', "OSKAR'S" -> "Oskar's", 'MUD-CAKED' -> 'Mud-Caked'."""
-    return " ".join(
-        "-".join(part[:1].upper() + part[1:].lower() for part in word.split("-"))
-        for word in text.split()
     )
 
 
@@ -279,7 +278,7 @@ def extract_props(
             if index == first
             or (index > first and any(prop_mentioned(p, phrase) for p in action_paragraphs(scene)))
         ]
-        result.append((_title(phrase), tuple(mentions)))
+        result.append((title_case(phrase), tuple(mentions)))
     return result
 
 

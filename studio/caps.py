@@ -67,8 +67,8 @@ def off_screen(extension: str | None) -> bool:
     return any(" ".join(p.split()) in OFF_SCREEN for p in parts)
 
 
-def _title(text: str) -> str:
-    """'MIA' -> 'Mia', "OSKAR'S" -> "Oskar's", 'MARY-JANE' -> 'Mary-Jane'."""
+def title_case(text: str) -> str:
+    """'MIA' -> 'Mia', "OSKAR'S" -> "Oskar's", 'MUD-CAKED' -> 'Mud-Caked'."""
     return " ".join(
         "-".join(part[:1].upper() + part[1:].lower() for part in word.split("-"))
         for word in text.split()
@@ -84,9 +84,9 @@ def name_variants(name: str) -> tuple[str, ...]:
     not name RADIO.
     """
     words = name.split()
-    forms = [name.upper(), _title(name)]
+    forms = [name.upper(), title_case(name)]
     if 2 <= len(words) <= 3 and len(re.sub(r"[^A-Za-z]", "", words[0])) >= 3:
-        forms += [words[0].upper(), _title(words[0])]
+        forms += [words[0].upper(), title_case(words[0])]
     return tuple(dict.fromkeys(f for f in forms if f))
 
 
