@@ -17,6 +17,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from studio.caps import (
+    NOT_PROPS,
+    SOUNDS,
+    mentions_name,
+    name_pattern,
+    name_variants,
+    title_case,
+)
 from studio.errors import BadInput
 from studio.model import Asset, AssetKind, ElementKind, Scene, StylePack, slugify
 
@@ -59,30 +67,6 @@ def split_sentences(text: str) -> list[str]:
 def action_paragraphs(scene: Scene) -> list[str]:
     """The scene's action paragraphs in order (dialogue is what is said, not what is seen)."""
     return [e.text for e in scene.elements if e.kind is ElementKind.ACTION and e.text.strip()]
-
-
-def name_variants(name: str) -> tuple[str, ...]:
-    """How the action lines may write a character's name: 'MIA'/'Mia', and for a two- or
-    three-word name also its first word ('OSKAR BRANDT' -> 'OSKAR', 'Oskar').
-
-    Matching is case-sensitive on these forms, so a name that is also a common word
-    ('WILL', 'ROSE') matches only where it is capitalised.
-    """
-    words = name.split()
-    forms = [name.upper(), _title(name)]
-    if 2 <= len(words) <= 3 and len(re.sub(r"[^A-Za-z]", "", words[0])) >= 3:
-        forms += [words[0].upper(), _title(words[0])]
-    return tuple(dict.fromkeys(forms))
-
-
-def _name_pattern(name: str) -> re.Pattern[str]:
-    forms = sorted(name_variants(name), key=len, reverse=True)
-    return re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(f) for f in forms) + r")(?![\w-])")
-
-
-def mentions_name(text: str, name: str) -> bool:
-    """Whether ``text`` names the character ``name`` (see :func:`name_variants`)."""
-    return bool(_name_pattern(name).search(text))
 
 
 _ARTICLES = {"a", "an", "the"}
@@ -150,14 +134,6 @@ def prop_mentioned(text: str, name: str) -> bool:
     )
 
 
-def _title(text: str) -> str:
-    """'RED UMBRELLA' -> 'Red Umbrella', "OSKAR'S" -> "Oskar's", 'MUD-CAKED' -> 'Mud-Caked'."""
-    return " ".join(
-        "-".join(part[:1].upper() + part[1:].lower() for part in word.split("-"))
-        for word in text.split()
-    )
-
-
 # --------------------------------------------------------------------------- props
 
 _DETERMINERS = {
@@ -170,24 +146,10 @@ _PLURAL_DETERMINERS = {
     "these", "those", "some", "several", "many",
     "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
 }  # fmt: skip
-# Screenplay words written in caps that are never props.
-_NOT_PROPS = {
-    "INT", "EXT", "EST", "CONT'D", "CONTD", "CONTINUED", "CONTINUOUS", "LATER", "MOMENTS",
-    "POV", "SFX", "VFX", "CUT", "FADE", "DISSOLVE", "SMASH", "MATCH", "INSERT", "BACK",
-    "CLOSE", "ANGLE", "WIDE", "SUPER", "TITLE", "END", "INTERCUT", "FLASHBACK", "MONTAGE",
-    "SERIES", "SHOTS", "SCREEN",
-}  # fmt: skip
 # Function words inside a caps run mean a shouted sentence ('A SHOT RINGS OUT'), not a name.
 _FUNCTION_WORDS = {
     "THE", "AND", "BUT", "WITH", "FROM", "INTO", "ONTO", "THROUGH", "OUT", "OFF", "OVER",
     "UNDER", "FOR", "THEN", "ACROSS", "AWAY", "DOWN", "SHE", "HER", "HIS", "HIM", "THEY",
-}  # fmt: skip
-# Onomatopoeia: a sound, even right after a determiner ('a loud BANG').
-_SOUNDS = {
-    "BANG", "BOOM", "CRASH", "THUD", "THUMP", "WHOOSH", "FWUMP", "CLICK", "CLACK", "SLAM",
-    "SNAP", "CRACK", "RING", "BEEP", "BUZZ", "HISS", "KNOCK", "SCREAM", "SHRIEK", "SPLASH",
-    "CLANG", "CLATTER", "RUMBLE", "ROAR", "WHIR", "WHIRR", "POP", "ZAP", "SMACK", "WHAM",
-    "CREAK", "SQUEAL", "HONK", "DING", "DONG", "TICK", "TOCK", "GASP", "SIGH", "SCRAPE",
 }  # fmt: skip
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'\u2019\-]*|\S")
 _AGE_NOTE = re.compile(r"\s*\(\s*(?:\d|early|mid|late)", re.IGNORECASE)
@@ -237,14 +199,14 @@ def _caps_props(text: str, not_props: set[str], characters: set[tuple[str, ...]]
         if determiner is None or between > 3:
             continue
         phrase = " ".join(run)
-        if run[0].upper() in _NOT_PROPS or phrase.upper() in not_props:
+        if run[0].upper() in NOT_PROPS or phrase.upper() in not_props:
             continue
         if _FUNCTION_WORDS.intersection(w.upper() for w in run):
             continue
         words = tuple(_base(w) for w in run)
         if any(words[: len(c)] == c for c in characters) or _AGE_NOTE.match(after):
             continue  # a character (or an introduction like 'a WAITER (30s)')
-        if len(run) == 1 and run[0] in _SOUNDS:
+        if len(run) == 1 and run[0] in SOUNDS:
             continue
         verb_like = re.search(r"(?:S|ED|ING)$", run[0])
         after_of = tokens[i - len(run) - 1][0].lower() == "of"
@@ -316,7 +278,7 @@ def extract_props(
             if index == first
             or (index > first and any(prop_mentioned(p, phrase) for p in action_paragraphs(scene)))
         ]
-        result.append((_title(phrase), tuple(mentions)))
+        result.append((title_case(phrase), tuple(mentions)))
     return result
 
 
@@ -338,7 +300,7 @@ _NEW_SUBJECT = re.compile(r"^(?:he|she|they|we|i|you|his|her|their|its)\b", re.I
 
 
 def _character_sentences(scenes: Sequence[Scene], name: str) -> list[str]:
-    pattern = _name_pattern(name)
+    pattern = name_pattern(name)
     return [
         sentence
         for scene in scenes

@@ -44,9 +44,11 @@ cue extension and the leading parenthetical (inline parentheticals stay in place
 ``[simultaneous] NAME: line`` on both speeches of dual dialogue. A speech cut across shots
 repeats the name and extension, not the parenthetical.
 
-Characters: the shot's speakers are ``primary``. Characters named in its action text
-(``scene.characters`` plus ``cast``, case-insensitive whole words; a multi-word name also by
-its first word when written capitalised, "Mia" for "MIA VARGA") are ``primary`` when the
+Characters: the shot's speakers are ``primary``, except a voice heard off screen (a cue
+marked V.O., O.S. or O.C.: not a figure in frame, nor a camera subject). Characters named in
+its action text (``scene.characters`` plus ``cast``, as the script writes them: whole words,
+capitalised, "MIA" or "Mia", a multi-word name also by its first word, "Mia" for "MIA
+VARGA"; "a radio mast" does not name RADIO, see ``studio.caps``) are ``primary`` when the
 shot's first action sentence starts with the name (after an optional article), else
 ``secondary``. Only on a wide shot (WS/EWS) are the scene's characters present so far
 (spoken or named in this or an earlier shot) who are not mentioned added as ``background``.
@@ -88,9 +90,19 @@ import math
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from studio.camera import Framing, parse_camera
+from studio.caps import (
+    ACRONYMS,
+    CAPS_RUN,
+    EMPHASIS,
+    NOT_PROPS,
+    mention_at,
+    name_variants,
+    off_screen,
+)
 from studio.errors import BadInput, NotFound
 from studio.model import (
     MAX_SHOT_S,
@@ -554,21 +566,18 @@ def _names(scene: Scene, cast: Sequence[str]) -> list[str]:
 
 def _mention_at(text: str, name: str) -> int | None:
     """Where ``name`` is first mentioned in ``text`` (see the module docstring), or None."""
-    words = name.split()
-    full = re.compile(r"(?<![\w'])" + r"\s+".join(map(re.escape, words)) + r"(?![\w])", re.I)
-    found = [m.start() for m in full.finditer(text)]
-    if len(words) > 1:
-        first = re.compile(r"(?<![\w'])" + re.escape(words[0]) + r"(?![\w])", re.I)
-        found += [m.start() for m in first.finditer(text) if text[m.start()].isupper()]
-    return min(found) if found else None
+    return mention_at(text, name)
+
+
+def _name_forms(name: str) -> str:
+    """A regex alternation of the ways the script writes ``name`` (case-sensitive)."""
+    forms = sorted(name_variants(name), key=len, reverse=True)
+    return "|".join(r"\s+".join(map(re.escape, f.split())) for f in forms)
 
 
 def _is_subject(sentence: str, name: str) -> bool:
-    words = name.split()
-    pattern = r"^\W*(?:(?:the|a|an)\s+)?(?:" + r"\s+".join(map(re.escape, words))
-    if len(words) > 1:
-        pattern += "|" + re.escape(words[0])
-    return re.match(pattern + r")(?![\w])", sentence, re.I) is not None
+    pattern = r"^\W*(?:(?i:the|a|an)\s+)?(?:" + _name_forms(name) + r")(?![\w-])"
+    return re.match(pattern, sentence) is not None
 
 
 def _characters(
@@ -577,8 +586,8 @@ def _characters(
     chosen: dict[str, Prominence] = {}
     for ref in text.refs:
         element = scene.elements[ref]
-        if element.kind in _SPEECH and element.character and _mentions_speech(text, element):
-            chosen.setdefault(element.character, "primary")
+        if _on_screen_speech(element) and _mentions_speech(text, element):
+            chosen.setdefault(element.character or "", "primary")
     opening = _first_sentence(text.action)
     named = sorted(
         ((at, name) for name in names if (at := _mention_at(text.action, name)) is not None),
@@ -591,6 +600,13 @@ def _characters(
         for name in present:
             chosen.setdefault(name, "background")
     return tuple(ShotCharacter(name=n, prominence=p) for n, p in chosen.items())
+
+
+def _on_screen_speech(element: ScriptElement) -> bool:
+    """A speech whose speaker is seen: not a V.O., O.S. or O.C. voice."""
+    return bool(
+        element.kind in _SPEECH and element.character and not off_screen(element.extension)
+    )
 
 
 def _mentions_speech(text: _Text, element: ScriptElement) -> bool:
@@ -626,12 +642,6 @@ _ENTRY = re.compile(
 _VERTICAL = re.compile(r"\b(climbs?|climbing|looks up|rises|stands up|gazes up)\b", re.I)
 
 
-@dataclass(frozen=True)
-class _Framing:
-    camera: str
-    movement: CameraMove
-
-
 def _prop_named(action: str, props: Sequence[str]) -> bool:
     for prop in props:
         words = re.sub(r"^(the|a|an)\s+", "", prop.strip(), flags=re.I).split()
@@ -643,14 +653,10 @@ def _prop_named(action: str, props: Sequence[str]) -> bool:
 
 
 def _tracking(action: str, names: Sequence[str]) -> bool:
-    subjects = [re.escape(p) for p in _PRONOUNS]
-    for name in names:
-        words = name.split()
-        subjects.append(r"\s+".join(map(re.escape, words)))
-        if len(words) > 1:
-            subjects.append(re.escape(words[0]))
-    pattern = r"(?<![\w'])(?:" + "|".join(subjects) + r")\s+(?:\w+ly\s+|then\s+|also\s+)?"
-    return re.search(pattern + _MOTION_VERBS + r"(?![\w])", action, re.I) is not None
+    subjects = [r"(?i:" + "|".join(map(re.escape, _PRONOUNS)) + ")"]
+    subjects += [_name_forms(name) for name in names]
+    pattern = r"(?<![\w'])(?:" + "|".join(subjects) + r")\s+(?i:\w+ly\s+|then\s+|also\s+)?"
+    return re.search(pattern + f"(?i:{_MOTION_VERBS})" + r"(?![\w])", action) is not None
 
 
 def _movement(text: _Text, names: Sequence[str], emotional: bool, closing: bool) -> CameraMove:
@@ -669,7 +675,7 @@ def _speakers(text: _Text, scene: Scene) -> list[str]:
     out: list[str] = []
     for ref in text.refs:
         element = scene.elements[ref]
-        if element.kind in _SPEECH and element.character and element.character not in out:
+        if _on_screen_speech(element) and element.character not in out:
             if not _units(element):
                 continue
             out.append(element.character)
@@ -714,20 +720,20 @@ def breakdown_scene(
         )
         title = _is_title(parts, scene)
         if title:
-            framing = _Framing("TITLE CARD", "static")
+            framing = Framing("title", move="static")
         elif n == establishing:
-            camera = "EWS" if exterior else "WS"
             move = "crane" if exterior else _movement(text, names, emotional, False)
-            framing = _Framing(camera, move)
+            framing = Framing("ews" if exterior else "ws", move=move)
         else:
-            camera = _camera(text, scene, speakers, props, names, coverage, emotional)
-            framing = _Framing(camera, _movement(text, names, emotional, n == last_dialogue))
+            framing = _camera(text, scene, speakers, props, names, coverage, emotional)
+            move = _movement(text, names, emotional, n == last_dialogue)
+            framing = replace(framing, move=move)
         for name in speakers:
             coverage[name] = coverage.get(name, 0) + 1
         for name in [*speakers, *(nm for nm in names if _mention_at(text.action, nm) is not None)]:
             if name not in present:
                 present.append(name)
-        wide = framing.camera in ("WS", "EWS")
+        wide = framing.drawn in ("ws", "ews")
         shots.append(
             Shot(
                 id=f"{number}{_letters(n)}",
@@ -736,8 +742,8 @@ def breakdown_scene(
                 action=text.action,
                 characters=_characters(text, scene, names, wide, present),
                 setting=_setting(scene),
-                camera=framing.camera,
-                movement=framing.movement,
+                camera=framing.text(),
+                movement=framing.move or "static",
                 sfx=_sfx(text.sound, names, props),
                 continuity_flags=text.transitions,
                 start_frame_only=title,
@@ -759,29 +765,31 @@ def _camera(
     names: Sequence[str],
     coverage: dict[str, int],
     emotional: bool,
-) -> str:
+) -> Framing:
     dual = any(scene.elements[r].dual for r in text.refs if scene.elements[r].kind in _SPEECH)
     if dual and len(speakers) > 1:
-        return "2-SHOT"
+        return Framing("two")
     named = any(_mention_at(text.action, nm) is not None for nm in names)
     if text.action and _prop_named(text.action, props):
-        return "CU" if text.dialogue or named else "INSERT"
+        return Framing("cu" if text.dialogue or named else "insert")
     if text.dialogue:
         if len(speakers) == 2:
-            return "2-SHOT"
+            return Framing("two")
         if len(speakers) > 2:
-            return "GROUP"
+            return Framing("group")
         if not speakers:
-            return "MS"
+            return Framing("ms")
         speaker = speakers[0]
         turn = coverage.get(speaker, 0)
-        framing = "CU" if emotional or turn >= 2 else ("OTS" if turn == 1 else "MS")
+        kind = "cu" if emotional or turn >= 2 else ("ots" if turn == 1 else "ms")
         listener = next((nm for nm in coverage if nm != speaker), None)
-        if framing == "OTS":
+        if kind == "ots":
             # Over the shoulder needs someone to look over; alone, the camera moves in.
-            return f"OTS on {speaker} (over {listener})" if listener else f"CU on {speaker}"
-        return f"{framing} on {speaker}"
-    return "MS" if named else "WS"
+            if listener:
+                return Framing("ots", subject=speaker, over=listener)
+            return Framing("cu", subject=speaker)
+        return Framing(kind, subject=speaker)
+    return Framing("ms" if named else "ws")
 
 
 def _setting(scene: Scene) -> str:
@@ -806,12 +814,8 @@ def _letters(index: int) -> str:
     return out
 
 
-_ABBREV_CAPS = frozenset(
-    "INT EXT EST CU ECU MCU MS WS EWS OTS POV VO OS OC CONT'D CONTD MOS SFX FX INSERT TV OK "
-    "ID DJ UK US USA CCTV ATM LED CEO FBI CIA NYPD LAPD GPS PC DNA".split()
-)
-_EMPHASIS = frozenset("NOT NO NEVER ALL THE A AN AND OR OF TO IN ON IT IS ONE ONLY".split())
-_CAPS_RUN = re.compile(r"(?<![\w'’])[A-Z][A-Z'’\-]*[A-Z](?:\s+[A-Z][A-Z'’\-]*[A-Z])*(?![\w'’])")
+# Caps that are not sound cues: screenplay shorthand (``studio.caps.NOT_PROPS``), initialisms.
+_NOT_SOUNDS = NOT_PROPS | ACRONYMS
 _AGE = re.compile(r"^\s*\(\s*\d")
 
 
@@ -819,13 +823,13 @@ def _sfx(action: str, names: Sequence[str], props: Sequence[str]) -> tuple[str, 
     name_words = {w for name in names for w in name.upper().split()}
     prop_words = {w for p in props for w in re.sub(r"[^\w\s'’-]", " ", p.upper()).split()}
     cues: list[str] = []
-    for match in _CAPS_RUN.finditer(action):
+    for match in CAPS_RUN.finditer(action):
         words = match.group().split()
         if name_words & set(words) or _AGE.match(action[match.end() :]):
             continue
         if set(words) <= prop_words | {"THE", "A", "AN"} and set(words) & prop_words:
             continue
-        if set(words) <= _ABBREV_CAPS or set(words) <= _EMPHASIS:
+        if set(words) <= _NOT_SOUNDS or set(words) <= EMPHASIS:
             continue
         cue = " ".join(words)
         if cue not in cues:
@@ -938,7 +942,7 @@ def split_shot(shots: Sequence[Shot], shot_id: str, scene: Scene, number: int) -
         text = _render(half, scene)
         kept = tuple(f for f in shot.continuity_flags if not f.startswith(_TRANSITION_FLAG))
         present = _add_present(present, text, scene, names)
-        wide = shot.camera.split(" ")[0] in ("WS", "EWS")
+        wide = parse_camera(shot.camera).drawn in ("ws", "ews")
         halves.append(
             shot.model_copy(
                 update={

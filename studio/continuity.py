@@ -10,6 +10,12 @@ the scene in one of three states:
   the asset skips);
 - *master*: otherwise the stage 5 master asset.
 
+A description is what the script has established up to and including the scene: the
+sentences of a master description that only later scenes' action lines hold (stage 5
+pre-fills it from every mention) are left out, so scene 1's Margit is not "soaked through"
+from scene 4. An inherited description that came from the script follows the same rule in
+each scene; a saved state's description, and one inherited from it, is kept as saved.
+
 **Condition tags** (wet, bloody, torn…) travel with the asset, but a tag *set* in a scene is
 only offered to the next appearance, never applied silently. A tag is set in scene N when
 the user added it to N's saved state, or, for a character whose state in N was not edited,
@@ -165,6 +171,7 @@ class _Track:
     persisting: tuple[str, ...]  # kept into the next appearance without asking
     set_here: tuple[str, ...]  # set in this scene: offered to the next appearance
     dropped_silently: tuple[str, ...] = ()  # carried-in tags a saved state left out undecided
+    saved_description: bool = False  # the description comes from a saved state, not the script
 
     @property
     def offered_next(self) -> tuple[str, ...]:
@@ -206,7 +213,22 @@ def scene_assets(state: ProjectState, scene: Scene) -> tuple[Asset, ...]:
     return tuple(dict.fromkeys(needed))
 
 
-def _resolve(asset: Asset, doc: SceneDoc, number: int, prev: _Track | None) -> _Track:
+def _scene_sentences(scene: Scene) -> frozenset[str]:
+    return frozenset(s for p in action_paragraphs(scene) for s in split_sentences(p))
+
+
+def _established(description: str, so_far: frozenset[str], later: frozenset[str]) -> str:
+    """``description`` without the sentences that only later scenes' action lines hold."""
+    sentences = split_sentences(description)
+    kept = [s for s in sentences if s in so_far or s not in later]
+    return description if len(kept) == len(sentences) else " ".join(kept)
+
+
+def _resolve(
+    asset: Asset, doc: SceneDoc, number: int, prev: _Track | None, established: str
+) -> _Track:
+    """``established`` is the master description as far as the script has got (see the
+    module docstring)."""
     work = doc.work
     saved = next((s for s in work.visual_state if s.asset_id == asset.id), None)
     decisions = {d.tag: d.carry for d in work.carry_decisions if d.asset_id == asset.id}
@@ -216,7 +238,7 @@ def _resolve(asset: Asset, doc: SceneDoc, number: int, prev: _Track | None) -> _
         default = AssetState(
             asset_id=asset.id,
             source="master",
-            description=asset.description,
+            description=established,
             image_key=asset.image_key,
         )
     else:
@@ -227,7 +249,7 @@ def _resolve(asset: Asset, doc: SceneDoc, number: int, prev: _Track | None) -> _
         default = AssetState(
             asset_id=asset.id,
             source="previous",
-            description=before.description,
+            description=before.description if prev.saved_description else established,
             condition_tags=incoming,
             image_key=before.image_key,
         )
@@ -248,6 +270,7 @@ def _resolve(asset: Asset, doc: SceneDoc, number: int, prev: _Track | None) -> _
             number,
             persisting=incoming,
             set_here=tuple(t for t in suggested if t not in incoming),
+            saved_description=prev.saved_description if prev else False,
         )
     tags = saved.condition_tags
     same = (saved.description, tags, saved.image_key) == (
@@ -271,6 +294,7 @@ def _resolve(asset: Asset, doc: SceneDoc, number: int, prev: _Track | None) -> _
         persisting=inherited,
         set_here=tuple(t for t in tags if t not in inherited),
         dropped_silently=dropped,
+        saved_description=True,
     )
 
 
@@ -290,11 +314,20 @@ def _walk(
     """Resolve every scene up to ``scene_id`` in order. Returns the scenes, the index, this
     scene's tracks, each asset's last track before it, and the previous scene's tracks."""
     ordered, index = _locate(state, scene_id)
+    sentences = [_scene_sentences(doc.scene) for doc in ordered]
     last: dict[str, _Track] = {}
     previous: dict[str, _Track] = {}
     for number, doc in enumerate(ordered[: index + 1], 1):
+        so_far = frozenset().union(*sentences[:number])
+        later = frozenset().union(*sentences[number:])
         tracks = {
-            asset.id: _resolve(asset, doc, number, last.get(asset.id))
+            asset.id: _resolve(
+                asset,
+                doc,
+                number,
+                last.get(asset.id),
+                _established(asset.description, so_far, later),
+            )
             for asset in scene_assets(state, doc.scene)
         }
         if number == index + 1:

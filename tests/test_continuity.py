@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from studio import continuity, pipeline
+from studio.assets import describe_from_mentions
 from studio.model import (
     Asset,
     AssetKind,
@@ -21,6 +22,7 @@ from studio.model import (
     Script,
     ScriptElement,
 )
+from studio.planning import PlanningServices
 from studio.screenplay import parse_asset_sheet, parse_screenplay, split_heading
 from studio.services import assets_from_script
 
@@ -492,3 +494,64 @@ def test_rearview(body: tuple, expected: tuple[str | None, str | None]) -> None:
 
 def test_scene_work_default_is_empty() -> None:
     assert SceneWork().visual_state == () and SceneWork().carry_decisions == ()
+
+
+# --------------------------------------------------------------------------- described so far
+
+
+def margit_state() -> ProjectState:
+    """Margit in scenes 1, 2 and 4, soaked through only in scene 4; her master description
+    pre-filled from every mention, as stage 5 fills it."""
+    scenes = [
+        make_scene(1, "INT. TRAM STOP - DAY", "MARGIT (70s) waits under a green hat."),
+        make_scene(2, "INT. CAFE - DAY", "Margit stirs her tea."),
+        make_scene(3, "EXT. PARK - DAY", "Pigeons scatter."),
+        make_scene(4, "EXT. BRIDGE - NIGHT", "Margit, soaked through, grips the rail."),
+    ]
+    margit = Asset(id="character-margit", kind=AssetKind.CHARACTER, name="MARGIT")
+    margit = margit.model_copy(update={"description": describe_from_mentions(scenes, margit)})
+    assert "soaked through" in margit.description
+    return make_state(scenes, (margit,))
+
+
+def described(state: ProjectState, scene_id: str) -> str:
+    return resolved(state, scene_id, "character-margit").state.description
+
+
+def test_a_scene_is_described_only_by_what_the_script_established_so_far() -> None:
+    state = margit_state()
+    assert "green hat" in described(state, "sc-1")
+    assert "soaked through" not in described(state, "sc-1")  # that happens in scene 4
+    assert "stirs her tea" not in described(state, "sc-1")
+    assert "stirs her tea" in described(state, "sc-2")
+    assert "soaked through" not in described(state, "sc-2")
+    assert "soaked through" in described(state, "sc-4")
+
+
+def test_a_written_description_and_a_saved_state_are_kept_as_they_are() -> None:
+    state = margit_state()
+    (margit,) = state.assets.assets
+    written = margit.model_copy(update={"description": "Margit, 74, soaked through and proud."})
+    state = state.model_copy(update={"assets": AssetsDoc(assets=(written,))})
+    assert described(state, "sc-1") == written.description  # not script sentences: kept
+    saved = AssetState(asset_id=margit.id, source="new", description="Margit in a red coat.")
+    state = with_work(margit_state(), "sc-1", visual_state=(saved,))
+    assert described(state, "sc-1") == "Margit in a red coat."
+    assert described(state, "sc-2") == "Margit in a red coat."  # inherited, as saved
+
+
+def test_prompt_assets_fall_back_to_nothing_later() -> None:
+    # Margit only speaks in scene 1; the script describes her first in scene 4.
+    scenes = [
+        make_scene(1, "INT. TRAM STOP - DAY", "A tram passes.", ("MARGIT", "Late again.")),
+        make_scene(2, "EXT. BRIDGE - NIGHT", "Margit, soaked through, grips the rail."),
+    ]
+    margit = Asset(id="character-margit", kind=AssetKind.CHARACTER, name="MARGIT")
+    margit = margit.model_copy(update={"description": describe_from_mentions(scenes, margit)})
+    state = make_state(scenes, (margit,))
+    assert described(state, "sc-1") == ""
+    # Stage 9 builds its prompt assets from the resolved state (the method reads no self).
+    (scene_1,) = PlanningServices._prompt_assets(None, state, "sc-1")  # type: ignore[arg-type]
+    assert "soaked through" not in scene_1.description
+    (scene_2,) = PlanningServices._prompt_assets(None, state, "sc-2")  # type: ignore[arg-type]
+    assert "soaked through" in scene_2.description

@@ -574,7 +574,7 @@ class PlanningService:
                 asset_id=r.asset.id,
                 kind=r.asset.kind.value,
                 name=r.asset.name,
-                description=r.state.description or r.asset.description,
+                description=r.state.description,  # what the script established so far
                 condition_tags=tuple(r.state.condition_tags),
             )
             for r in continuity.resolve_visual_state(state, scene_id)
