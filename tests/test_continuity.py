@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from studio.planning import PlanningServices
 
 from studio import continuity, pipeline
 from studio.assets import describe_from_mentions
@@ -22,7 +23,6 @@ from studio.model import (
     Script,
     ScriptElement,
 )
-from studio.planning import PlanningServices
 from studio.screenplay import parse_asset_sheet, parse_screenplay, split_heading
 from studio.services import assets_from_script
 
