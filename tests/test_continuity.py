@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from studio.planning import PlanningServices
 
 from studio import continuity, pipeline
 from studio.assets import describe_from_mentions
@@ -25,6 +24,7 @@ from studio.model import (
 )
 from studio.screenplay import parse_asset_sheet, parse_screenplay, split_heading
 from studio.services import assets_from_script
+from studio.services.planning import PlanningService
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "the_long_rain.fountain"
@@ -551,7 +551,7 @@ def test_prompt_assets_fall_back_to_nothing_later() -> None:
     state = make_state(scenes, (margit,))
     assert described(state, "sc-1") == ""
     # Stage 9 builds its prompt assets from the resolved state (the method reads no self).
-    (scene_1,) = PlanningServices._prompt_assets(None, state, "sc-1")  # type: ignore[arg-type]
+    (scene_1,) = PlanningService._prompt_assets(None, state, "sc-1")  # type: ignore[arg-type]
     assert "soaked through" not in scene_1.description
-    (scene_2,) = PlanningServices._prompt_assets(None, state, "sc-2")  # type: ignore[arg-type]
+    (scene_2,) = PlanningService._prompt_assets(None, state, "sc-2")  # type: ignore[arg-type]
     assert "soaked through" in scene_2.description
