@@ -22,31 +22,25 @@ from studio.caps import (
     mentions_name,
     off_screen_voices,
 )
-from studio.model import RenderCharacter, RenderSpec
+from studio.headings import light_of_day, split_heading
+from studio.model import IntExt, RenderCharacter, RenderSpec
 
 Which = Literal["start", "end"]
 
 
 def _time_of_day(time_of_day: str, scene_heading: str = "") -> str:
-    """night, dusk, dawn or day from a time of day, else the heading's last part."""
-    text = time_of_day or (scene_heading.rsplit("-", 1)[-1] if scene_heading else "")
-    text = text.upper()
-    if any(w in text for w in ("NIGHT", "MIDNIGHT")):
-        return "night"
-    if any(w in text for w in ("DUSK", "SUNSET", "EVENING", "TWILIGHT", "MAGIC HOUR")):
-        return "dusk"
-    if any(w in text for w in ("DAWN", "SUNRISE", "FIRST LIGHT")):
-        return "dawn"
-    return "day"
+    """night, dusk, dawn or day from a time of day, else from the heading's time part."""
+    return light_of_day(time_of_day or split_heading(scene_heading)[2])
 
 
 def _interior(spec: RenderSpec) -> bool:
-    text = (
-        spec.int_ext or spec.scene_heading[:8] or (spec.shot.setting[:8] if spec.shot else "")
-    ).upper()
-    if text.startswith(("EXT", "E/I")):
-        return False
-    return True if text.startswith(("INT", "I/E")) else not text
+    """Inside, from the spec's INT/EXT, else its heading's (no heading at all: inside)."""
+    heading = spec.scene_heading or (spec.shot.setting if spec.shot else "")
+    given = {kind.value: kind for kind in IntExt if kind.value}.get(spec.int_ext)
+    int_ext = given or split_heading(heading)[0]
+    if int_ext is IntExt.NONE:
+        return not heading.strip()
+    return int_ext is not IntExt.EXT
 
 
 def _words(*texts: str) -> str:

@@ -10,6 +10,7 @@ from typing import Literal
 
 from studio.camera import camera_words, move_words
 from studio.caps import in_frame
+from studio.headings import split_heading
 from studio.model import IntExt, PromptSet, Scene, Shot, ShotCharacter, StylePack
 from studio.objects import canonical_json, sha256_hex
 from studio.prompts.edits import merge_with_saved
@@ -25,7 +26,6 @@ from studio.prompts.text import (
     _seconds,
     _sentence,
 )
-from studio.screenplay import split_heading
 
 # Bumped when the templates below change, so prompts assembled by an older template get a
 # different basis and are re-assembled (with kept edits moved to previous_*_edit).

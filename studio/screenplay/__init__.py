@@ -9,9 +9,9 @@
 - ``fidelity``: agreement with the Fountain peer suites (``studio bench fidelity``).
 """
 
+from studio.headings import split_heading
 from studio.screenplay.asset_sheet import ASSET_SHEET_MAX_BYTES, AssetSheetEntry, parse_asset_sheet
 from studio.screenplay.fountain_out import to_fountain
-from studio.screenplay.headings import split_heading
 from studio.screenplay.parse import ParsedScript, fountain_source, parse_screenplay, same_scenes
 from studio.screenplay.plain import looks_like_plain_layout, plain_to_fountain
 

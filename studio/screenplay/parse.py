@@ -14,6 +14,7 @@ from pathlib import PurePath
 from typing import Literal
 
 from studio.errors import BadInput
+from studio.headings import split_heading
 from studio.model import ElementKind, Scene, ScriptElement
 from studio.screenplay.classify import (
     ACTION,
@@ -36,7 +37,6 @@ from studio.screenplay.classify import (
     classify_title_page,
 )
 from studio.screenplay.cues import _head
-from studio.screenplay.headings import split_heading
 from studio.screenplay.plain import _plain_to_fountain, looks_like_plain_layout, plain_to_fountain
 
 _NO_HEADINGS = (

@@ -1,8 +1,14 @@
-"""Scene headings: ``split_heading`` parts a heading into INT/EXT, location and time."""
+"""Scene headings, once for the whole studio: ``split_heading`` parts a heading into INT/EXT,
+location and time, and ``light_of_day`` reads a time of day as the light it gives.
+
+Part of the core's kernel: the importer, the breakdown, the prompts and the animatic all use
+these, so a heading means one thing everywhere.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from studio.model import IntExt
 
@@ -35,3 +41,22 @@ def split_heading(heading: str) -> tuple[IntExt, str, str]:
         return int_ext, rest.rstrip(" .-"), ""
     last = separators[-1]
     return int_ext, rest[: last.start()].strip(), rest[last.end() :].strip()
+
+
+Light = Literal["night", "dusk", "dawn", "day"]
+
+# Checked in this order: "MIDNIGHT" is night, "SUNSET" dusk, "FIRST LIGHT" dawn; the rest is day.
+_LIGHTS: tuple[tuple[Light, tuple[str, ...]], ...] = (
+    ("night", ("NIGHT", "MIDNIGHT")),
+    ("dusk", ("DUSK", "SUNSET", "EVENING", "TWILIGHT", "MAGIC HOUR")),
+    ("dawn", ("DAWN", "SUNRISE", "FIRST LIGHT")),
+)
+
+
+def light_of_day(time_of_day: str) -> Light:
+    """night, dusk, dawn or day for a heading's time of day (``LATER`` or none: day)."""
+    text = time_of_day.upper()
+    for light, words in _LIGHTS:
+        if any(word in text for word in words):
+            return light
+    return "day"
