@@ -25,8 +25,8 @@ on the bundled sample and ``tests/fixtures/breakdown``):
   the shots' refs together cover every element index of the scene, in order; an element cut
   across shots is referenced by each of them.
 - The establishing shot (the first that is not a title card) holds ``ESTABLISHING_S`` on the
-  place before the first beat plays, as far as 8 s allows; a bare heading is just that shot
-  (with no text, which ``validate_shots`` reports).
+  place before the first beat plays, as far as 8 s allows; a bare heading is just that shot,
+  with no text (``validate_shots`` accepts it when given the scene).
 - A shot lasts its units' total, rounded to 0.1 s, at least ``MIN_SHOT_S``, at most 8 s.
 
 Grouping: consecutive elements fill a shot while the total stays within 8 s; an element that
@@ -1075,13 +1075,28 @@ def merge_shots(shots: Sequence[Shot], shot_id: str, scene: Scene, number: int) 
 _ID = re.compile(r"^([0-9]+)([A-Z]+)$")
 
 
-def validate_shots(shots: Sequence[Shot]) -> list[str]:
-    """What is wrong with an (edited) shot list, as sentences; empty when nothing is."""
+_SCREEN_KINDS = frozenset({ElementKind.ACTION, ElementKind.DIALOGUE, ElementKind.CENTERED,
+                           ElementKind.LYRICS})
+
+
+def is_bare(scene: Scene) -> bool:
+    """A scene that is only its heading: nothing on screen or said, just the place."""
+    return not any(
+        e.kind in _SCREEN_KINDS and (e.text.strip() or e.parenthetical) for e in scene.elements
+    )
+
+
+def validate_shots(shots: Sequence[Shot], scene: Scene | None = None) -> list[str]:
+    """What is wrong with an (edited) shot list, as sentences; empty when nothing is.
+
+    With its ``scene``: a scene that is only a heading is one establishing shot of the place,
+    which has no text to hold (the draft breakdown gives exactly that), so it is valid."""
     problems: list[str] = []
     seen: dict[str, int] = {}
+    establishing_only = scene is not None and len(shots) == 1 and is_bare(scene)
     for n, shot in enumerate(shots, 1):
         label = shot.id or f"#{n}"
-        if not shot.action.strip() and not shot.dialogue.strip():
+        if not shot.action.strip() and not shot.dialogue.strip() and not establishing_only:
             problems.append(
                 f"Shot {label} has neither action nor dialogue: write what the camera sees "
                 "or what is said."

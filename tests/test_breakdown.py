@@ -423,9 +423,14 @@ def test_a_bare_heading_is_one_establishing_shot() -> None:
     empty = scene_of()
     (shot,) = breakdown_scene(empty, 4)
     assert (shot.id, shot.duration_s, shot.camera) == ("4A", ESTABLISHING_S, "WS")
-    assert validate_shots([shot]) == [
-        "Shot 4A has neither action nor dialogue: write what the camera sees or what is said."
-    ]
+    # Valid as the scene's one establishing shot (the product locks what it drafts) ...
+    assert validate_shots([shot], empty) == []
+    # ... but still reported without its scene, twice over, or in a scene with text.
+    blank = "Shot 4A has neither action nor dialogue: write what the camera sees or what is said."
+    assert validate_shots([shot]) == [blank]
+    second = shot.model_copy(update={"id": "4B"})
+    assert blank in validate_shots([shot, second], empty)
+    assert validate_shots([shot], scene_of(action("Gulls over the quay."))) == [blank]
     assert estimate_scene_seconds(empty) == pytest.approx(2 * 60 / 55, abs=0.05)
 
 

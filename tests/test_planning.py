@@ -124,6 +124,33 @@ def test_shot_list_draft_before_any_lock(studio, project):
         studio.lock_shots(project, 1)
 
 
+def test_a_heading_only_scene_locks_its_drafted_establishing_shot(studio):
+    script = b"""EXT. HARBOUR - NIGHT
+
+Rain on the quay. MIA waits.
+
+EXT. LIGHTHOUSE - DAWN
+
+INT. KITCHEN - DAY
+
+MIA
+Tea?
+"""
+    project, _ = studio.new_project("Bare heading", ("bare.fountain", script))
+    pid = project.id
+    lock_phase_a(studio, pid)
+    view = studio.shot_list(pid, 2)
+    assert [(s.camera.split()[0], s.action, s.dialogue) for s in view.shots] == [("EWS", "", "")]
+    assert view.problems == ()
+    studio.lock_shots(pid, 2)
+    assert studio.gates(pid, studio.shot_list(pid, 2).scene_id)[Stage.SHOTS].locked
+    # A blank shot added to a scene with text is still refused.
+    shots = [s.model_dump() for s in studio.shot_list(pid, 3).shots]
+    shots.append({**shots[-1], "id": "3Z", "action": "", "dialogue": ""})
+    with pytest.raises(BadInput, match="neither action nor dialogue"):
+        studio.save_shots(pid, 3, shots)
+
+
 def test_shot_edits_split_merge_and_lock(studio, project):
     lock_phase_a(studio, project)
     view = studio.shot_list(project, 2)

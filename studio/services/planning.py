@@ -372,7 +372,7 @@ class PlanningService:
             shots=tuple(shots),
             saved=saved,
             locked=pipeline.stage_locked(state, Stage.SHOTS, doc.scene.id),
-            problems=tuple(breakdown.validate_shots(shots)),
+            problems=tuple(breakdown.validate_shots(shots, doc.scene)),
             total_s=round(sum(s.duration_s for s in shots), 1),
         )
 
@@ -391,7 +391,7 @@ class PlanningService:
             doc = state.scenes[scene_id]
             number = self._ws.scene_number(state, scene_id)
             shots = tuple(make(state, doc, number))
-            problems = breakdown.validate_shots(shots)
+            problems = breakdown.validate_shots(shots, doc.scene)
             if problems:
                 raise BadInput("the shot list has problems: " + "; ".join(problems[:4]))
             work = doc.work.model_copy(update={"shots": shots})
