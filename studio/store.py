@@ -366,7 +366,8 @@ class Store(SqliteBacked):
         with the parents parsed and nothing else built (one query): a log walks the parents
         and makes :class:`CommitRow` s, with :func:`commit_rows`, only for what it returns."""
         rows = self.conn.execute(
-            "SELECT id, parents, tree, message, action, created_at FROM commits WHERE project_id = ?",
+            "SELECT id, parents, tree, message, action, created_at FROM commits"
+            " WHERE project_id = ?",
             (project_id,),
         )
         return {row[0]: (row[0], parse_parents(row[1]), *row[2:]) for row in rows}

@@ -197,7 +197,9 @@ class Timeline:
                 try:
                     model = document_type(key).model_validate_json(data)
                 except ValidationError as exc:
-                    raise Corrupt(f"stored {key} document {object_id[:12]} is invalid: {exc}") from exc
+                    raise Corrupt(
+                        f"stored {key} document {object_id[:12]} is invalid: {exc}"
+                    ) from exc
                 decoded[object_id] = model
             found[key] = model
         with self._models_lock:
