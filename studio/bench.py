@@ -7,6 +7,7 @@ Timing lives here and in the closing notes, never in pass/fail tests.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -196,6 +197,7 @@ def bench_store(scenes: int = 100, shots_per_scene: int = 8, log_commits: int = 
             fresh_store.close()
             assert len(entries) == log_commits
         problems = store.fsck()
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         return {
             "project": {"scenes": scenes, "shots": scenes * shots_per_scene},
             "commit_one_scene_edit_ms_median": round(statistics.median(edit_ms), 2),
@@ -209,6 +211,8 @@ def bench_store(scenes: int = 100, shots_per_scene: int = 8, log_commits: int = 
             "log_fresh_store_ms_median": round(statistics.median(fresh_log_ms), 2),
             "git_log_ms_median": round(statistics.median(git_log_ms), 2) if git_log_ms else None,
             "fsck_problems": len(problems),
+            "load_average_1min": round(load, 2) if load is not None else None,
+            "cpus": os.cpu_count(),
         }
 
 
@@ -233,5 +237,7 @@ def format_figures(figures: dict[str, Any]) -> str:
                 else "git not found, not measured"
             ),
             f"  fsck problems: {figures['fsck_problems']}",
+            f"  machine: {figures.get('cpus')} CPUs, 1-minute load average"
+            f" {figures.get('load_average_1min')} at the end (timings grow with it)",
         ]
     )
