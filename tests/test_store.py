@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import re
 import signal
@@ -508,6 +509,7 @@ def test_commit_graph_rows_equal_the_stored_commits(store, timeline, project):
     with pytest.raises(FrozenInstanceError):
         rows[0].message = "rewritten"  # type: ignore[misc]
     assert hash(rows[0]) == hash(store.get_commit(rows[0].id))
+    assert pickle.loads(pickle.dumps(rows[0])) == rows[0]  # Streamlit's cache_data pickles
 
 
 def test_commit_ids_hash_their_content(store, project):
