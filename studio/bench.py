@@ -228,6 +228,8 @@ def format_figures(figures: dict[str, Any]) -> str:
             f"  switch branch and load its state: median {figures['switch_branch_ms_median']} ms"
             f" (cold: fresh Store + Timeline per switch {figures['switch_branch_cold_ms_median']}"
             " ms)   target cold <= 20 ms",
+            "    (cold = each switch opens a new Store and Timeline on the file: a new SQLite"
+            " connection, no decoded objects or models; the OS file cache stays warm)",
             f"  list a {figures['log_commits']:,}-commit log: median {figures['log_ms_median']} ms"
             f" (fresh Store per listing {figures['log_fresh_store_ms_median']} ms)",
             f"  git log --format=%H%x09%s over {figures['log_commits']:,} commits (same run): "
