@@ -233,6 +233,9 @@ def test_object_bytes_reads_many_objects_in_one_call(store):
     found = store.object_bytes([*ids, "0" * 64, ids[0]])
     assert found == {i: canonical_json({"n": n}) for n, i in enumerate(ids)}
     assert store.object_bytes([]) == {}
+    with store.write() as conn:
+        many = [store.put_object(conn, "doc", {"n": n}) for n in range(2000)]
+    assert store.object_bytes(many) == {i: canonical_json({"n": n}) for n, i in enumerate(many)}
 
 
 def test_missing_object_is_not_found(store):
