@@ -38,6 +38,7 @@ def test_time_git_log_checks_it_listed_every_commit(tmp_path):
     assert GIT is not None
     repo = build_git_history(GIT, tmp_path / "repo", 12, 3)
     assert time_git_log(GIT, repo, 12) >= 0
+    assert time_git_log(GIT, repo, 13, read=False) >= 0, "nothing read back, nothing checked"
     with pytest.raises(AssertionError):
         time_git_log(GIT, repo, 13)
 
@@ -55,8 +56,10 @@ def test_figures_say_when_git_was_not_measured():
         "log_ms_median": 1.0,
         "log_fresh_store_ms_median": 1.5,
         "git_log_ms_median": None,
+        "git_log_devnull_ms_median": None,
         "fsck_problems": 0,
     }
     assert "git not found, not measured" in format_figures(figures)
-    text = format_figures({**figures, "git_log_ms_median": 3.25})
-    assert "median 3.25 ms" in text and "fresh Store" in text
+    text = format_figures({**figures, "git_log_ms_median": 3.25, "git_log_devnull_ms_median": 2.5})
+    assert "median 3.25 ms read through a pipe, 2.5 ms to /dev/null" in text
+    assert "fresh Store" in text
