@@ -18,159 +18,79 @@ its history, gives its key up (``superseded_key``) and a new job is created for 
 attempt (``previous_job_id`` links them). A ``done`` job is returned as it is: to render
 again, use a new key (the studio derives keys from the spec and a version).
 
-Recovery (:meth:`SqliteRenderQueue.recover`): a worker is dead when its process is gone
-(same host: pid missing, a zombie, or a different process start time) or its heartbeat is
-older than ``stale_after_s``. Its jobs: a claimed-but-not-started job is released; a
-running job whose output folder is published with a valid marker is ``done`` (the worker
-died between publishing and saying so); otherwise a cancel request makes it
-``cancelled``, a job with attempts left is requeued ("resumed", it runs again as attempt
-n+1) and one without is ``failed`` with class ``interrupted``. A job is never ``done``
-unless its folder carries a valid done marker. Partial folders are then removed.
+Recovery (:meth:`SqliteRenderQueue.recover`) decides what becomes of the jobs of workers
+that died; its rules are in :mod:`render.recovery`.
+
+The worker-table side lives in :mod:`render.workers`, recovery from dead workers in
+:mod:`render.recovery` and the schema with its row records in :mod:`render.queue_schema`;
+this class offers them all as methods, so callers see one queue.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
 import socket
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from render.manifest import (
-    MANIFEST,
-    OLD_PREFIX,
-    TMP_PREFIX,
-    Published,
-    is_published,
-    published_files,
-    remove_partials,
-)
+from render import recovery, workers
+from render.manifest import MANIFEST, TMP_PREFIX, Published, is_published, published_files
 from render.presets import get_preset
+from render.queue_schema import (
+    ACTIVE,
+    DEFAULT_MAX_ATTEMPTS,
+    FAILURE_CLASSES,
+    FINISHED,
+    MIGRATIONS,
+    SELECT_JOBS,
+    STATUSES,
+    JobEvent,
+    JobRecord,
+    iso_time,
+)
+from render.recovery import EVENT_RETENTION_S, RecoveryReport
 from render.vram import MAX_SAMPLES, VramSample, decimate
+from render.workers import WorkerRecord, pid_alive, process_start
 from studio.model import RenderSpec
 from studio.ports import JobInfo
 from studio.sqlite import SqliteBacked, SqliteFile
 
-STATUSES = ("queued", "waiting_vram", "running", "done", "failed", "cancelled")
-ACTIVE = ("queued", "waiting_vram", "running")
-FINISHED = ("done", "failed", "cancelled")
-FAILURE_CLASSES = (
-    "oom",
-    "validation",
-    "missing_node",
-    "lost",
-    "interrupted",
-    "timeout",
-    "backend_down",
-    "error",
-)
-DEFAULT_MAX_ATTEMPTS = 3
-EVENT_RETENTION_S = 7 * 24 * 3600
+# What other modules import from here (the queue's API, wherever it is defined).
+__all__ = [
+    "ACTIVE",
+    "DEFAULT_MAX_ATTEMPTS",
+    "EVENT_MIN_INTERVAL_S",
+    "EVENT_RETENTION_S",
+    "FAILURE_CLASSES",
+    "FINISHED",
+    "MIGRATIONS",
+    "STATUSES",
+    "JobEvent",
+    "JobNotFound",
+    "JobRecord",
+    "QueueBusy",
+    "QueueError",
+    "RecoveryReport",
+    "SqliteRenderQueue",
+    "WorkerRecord",
+    "path_segment",
+    "pid_alive",
+    "process_start",
+    "spec_key",
+]
+
 # A waiting job re-checked every poll would write an event each time its message changes
 # (free MiB moves); one event per this many seconds is enough for the UI.
 EVENT_MIN_INTERVAL_S = 2.0
 
 _BACKEND_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _SEGMENT_RE = re.compile(r"[^A-Za-z0-9_-]")
-
-_STATUS_SQL = ", ".join(f"'{s}'" for s in STATUSES)
-_CLASS_SQL = ", ".join(f"'{c}'" for c in FAILURE_CLASSES)
-
-# Append only: each entry is applied once, in one IMMEDIATE transaction.
-MIGRATIONS: list[list[str]] = [
-    [
-        f"""CREATE TABLE render_jobs (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            id TEXT NOT NULL UNIQUE,
-            project_id TEXT NOT NULL,
-            scene_id TEXT NOT NULL,
-            shot_id TEXT,
-            kind TEXT NOT NULL,
-            backend TEXT NOT NULL,
-            preset TEXT NOT NULL,
-            spec TEXT NOT NULL,
-            idempotency_key TEXT UNIQUE,
-            superseded_key TEXT,
-            previous_job_id TEXT,
-            status TEXT NOT NULL CHECK (status IN ({_STATUS_SQL})),
-            failure_class TEXT CHECK (failure_class IS NULL OR failure_class IN ({_CLASS_SQL})),
-            attempts INTEGER NOT NULL DEFAULT 0,
-            max_attempts INTEGER NOT NULL DEFAULT {DEFAULT_MAX_ATTEMPTS},
-            progress REAL NOT NULL DEFAULT 0,
-            message TEXT NOT NULL DEFAULT '',
-            worker_id TEXT,
-            slot TEXT,
-            cancel_requested INTEGER NOT NULL DEFAULT 0,
-            fallback_from TEXT,
-            output_dir TEXT,
-            manifest_path TEXT,
-            outputs TEXT NOT NULL DEFAULT '[]',
-            peak_vram_mb REAL,
-            timings TEXT NOT NULL DEFAULT '{{}}',
-            not_before REAL NOT NULL DEFAULT 0,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            claimed_at TEXT,
-            started_at TEXT,
-            finished_at TEXT
-        )""",
-        "CREATE INDEX render_jobs_runnable ON render_jobs(status, not_before, seq)",
-        "CREATE INDEX render_jobs_by_project ON render_jobs(project_id, seq)",
-        "CREATE INDEX render_jobs_by_worker ON render_jobs(worker_id, status)",
-        "CREATE INDEX render_jobs_by_slot ON render_jobs(slot, status)",
-        """CREATE TABLE render_workers (
-            id TEXT PRIMARY KEY,
-            pid INTEGER NOT NULL,
-            pid_start TEXT,
-            host TEXT NOT NULL,
-            slot TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN ('starting', 'running', 'stopped', 'dead')),
-            started_at TEXT NOT NULL,
-            heartbeat_at REAL NOT NULL,
-            stopped_at TEXT,
-            current_job TEXT,
-            info TEXT NOT NULL DEFAULT '{}'
-        )""",
-        """CREATE TABLE render_events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            job_id TEXT NOT NULL,
-            project_id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            progress REAL NOT NULL,
-            message TEXT NOT NULL,
-            at TEXT NOT NULL,
-            at_ts REAL NOT NULL
-        )""",
-        "CREATE INDEX render_events_by_project ON render_events(project_id, id)",
-        "CREATE INDEX render_events_by_job ON render_events(job_id, id)",
-    ],
-    [
-        # VRAM samples of a job's latest run, [[t_s, used_mb], ...]: in a table of their own
-        # so the hot render_jobs rows (progress writes, list polls) stay small.
-        """CREATE TABLE render_vram (
-            job_id TEXT PRIMARY KEY,
-            attempt INTEGER NOT NULL,
-            interval_s REAL,
-            samples TEXT NOT NULL DEFAULT '[]',
-            recorded_at TEXT NOT NULL
-        )""",
-    ],
-]
-
-# A job row with its VRAM samples (NULL when it has none).
-_SELECT_JOBS = (
-    "SELECT render_jobs.*, render_vram.samples AS vram_samples FROM render_jobs"
-    " LEFT JOIN render_vram ON render_vram.job_id = render_jobs.id"
-)
 
 
 class QueueError(Exception):
@@ -191,10 +111,6 @@ def _gist(message: str) -> str:
     return message.split(":", 1)[0]
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-
-
 def spec_key(spec: RenderSpec, backend: str) -> str:
     """A default idempotency key: the same spec on the same backend is the same job."""
     raw = json.dumps(
@@ -209,199 +125,6 @@ def path_segment(text: str) -> str:
     """A folder name from an id: only ``[A-Za-z0-9_-]`` survive (no dots, no slashes)."""
     return _SEGMENT_RE.sub("_", text)[:64] or "_"
 
-
-# --------------------------------------------------------------------------- process facts
-
-
-def process_start(pid: int) -> str | None:
-    """The kernel's start time of a process (Linux ``/proc``), to tell a reused pid apart."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 2 (comm) may contain spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def pid_alive(pid: int, start: str | None = None) -> bool:
-    """Whether ``pid`` is a live (non-zombie) process, the same one when ``start`` is known."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    except OSError:
-        return False
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): trust kill(0)
-    state = raw[raw.rfind(")") + 2 :].split()[0:1]
-    if state == ["Z"] or state == ["X"]:
-        return False
-    return start is None or process_start(pid) == start
-
-
-# --------------------------------------------------------------------------- records
-
-
-def _seconds_between(start: str | None, end: str | None) -> float | None:
-    """Seconds between two ISO timestamps of a job record (None when either is missing)."""
-    if not start or not end:
-        return None
-    try:
-        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
-    except ValueError:
-        return None
-
-
-def _loads(raw: str | None, default: Any) -> Any:
-    if not raw:
-        return default
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return default
-
-
-def _samples(raw: str | None) -> tuple[VramSample, ...]:
-    """Stored VRAM samples as ``((t_s, used_mb), ...)``; anything malformed is dropped."""
-    out: list[VramSample] = []
-    for item in _loads(raw, []):
-        try:
-            t, used = item
-            out.append((float(t), float(used)))
-        except (TypeError, ValueError):
-            continue
-    return tuple(out)
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """A ``render_jobs`` row: everything the worker needs, beyond what the UI sees."""
-
-    seq: int
-    id: str
-    project_id: str
-    scene_id: str
-    shot_id: str | None
-    kind: str
-    backend: str
-    preset: str
-    spec: str
-    idempotency_key: str | None
-    superseded_key: str | None
-    previous_job_id: str | None
-    status: str
-    failure_class: str | None
-    attempts: int
-    max_attempts: int
-    progress: float
-    message: str
-    worker_id: str | None
-    slot: str | None
-    cancel_requested: bool
-    fallback_from: str | None
-    output_dir: str | None
-    manifest_path: str | None
-    outputs: tuple[str, ...]
-    peak_vram_mb: float | None
-    timings: dict[str, float]
-    not_before: float
-    created_at: str
-    updated_at: str
-    claimed_at: str | None
-    started_at: str | None
-    finished_at: str | None
-    # Filled in where the row was read with its samples (job(), record(), jobs()).
-    vram_samples: tuple[VramSample, ...] = ()
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRecord:
-        data = dict(row)
-        data["cancel_requested"] = bool(data["cancel_requested"])
-        data["outputs"] = tuple(_loads(data["outputs"], []))
-        data["timings"] = _loads(data["timings"], {})
-        data["vram_samples"] = _samples(data.get("vram_samples"))
-        return cls(**data)
-
-    def render_spec(self) -> RenderSpec:
-        return RenderSpec.model_validate_json(self.spec)
-
-    def info(self) -> JobInfo:
-        try:
-            spec = json.loads(self.spec)
-        except (TypeError, ValueError):
-            spec = {}
-        return JobInfo(
-            queue_wait_s=_seconds_between(self.created_at, self.started_at),
-            duration_s=_seconds_between(self.started_at, self.finished_at),
-            peak_vram_mb=self.peak_vram_mb,
-            vram_samples=self.vram_samples,
-            which=spec.get("which"),
-            region_prompt=spec.get("region_prompt"),
-            id=self.id,
-            project_id=self.project_id,
-            scene_id=self.scene_id,
-            shot_id=self.shot_id,
-            kind=self.kind,
-            backend=self.backend,
-            preset=self.preset,
-            status=self.status,  # type: ignore[arg-type]
-            progress=self.progress,
-            message=self.message,
-            failure_class=self.failure_class,
-            attempts=self.attempts,
-            outputs=self.outputs,
-            manifest=self.manifest_path,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-        )
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """One entry of the append-only progress/status log the UI polls."""
-
-    id: int
-    job_id: str
-    project_id: str
-    status: str
-    progress: float
-    message: str
-    at: str
-
-
-@dataclass(frozen=True)
-class WorkerRecord:
-    id: str
-    pid: int
-    pid_start: str | None
-    host: str
-    slot: str
-    state: str
-    started_at: str
-    heartbeat_at: float
-    stopped_at: str | None
-    current_job: str | None
-    info: dict[str, Any]
-    alive: bool = False
-    heartbeat_age_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class RecoveryReport:
-    dead_workers: tuple[str, ...] = ()
-    released: tuple[str, ...] = ()
-    requeued: tuple[str, ...] = ()
-    failed: tuple[str, ...] = ()
-    done: tuple[str, ...] = ()
-    cancelled: tuple[str, ...] = ()
-    removed: tuple[Path, ...] = field(default=())
 
 
 # --------------------------------------------------------------------------- the queue
@@ -461,13 +184,13 @@ class SqliteRenderQueue(SqliteBacked):
         conn.execute(
             "INSERT INTO render_events (job_id, project_id, status, progress, message, at, at_ts)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (job_id, project, status, progress, message, _iso(now), now),
+            (job_id, project, status, progress, message, iso_time(now), now),
         )
 
     def _get(self, conn: sqlite3.Connection, job_id: str, *, vram: bool = False) -> JobRecord:
         """A job row; ``vram`` also reads its VRAM samples (read paths that hand the job out:
         the worker's state-changing transactions only need the row)."""
-        sql = f"{_SELECT_JOBS} WHERE render_jobs.id = ?" if vram else "SELECT * FROM render_jobs WHERE id = ?"
+        sql = f"{SELECT_JOBS} WHERE render_jobs.id = ?" if vram else "SELECT * FROM render_jobs WHERE id = ?"
         row = conn.execute(sql, (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(f"no render job {job_id!r}")
@@ -509,7 +232,7 @@ class SqliteRenderQueue(SqliteBacked):
         if len(key) > 512:
             raise QueueError("the idempotency key is too long (512 characters at most)")
         now = self.clock()
-        stamp = _iso(now)
+        stamp = iso_time(now)
         with self._write() as conn:
             row = conn.execute(
                 "SELECT * FROM render_jobs WHERE idempotency_key = ?", (key,)
@@ -578,7 +301,7 @@ class SqliteRenderQueue(SqliteBacked):
             wanted = list(statuses)
             where.append(f"status IN ({', '.join('?' for _ in wanted)})")
             args.extend(wanted)
-        sql = _SELECT_JOBS
+        sql = SELECT_JOBS
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq"
@@ -605,7 +328,7 @@ class SqliteRenderQueue(SqliteBacked):
                 conn.execute(
                     """UPDATE render_jobs SET status = 'cancelled', message = ?, slot = NULL,
                        worker_id = NULL, finished_at = ?, updated_at = ? WHERE id = ?""",
-                    (message, _iso(now), _iso(now), job_id),
+                    (message, iso_time(now), iso_time(now), job_id),
                 )
                 self._event(conn, job, "cancelled", job.progress, message, now)
             elif job.status == "running" and not job.cancel_requested:
@@ -613,7 +336,7 @@ class SqliteRenderQueue(SqliteBacked):
                 conn.execute(
                     "UPDATE render_jobs SET cancel_requested = 1, message = ?, updated_at = ?"
                     " WHERE id = ?",
-                    (message, _iso(now), job_id),
+                    (message, iso_time(now), job_id),
                 )
                 self._event(conn, job, "running", job.progress, message, now)
             return self._get(conn, job_id, vram=True).info()
@@ -687,7 +410,7 @@ class SqliteRenderQueue(SqliteBacked):
             conn.execute(
                 "UPDATE render_jobs SET worker_id = ?, slot = ?, claimed_at = ?, updated_at = ?"
                 " WHERE id = ?",
-                (worker_id, slot, _iso(now), _iso(now), job.id),
+                (worker_id, slot, iso_time(now), iso_time(now), job.id),
             )
             conn.execute(
                 "UPDATE render_workers SET current_job = ? WHERE id = ?", (job.id, worker_id)
@@ -712,7 +435,7 @@ class SqliteRenderQueue(SqliteBacked):
                 """UPDATE render_jobs SET status = 'running', attempts = ?, progress = 0,
                    message = ?, failure_class = NULL, started_at = ?, updated_at = ?
                    WHERE id = ?""",
-                (attempt, message, _iso(now), _iso(now), job_id),
+                (attempt, message, iso_time(now), iso_time(now), job_id),
             )
             self._event(conn, job, "running", 0.0, message, now)
             return self._get(conn, job_id)
@@ -736,7 +459,7 @@ class SqliteRenderQueue(SqliteBacked):
                 return reason
             conn.execute(
                 "UPDATE render_jobs SET progress = ?, message = ?, updated_at = ? WHERE id = ?",
-                (progress, message, _iso(now), job_id),
+                (progress, message, iso_time(now), job_id),
             )
             self._event(conn, row, "running", progress, message, now)
             return None
@@ -784,7 +507,7 @@ class SqliteRenderQueue(SqliteBacked):
             conn.execute(
                 """UPDATE render_jobs SET status = ?, message = ?, not_before = ?,
                    worker_id = NULL, slot = NULL, updated_at = ? WHERE id = ?""",
-                (status, message, now + max(0.0, delay_s), _iso(now), job_id),
+                (status, message, now + max(0.0, delay_s), iso_time(now), job_id),
             )
             changed = status != job.status or _gist(message) != _gist(job.message)
             if changed or (message != job.message and self._quiet_for(conn, job_id, now)):
@@ -834,7 +557,7 @@ class SqliteRenderQueue(SqliteBacked):
                     spec.model_dump_json() if spec is not None else job.spec,
                     spec.preset if spec is not None else job.preset,
                     fallback_from,
-                    _iso(now),
+                    iso_time(now),
                     job_id,
                 ),
             )
@@ -868,8 +591,8 @@ class SqliteRenderQueue(SqliteBacked):
                 message,
                 failure_class,
                 progress,
-                _iso(now),
-                _iso(now),
+                iso_time(now),
+                iso_time(now),
                 str(folder) if folder is not None else None,
                 str(folder / MANIFEST) if folder is not None else None,
                 json.dumps([str(p) for p in files]) if files is not None else None,
@@ -944,7 +667,7 @@ class SqliteRenderQueue(SqliteBacked):
             conn.execute(
                 "INSERT INTO render_vram (job_id, attempt, interval_s, samples, recorded_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (job_id, int(attempt), interval_s, json.dumps(kept, separators=(",", ":")), _iso(now)),
+                (job_id, int(attempt), interval_s, json.dumps(kept, separators=(",", ":")), iso_time(now)),
             )
             conn.execute(
                 "UPDATE render_jobs SET peak_vram_mb = ? WHERE id = ?",
@@ -965,43 +688,13 @@ class SqliteRenderQueue(SqliteBacked):
         info: Mapping[str, Any] | None = None,
     ) -> None:
         """Record a worker (or, with ``state='starting'``, one being spawned)."""
-        now = self.clock()
-        with self._write() as conn:
-            if state == "running":
-                conn.execute(
-                    "DELETE FROM render_workers WHERE state = 'starting' AND host = ? AND pid = ?",
-                    (self.host, pid),
-                )
-            conn.execute(
-                "DELETE FROM render_workers WHERE state IN ('stopped', 'dead') AND heartbeat_at < ?",
-                (now - 24 * 3600,),
-            )
-            conn.execute(
-                """INSERT OR REPLACE INTO render_workers (id, pid, pid_start, host, slot, state,
-                   started_at, heartbeat_at, info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    worker_id,
-                    pid,
-                    pid_start if pid_start is not None else process_start(pid),
-                    self.host,
-                    slot,
-                    state,
-                    _iso(now),
-                    now,
-                    json.dumps(dict(info or {})),
-                ),
-            )
+        workers.register_worker(
+            self, worker_id, pid=pid, slot=slot, state=state, pid_start=pid_start, info=info
+        )
 
     def heartbeat(self, worker_id: str, *, info: Mapping[str, Any] | None = None) -> bool:
         """Refresh a worker's heartbeat; False when recovery has declared it dead."""
-        now = self.clock()
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE render_workers SET heartbeat_at = ?, info = COALESCE(?, info)"
-                " WHERE id = ? AND state IN ('running', 'starting')",
-                (now, json.dumps(dict(info)) if info is not None else None, worker_id),
-            )
-            return cur.rowcount == 1
+        return workers.heartbeat(self, worker_id, info=info)
 
     def release(self, job_id: str, worker_id: str) -> None:
         """Give back one job this worker holds: a claim is dropped, a running job is
@@ -1021,7 +714,7 @@ class SqliteRenderQueue(SqliteBacked):
                 """UPDATE render_jobs SET status = 'queued', worker_id = NULL, slot = NULL,
                    progress = 0, message = ?, attempts = MAX(0, attempts - 1),
                    updated_at = ? WHERE id = ?""",
-                (message, _iso(now), job.id),
+                (message, iso_time(now), job.id),
             )
             self._event(conn, job, "queued", 0.0, message, now)
         else:
@@ -1030,201 +723,22 @@ class SqliteRenderQueue(SqliteBacked):
     def unregister_worker(self, worker_id: str) -> None:
         """A worker stopping cleanly: release its claims, requeue a job it was running
         (not counted as an attempt), mark it stopped."""
-        now = self.clock()
-        with self._write() as conn:
-            for row in conn.execute(
-                "SELECT * FROM render_jobs WHERE worker_id = ? AND status IN ('queued', 'waiting_vram', 'running')",
-                (worker_id,),
-            ).fetchall():
-                self._let_go(conn, JobRecord.from_row(row), "interrupted: the worker stopped; it will resume", now)
-            conn.execute(
-                "UPDATE render_workers SET state = 'stopped', stopped_at = ?, current_job = NULL"
-                " WHERE id = ?",
-                (_iso(now), worker_id),
-            )
-
-    def _worker_alive(self, row: sqlite3.Row, now: float) -> bool:
-        if row["state"] not in ("running", "starting"):
-            return False
-        if now - row["heartbeat_at"] > self.stale_after_s:
-            return False
-        if row["host"] == self.host:
-            return pid_alive(row["pid"], row["pid_start"])
-        return True  # another machine: the heartbeat is all we can see
+        workers.unregister_worker(self, worker_id)
 
     def workers(self, *, include_stopped: bool = False) -> list[WorkerRecord]:
-        now = self.clock()
-        sql = "SELECT * FROM render_workers"
-        if not include_stopped:
-            sql += " WHERE state IN ('running', 'starting')"
-        return [
-            WorkerRecord(
-                id=r["id"],
-                pid=r["pid"],
-                pid_start=r["pid_start"],
-                host=r["host"],
-                slot=r["slot"],
-                state=r["state"],
-                started_at=r["started_at"],
-                heartbeat_at=r["heartbeat_at"],
-                stopped_at=r["stopped_at"],
-                current_job=r["current_job"],
-                info=_loads(r["info"], {}),
-                alive=self._worker_alive(r, now),
-                heartbeat_age_s=max(0.0, now - r["heartbeat_at"]),
-            )
-            for r in self.conn.execute(sql + " ORDER BY heartbeat_at DESC")
-        ]
+        return workers.workers(self, include_stopped=include_stopped)
 
     def alive_workers(self) -> list[WorkerRecord]:
-        return [w for w in self.workers() if w.alive]
+        return workers.alive_workers(self)
 
     def spawn_once(self, slot: str, spawn: Callable[[], tuple[int, str | None]]) -> tuple[int, bool]:
-        """Return the pid of a live worker for ``slot``, or call ``spawn()`` (which starts one
-        and returns its pid and process start time) and record it as ``starting`` — inside one
-        write transaction, so two callers at once start one worker. Returns (pid, spawned)."""
-        now = self.clock()
-        with self._write() as conn:
-            rows = conn.execute(
-                "SELECT * FROM render_workers WHERE slot = ? AND state IN ('running', 'starting')"
-                " ORDER BY heartbeat_at DESC",
-                (slot,),
-            ).fetchall()
-            for row in rows:
-                if self._worker_alive(row, now):
-                    return int(row["pid"]), False
-            pid, start = spawn()
-            conn.execute(
-                """INSERT OR REPLACE INTO render_workers (id, pid, pid_start, host, slot, state,
-                   started_at, heartbeat_at, info) VALUES (?, ?, ?, ?, ?, 'starting', ?, ?, '{}')""",
-                (f"starting:{self.host}:{pid}", pid, start, self.host, slot, _iso(now), now),
-            )
-            return pid, True
+        """Return the pid of a live worker for ``slot``, or start one with ``spawn()`` and
+        record it as ``starting``, in one write transaction (see :func:`render.workers.spawn_once`)."""
+        return workers.spawn_once(self, slot, spawn)
 
     # ------------------------------------------------------------------ recovery
 
     def recover(self, now: float | None = None, *, sweep: bool = True) -> RecoveryReport:
-        """Requeue or fail the jobs of dead workers, then delete partial output folders.
-
-        See the module docstring for the rules. Safe to run while other workers live: only
-        jobs held by dead (or unknown) workers are touched. The recovered jobs' partial
-        folders are always removed; ``sweep`` also walks the whole renders folder for other
-        unmarked leftovers (at worker start; the periodic check skips it).
-        """
-        now = self.clock() if now is None else now
-        # Phase 1, reads only: who is dead, and which outputs are published (hashing can
-        # take a while; it must not happen inside the write lock).
-        rows = self.conn.execute(
-            "SELECT * FROM render_workers WHERE state IN ('running', 'starting')"
-        ).fetchall()
-        dead = {r["id"]: r["heartbeat_at"] for r in rows if not self._worker_alive(r, now)}
-        live = {r["id"] for r in rows} - set(dead)
-        orphans = [
-            JobRecord.from_row(r)
-            for r in self.conn.execute(
-                "SELECT * FROM render_jobs WHERE worker_id IS NOT NULL"
-                " AND status IN ('queued', 'waiting_vram', 'running')"
-            ).fetchall()
-        ]
-        orphans = [j for j in orphans if j.worker_id not in live]
-        published = {j.id: is_published(self.output_dir(j)) for j in orphans if j.status == "running"}
-
-        report: dict[str, list[Any]] = {k: [] for k in ("released", "requeued", "failed", "done", "cancelled")}
-        dead_marked: list[str] = []
-        recovered: list[JobRecord] = []
-        with self._write() as conn:
-            for worker_id, beat in dead.items():
-                cur = conn.execute(
-                    "UPDATE render_workers SET state = 'dead', stopped_at = ?, current_job = NULL"
-                    " WHERE id = ? AND heartbeat_at = ? AND state IN ('running', 'starting')",
-                    (_iso(now), worker_id, beat),
-                )
-                if cur.rowcount:
-                    dead_marked.append(worker_id)
-            still_dead = set(dead_marked) | {
-                r[0] for r in conn.execute("SELECT id FROM render_workers WHERE state IN ('dead', 'stopped')")
-            }
-            known = {r[0] for r in conn.execute("SELECT id FROM render_workers")}
-            for seen in orphans:
-                job = self._get(conn, seen.id)
-                if job.worker_id != seen.worker_id or job.status != seen.status:
-                    continue  # it moved since phase 1
-                if job.worker_id in known and job.worker_id not in still_dead:
-                    continue  # its worker came back (fresh heartbeat)
-                if job.status in ("queued", "waiting_vram"):
-                    conn.execute(
-                        "UPDATE render_jobs SET worker_id = NULL, slot = NULL, updated_at = ? WHERE id = ?",
-                        (_iso(now), job.id),
-                    )
-                    report["released"].append(job.id)
-                    continue
-                recovered.append(job)
-                folder = self.output_dir(job)
-                if published.get(job.id):
-                    message = "finished before its worker stopped; output verified"
-                    self._finish(conn, job, "done", message, None, now, folder=folder)
-                    report["done"].append(job.id)
-                elif job.cancel_requested:
-                    self._finish(conn, job, "cancelled", "cancelled (its worker stopped)", None, now)
-                    report["cancelled"].append(job.id)
-                elif job.attempts >= job.max_attempts:
-                    message = (
-                        f"interrupted: the worker stopped during attempt {job.attempts} of "
-                        f"{job.max_attempts}; no attempts left"
-                    )
-                    self._finish(conn, job, "failed", message, "interrupted", now)
-                    report["failed"].append(job.id)
-                else:
-                    message = (
-                        f"resumed: the worker stopped during attempt {job.attempts}; "
-                        f"it runs again as attempt {job.attempts + 1} of {job.max_attempts}"
-                    )
-                    conn.execute(
-                        """UPDATE render_jobs SET status = 'queued', worker_id = NULL, slot = NULL,
-                           progress = 0, message = ?, failure_class = NULL, not_before = ?,
-                           updated_at = ? WHERE id = ?""",
-                        (message, now, _iso(now), job.id),
-                    )
-                    self._event(conn, job, "queued", 0.0, message, now)
-                    report["requeued"].append(job.id)
-            conn.execute("DELETE FROM render_events WHERE at_ts < ?", (now - EVENT_RETENTION_S,))
-
-        removed: list[Path] = []
-        for job in recovered:
-            if job.id in report["done"]:
-                continue
-            removed.extend(self._remove_job_partials(job))
-        if sweep:
-            active = [
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT id FROM render_jobs WHERE status IN ('queued', 'waiting_vram', 'running')"
-                )
-            ]
-            removed.extend(
-                remove_partials(self.renders_dir, protect=active, min_age_s=self.stale_after_s)
-            )
-        return RecoveryReport(
-            dead_workers=tuple(dead_marked),
-            released=tuple(report["released"]),
-            requeued=tuple(report["requeued"]),
-            failed=tuple(report["failed"]),
-            done=tuple(report["done"]),
-            cancelled=tuple(report["cancelled"]),
-            removed=tuple(removed),
-        )
-
-    def _remove_job_partials(self, job: JobRecord) -> list[Path]:
-        """Delete a recovered job's temp folders and its unpublished final folder."""
-        folder = self.output_dir(job)
-        removed: list[Path] = []
-        parent = folder.parent
-        if not parent.is_dir():
-            return removed
-        for child in parent.iterdir():
-            name = child.name
-            ours = name.startswith((f"{TMP_PREFIX}{job.id}-", f"{OLD_PREFIX}{job.id}-"))
-            if ours or (name == job.id and not is_published(child)):
-                shutil.rmtree(child, ignore_errors=True)
-                removed.append(child)
-        return removed
+        """Requeue or fail the jobs of dead workers, then delete partial output folders
+        (see :func:`render.recovery.recover`)."""
+        return recovery.recover(self, now, sweep=sweep)

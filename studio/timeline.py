@@ -34,7 +34,7 @@ from studio.model import (
 )
 from studio.objects import document_data
 from studio.pipeline import needs_new_branch
-from studio.store import CommitRow, Store
+from studio.store import CommitRow, Store, commit_rows
 
 DOCUMENT_TYPES: dict[str, type[BaseModel]] = {
     "input": InputDoc,
@@ -167,19 +167,46 @@ class Timeline:
 
     def read_document(self, object_id: str, key: str) -> BaseModel:
         """Decode one stored document (cached by id: documents are immutable)."""
-        cached = self._models.get(object_id)
-        if cached is not None:
-            return cached
-        model_type = document_type(key)
-        try:
-            model = model_type.model_validate(self.store.get_object(object_id))
-        except ValidationError as exc:
-            raise Corrupt(f"stored {key} document {object_id[:12]} is invalid: {exc}") from exc
+        return self.read_documents({key: object_id})[key]
+
+    def read_documents(self, entries: Mapping[str, str]) -> dict[str, BaseModel]:
+        """Decode the documents of tree ``entries`` (key -> object id): the ones not cached
+        are read in one query and parsed straight from their JSON bytes by pydantic, with no
+        ``json.loads`` dicts in between (the cold cost of loading a state)."""
+        models = self._models
+        found: dict[str, BaseModel] = {}
+        missing: dict[str, str] = {}
+        for key, object_id in entries.items():
+            cached = models.get(object_id)
+            if cached is None:
+                missing[key] = object_id
+            else:
+                found[key] = cached
+        if not missing:
+            return found
+        raw = self.store.object_bytes(set(missing.values()))
+        decoded: dict[str, BaseModel] = {}
+        for key, object_id in missing.items():
+            model = decoded.get(object_id)
+            if model is None:
+                data = raw.get(object_id)
+                if data is None:
+                    raise NotFound(
+                        f"object {object_id[:12]} is missing from the store (run `studio doctor`)"
+                    )
+                try:
+                    model = document_type(key).model_validate_json(data)
+                except ValidationError as exc:
+                    raise Corrupt(
+                        f"stored {key} document {object_id[:12]} is invalid: {exc}"
+                    ) from exc
+                decoded[object_id] = model
+            found[key] = model
         with self._models_lock:
-            if len(self._models) > 20_000:
-                self._models.clear()
-            self._models[object_id] = model
-        return model
+            if len(models) + len(decoded) > 20_000:
+                models.clear()
+            models.update(decoded)
+        return {key: found[key] for key in entries}
 
     def head(self, project_id: str, branch: str) -> str:
         commit = self.store.get_ref(project_id, branch)
@@ -190,14 +217,14 @@ class Timeline:
     def load_documents(self, commit_id: str, keys: Iterable[str]) -> dict[str, BaseModel | None]:
         """Only the named documents of a commit (None where the tree has no such entry)."""
         entries = self.read_tree(self.store.get_commit(commit_id).tree)
-        return {k: self.read_document(entries[k], k) if k in entries else None for k in keys}
+        docs = self.read_documents({k: entries[k] for k in keys if k in entries})
+        return {k: docs.get(k) for k in keys}
 
     def load_state(self, commit_id: str) -> ProjectState:
         entries = self.read_tree(self.store.get_commit(commit_id).tree)
         values: dict[str, Any] = {}
         scenes: dict[str, SceneDoc] = {}
-        for key, object_id in entries.items():
-            doc = self.read_document(object_id, key)
+        for key, doc in self.read_documents(entries).items():
             if key.startswith(SCENE_PREFIX):
                 scenes[key[len(SCENE_PREFIX) :]] = doc  # type: ignore[assignment]
             else:
@@ -305,10 +332,7 @@ class Timeline:
     def _partial_state(self, entries: Mapping[str, str], keys: Sequence[str]) -> ProjectState:
         values: dict[str, Any] = {}
         scenes: dict[str, SceneDoc] = {}
-        for key in keys:
-            if key not in entries:
-                continue
-            doc = self.read_document(entries[key], key)
+        for key, doc in self.read_documents({k: entries[k] for k in keys if k in entries}).items():
             if key.startswith(SCENE_PREFIX):
                 scenes[key[len(SCENE_PREFIX) :]] = doc  # type: ignore[assignment]
             else:
@@ -421,15 +445,16 @@ class Timeline:
     def log(self, project_id: str, ref: str, limit: int | None = None) -> list[CommitRow]:
         """Commits reachable from ``ref``, newest first (children before parents)."""
         head = self.resolve(project_id, ref)
-        commits = self.store.project_commits(project_id)
+        # Walk the parents of the raw rows; build CommitRows only for the commits listed.
+        commits = self.store.commit_graph(project_id)
 
         def parents(c: str) -> Sequence[str]:
-            return commits[c].parents
+            return commits[c][1]
 
         order = dag.topo_order([head], parents)
         if limit is not None:
             order = order[:limit]
-        return [commits[c] for c in order]
+        return commit_rows(project_id, map(commits.__getitem__, order))
 
     def graph(self, project_id: str, active_branch: str, limit: int = 200) -> GraphData:
         """Every branch's history, placed in lanes, newest first (at most ``limit`` nodes)."""

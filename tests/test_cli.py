@@ -127,8 +127,15 @@ def test_bench_store_reports_its_figures(capsys, home):
     assert figures["objects_per_edit_commit"] == 2
     assert figures["log_commits"] == 120
     assert figures["fsck_problems"] == 0
-    for key in ("commit_one_scene_edit_ms_median", "switch_branch_ms_median", "log_ms_median"):
+    for key in (
+        "commit_one_scene_edit_ms_median",
+        "switch_branch_ms_median",
+        "switch_branch_cold_ms_median",
+        "log_ms_median",
+        "log_fresh_store_ms_median",
+    ):
         assert figures[key] >= 0
+    assert figures["git_log_ms_median"] is None or figures["git_log_ms_median"] > 0
     assert not Path(home).exists()  # benchmarks use their own temporary folders
 
 

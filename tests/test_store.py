@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import re
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -23,10 +25,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from studio import graph as dag
-from studio.errors import Corrupt, NotFound
+from studio.errors import Corrupt, NotFound, StudioError
 from studio.model import Scene, SceneDoc
 from studio.objects import canonical_json, sha256_hex
-from studio.store import MIGRATIONS, SCHEMA_VERSION, CommitRow, Store, ensure_ok
+from studio.sqlite import SqliteFile
+from studio.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    CommitRow,
+    Store,
+    commit_rows,
+    ensure_ok,
+    parse_parents,
+)
 from studio.timeline import Timeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,6 +131,39 @@ def test_concurrent_first_opens_migrate_once(open_store):
     assert count_rows(open_store(), "migrations") == SCHEMA_VERSION
 
 
+def test_opening_an_up_to_date_file_takes_no_write_lock(open_store, store):
+    # Another process holds the write lock; a store opening the migrated file only reads.
+    other = sqlite3.connect(store.db_path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        opened = Store(store.db_path, store.media_dir, busy_timeout_ms=0)
+        assert opened.schema_version() == SCHEMA_VERSION
+        opened.close()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_only_a_file_missing_migrations_is_migrated_under_the_write_lock(tmp_path):
+    one = [["CREATE TABLE a (x)"]]
+    two = [*one, ["CREATE TABLE b (y)"]]
+    first = SqliteFile(tmp_path / "t.db", name="t", error=StudioError)
+    assert first.migrate("m", one) == 1
+    other = sqlite3.connect(tmp_path / "t.db", isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    locked = SqliteFile(tmp_path / "t.db", name="t", busy_timeout_ms=0, error=StudioError)
+    assert locked.migrate("m", one) == 1, "up to date: read only, no lock needed"
+    with pytest.raises(StudioError, match="busy"):
+        locked.migrate("m", two)
+    other.execute("ROLLBACK")
+    other.close()
+    assert locked.migrate("m", two) == 2
+    assert {r[0] for r in locked.conn.execute("SELECT name FROM sqlite_master")} >= {"a", "b"}
+    assert [r[0] for r in locked.conn.execute("SELECT version FROM m ORDER BY version")] == [1, 2]
+    first.close()
+    locked.close()
+
+
 def test_connection_settings(store):
     conn = store.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -181,6 +225,17 @@ def test_different_documents_get_different_ids(store):
     with store.write() as conn:
         ids = {store.put_object(conn, "doc", {"n": n}) for n in range(50)}
     assert len(ids) == 50 == count_rows(store, "objects")
+
+
+def test_object_bytes_reads_many_objects_in_one_call(store):
+    with store.write() as conn:
+        ids = [store.put_object(conn, "doc", {"n": n}) for n in range(3)]
+    found = store.object_bytes([*ids, "0" * 64, ids[0]])
+    assert found == {i: canonical_json({"n": n}) for n, i in enumerate(ids)}
+    assert store.object_bytes([]) == {}
+    with store.write() as conn:
+        many = [store.put_object(conn, "doc", {"n": n}) for n in range(2000)]
+    assert store.object_bytes(many) == {i: canonical_json({"n": n}) for n, i in enumerate(many)}
 
 
 def test_missing_object_is_not_found(store):
@@ -420,6 +475,44 @@ def test_fsck_reports_every_problem_at_once(store, project, history):
         conn.execute("UPDATE refs SET commit_id = ? WHERE name = 'alt'", ("e" * 64,))
     store.media_path(history["media"]).unlink()
     assert len(store.fsck()) == 2
+
+
+HEX_IDS = st.text("0123456789abcdef", min_size=64, max_size=64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(HEX_IDS | st.text(max_size=70), max_size=3))
+def test_parse_parents_reads_what_json_reads(parents):
+    for raw in (json.dumps(parents), json.dumps(parents, ensure_ascii=False)):
+        assert parse_parents(raw) == tuple(json.loads(raw))
+
+
+def test_parse_parents_falls_back_to_json_for_lookalikes():
+    # 68 characters shaped like one id, but holding two strings or an escape.
+    two = json.dumps(["a" * 30, "b" * 30])
+    assert len(two) == 68 and parse_parents(two) == ("a" * 30, "b" * 30)
+    escaped = json.dumps(["\\" + "c" * 62])
+    assert len(escaped) == 68 and parse_parents(escaped) == ("\\" + "c" * 62,)
+    with pytest.raises(ValueError):
+        parse_parents('["' + "d" * 63)
+
+
+def test_commit_graph_rows_equal_the_stored_commits(store, timeline, project):
+    root = timeline.head(project, "main")
+    with store.write() as conn:
+        side = store.insert_commit(conn, project, store.get_commit(root).tree, [root], "side")
+        merge = store.insert_commit(conn, project, side.tree, [root, side.id], "merge", "merge")
+    graph = store.commit_graph(project)
+    assert set(graph) == {root, side.id, merge.id}
+    assert graph[merge.id][1] == (root, side.id) and graph[root][1] == ()
+    rows = commit_rows(project, graph.values())
+    assert rows == [store.get_commit(c) for c in graph]
+    assert rows[0] == CommitRow(*[getattr(rows[0], f) for f in CommitRow.__dataclass_fields__])
+    assert store.project_commits(project) == {c: store.get_commit(c) for c in graph}
+    with pytest.raises(FrozenInstanceError):
+        rows[0].message = "rewritten"  # type: ignore[misc]
+    assert hash(rows[0]) == hash(store.get_commit(rows[0].id))
+    assert pickle.loads(pickle.dumps(rows[0])) == rows[0]  # Streamlit's cache_data pickles
 
 
 def test_commit_ids_hash_their_content(store, project):

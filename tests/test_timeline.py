@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from studio import graph as dag
-from studio.errors import BadInput, BranchMoved, BranchRequired, Conflict, NotFound
+from studio.errors import BadInput, BranchMoved, BranchRequired, Conflict, Corrupt, NotFound
 from studio.model import Beat, BeatSheet, ProjectState, Scene, SceneDoc, Script, Stage, Treatment
 from studio.objects import document_id
 from studio.store import Store
@@ -412,6 +414,58 @@ def test_log_of_a_branch_includes_the_shared_history(timeline, project):
     alt = commit_n(timeline, project, "alt", 2, "alt")
     commit_n(timeline, project, "main", 2, "main only")
     assert [c.id for c in timeline.log(project, "alt")] == [alt[1], alt[0], shared, root]
+
+
+def test_log_through_merges_lists_both_sides_once_in_topological_order(store, timeline, project):
+    root = timeline.head(project, "main")
+    timeline.create_branch(project, "alt", "main")
+    alt = commit_n(timeline, project, "alt", 2, "alt")
+    main = commit_n(timeline, project, "main", 2, "main")
+    tree = store.get_commit(main[-1]).tree
+    with store.write() as conn:
+        merge = store.insert_commit(conn, project, tree, [main[-1], alt[-1]], "merge alt", "merge")
+        assert store.move_ref(conn, project, "main", main[-1], merge.id, "merge")
+    log = timeline.log(project, "main")
+    commits = store.project_commits(project)
+    assert [c.id for c in log] == dag.topo_order([merge.id], lambda c: commits[c].parents)
+    # Reversed DFS post-order: the merged-in side is listed right under the merge.
+    assert [c.id for c in log] == [merge.id, alt[1], alt[0], main[1], main[0], root]
+    assert log == [store.get_commit(c.id) for c in log]
+    assert log[0].parents == (main[-1], alt[-1])
+    assert [c.id for c in timeline.log(project, "main", limit=3)] == [merge.id, alt[1], alt[0]]
+
+
+def test_load_state_reads_every_document_and_caches_them(store, timeline, make_project):
+    state = twenty_scenes()
+    project = make_project("q", state)
+    head = timeline.head(project, "main")
+    assert timeline.load_state(head) == state
+    entries = tree_of(timeline, head)
+    assert set(timeline._models) >= set(entries.values())
+    # Cached models are the ones handed out again; a partial load reads only its keys.
+    again = timeline.load_state(head)
+    assert again.scenes["sc-1"] is timeline.load_state(head).scenes["sc-1"]
+    some = timeline.load_documents(head, [scene_key("sc-2"), "nothing-here", "script"])
+    assert some == {
+        scene_key("sc-2"): state.scenes["sc-2"], "nothing-here": None, "script": state.script
+    }
+
+
+def test_load_state_of_a_damaged_document_is_corrupt_or_missing(store, make_project):
+    project = make_project("q", twenty_scenes())
+    fresh = Timeline(store)
+    head = fresh.head(project, "main")
+    entries = tree_of(fresh, head)
+    conn = sqlite3.connect(store.db_path, isolation_level=None)
+    broken = entries[scene_key("sc-3")]
+    conn.execute("UPDATE objects SET data = ? WHERE id = ?", (b'{"scene": 3}', broken))
+    with pytest.raises(Corrupt, match="scene/sc-3"):
+        Timeline(store).load_state(head)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("DELETE FROM objects WHERE id = ?", (entries[scene_key("sc-4")],))
+    conn.close()
+    with pytest.raises(NotFound, match="missing"):
+        Timeline(store).load_documents(head, [scene_key("sc-4")])
 
 
 def test_graph_nodes_edges_and_heads_agree(store, timeline, project):

@@ -1,0 +1,65 @@
+"""studio.bench: the git history the store benchmark compares its log with (structure, not
+speed: timings are printed by ``studio bench store``, never asserted)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from studio.bench import build_git_history, format_figures, time_git_log
+
+GIT = shutil.which("git")
+needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
+
+
+def git(repo, *args: str) -> str:
+    assert GIT is not None
+    done = subprocess.run([GIT, "-C", str(repo), *args], check=True, capture_output=True, text=True)
+    return done.stdout
+
+
+@needs_git
+def test_git_history_is_linear_and_each_commit_touches_one_scene_file(tmp_path):
+    assert GIT is not None
+    repo = build_git_history(GIT, tmp_path / "repo", 25, 4)
+    assert int(git(repo, "rev-list", "--count", "main")) == 25
+    assert int(git(repo, "rev-list", "--count", "--min-parents=2", "main")) == 0, "no merges"
+    subjects = git(repo, "log", "--format=%s", "main").splitlines()
+    assert subjects == [f"Edit {n}" for n in range(24, -1, -1)]
+    for n in range(25):
+        changed = git(repo, "show", "--format=", "--name-only", f"main~{24 - n}").split()
+        assert changed == [f"scenes/sc-{1 + n % 4}.json"]
+
+
+@needs_git
+def test_time_git_log_checks_it_listed_every_commit(tmp_path):
+    assert GIT is not None
+    repo = build_git_history(GIT, tmp_path / "repo", 12, 3)
+    assert time_git_log(GIT, repo, 12) >= 0
+    assert time_git_log(GIT, repo, 13, read=False) >= 0, "nothing read back, nothing checked"
+    with pytest.raises(AssertionError):
+        time_git_log(GIT, repo, 13)
+
+
+def test_figures_say_when_git_was_not_measured():
+    figures = {
+        "project": {"scenes": 1, "shots": 1},
+        "commit_one_scene_edit_ms_median": 1.0,
+        "commit_one_scene_edit_ms_p95": 1.0,
+        "objects_per_edit_commit": 2,
+        "bytes_per_edit_commit": 10,
+        "switch_branch_ms_median": 1.0,
+        "switch_branch_cold_ms_median": 2.0,
+        "log_commits": 5,
+        "log_ms_median": 1.0,
+        "log_fresh_store_ms_median": 1.5,
+        "git_log_ms_median": None,
+        "git_log_devnull_ms_median": None,
+        "fsck_problems": 0,
+    }
+    assert "git not found, not measured" in format_figures(figures)
+    text = format_figures({**figures, "git_log_ms_median": 3.25, "git_log_devnull_ms_median": 2.5})
+    assert "median 3.25 ms read through a pipe, 2.5 ms to /dev/null" in text
+    assert "fresh Store" in text
