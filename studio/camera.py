@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from studio.model import CameraMove
+from studio.names import display_name
 
 
 @dataclass(frozen=True)
@@ -221,10 +222,6 @@ def parse_camera(camera: str) -> Framing:
     )
 
 
-def _display(name: str) -> str:
-    return " ".join(w.capitalize() if w.isupper() else w for w in name.split())
-
-
 def camera_words(camera: str | Framing) -> tuple[str, str]:
     """Camera shorthand -> (framing, angle) in words: ``"MS low"`` -> ("medium shot", "low
     angle"), ``"BCU on MIA"`` -> ("big close-up on Mia", "eye-level angle"). Unknown words
@@ -235,9 +232,9 @@ def camera_words(camera: str | Framing) -> tuple[str, str]:
         parts.append(framing.other)
     words = " ".join(parts)
     if framing.subject:
-        words += f" on {_display(framing.subject)}"
+        words += f" on {display_name(framing.subject)}"
     if framing.over:
-        words += f", over {_display(framing.over)}'s shoulder"
+        words += f", over {display_name(framing.over)}'s shoulder"
     return words, ANGLES[framing.angle][0]
 
 

@@ -13,6 +13,7 @@ import re
 
 from studio.camera import SHORTHANDS
 from studio.model import Shot, ShotCharacter
+from studio.names import title_case
 
 # Initialisms that are never a camera framing nor a sound; they may still be objects
 # ('the CCTV'), so they are not in NOT_PROPS.
@@ -66,13 +67,6 @@ def off_screen(extension: str | None) -> bool:
     parts = re.split(r"[;,/]|\)\s*\(", extension.upper().strip("() "))
     return any(" ".join(p.split()) in OFF_SCREEN for p in parts)
 
-
-def title_case(text: str) -> str:
-    """'MIA' -> 'Mia', "OSKAR'S" -> "Oskar's", 'MUD-CAKED' -> 'Mud-Caked'."""
-    return " ".join(
-        "-".join(part[:1].upper() + part[1:].lower() for part in word.split("-"))
-        for word in text.split()
-    )
 
 
 def name_variants(name: str) -> tuple[str, ...]:

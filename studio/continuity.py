@@ -61,6 +61,7 @@ from studio.model import (
     Scene,
     SceneDoc,
 )
+from studio.names import display_name
 from studio.pipeline import scene_reports
 
 # --------------------------------------------------------------------------- condition tags
@@ -415,10 +416,6 @@ _EXIT = re.compile(
 )
 
 
-def _display(name: str) -> str:
-    return " ".join(w.capitalize() for w in name.split()) if name.isupper() else name
-
-
 def _time_rank(scene: Scene) -> int | None:
     for word in re.findall(r"[A-Z]+", scene.time_of_day.upper()):
         if word in _TIME_RANK:
@@ -465,7 +462,7 @@ def continuity_verdict(state: ProjectState, scene_id: str) -> tuple[Verdict, tup
 
     risky: list[str] = []
     for track in tracks.values():
-        name = _display(track.resolved.asset.name)
+        name = display_name(track.resolved.asset.name)
         earlier = last.get(track.resolved.asset.id)
         where = f"scene {earlier.scene_number}" if earlier else "an earlier scene"
         for tag in track.resolved.pending_tags:
@@ -494,13 +491,13 @@ def continuity_verdict(state: ProjectState, scene_id: str) -> tuple[Verdict, tup
             if not same_place and at_end and not here.intersection(at_end):
                 risky.append(
                     f"The heading says {marker.group()}, but scene {index} ends at "
-                    f"{_display(before.location)} and nobody from it is in {_display(scene.location)}."
+                    f"{display_name(before.location)} and nobody from it is in {display_name(scene.location)}."
                 )
             if same_place:
                 for name in at_end:
                     if name not in here and not _exits(before, name):
                         risky.append(
-                            f"{_display(name)} is there when scene {index} ends but is missing "
+                            f"{display_name(name)} is there when scene {index} ends but is missing "
                             "from this continuous scene without an exit."
                         )
         rank_before, rank_now = _time_rank(before), _time_rank(scene)

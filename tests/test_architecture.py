@@ -25,7 +25,8 @@ from studio.services import Studio
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("studio", "agents", "rag", "render", "qa")
 KERNEL = {"studio", "studio.model", "studio.ports", "studio.errors", "studio.config",
-          "studio.sqlite", "studio.pngmeta", "studio.camera", "studio.caps", "studio.headings"}
+          "studio.sqlite", "studio.pngmeta", "studio.camera", "studio.caps", "studio.headings",
+          "studio.names"}
 # Public methods a service keeps to itself (called by other services, not by the UI).
 INTERNAL = {"current_shots", "previous_end"}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from studio.names import display_name
+
 _WORD_RE = re.compile(r"#[0-9a-f]{6}\b|\d+mm\b|[^\W\d_]+(?:'[^\W\d_]+)*")
 
 
@@ -35,10 +37,7 @@ def _cap(text: str) -> str:
 
 def _display_name(name: str) -> str:
     """'OSKAR'S UMBRELLA SHOP' -> "Oskar's Umbrella Shop"; mixed-case names stay as typed."""
-    name = _one_line(name)
-    if name != name.upper():
-        return name
-    return " ".join(w[:1] + w[1:].lower() for w in name.split(" "))
+    return display_name(_one_line(name))
 
 
 def _norm(text: str) -> str:
