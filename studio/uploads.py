@@ -7,6 +7,7 @@ hostile names give a clear message, never a traceback).
 
 from __future__ import annotations
 
+import codecs
 import re
 import unicodedata
 
@@ -158,27 +159,26 @@ def _decode(data: bytes, shown: str) -> str:
 _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
+def _cp1252_run(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: bytes that are not UTF-8 are read as Windows-1252 (a byte that
+    is neither raises, and the caller refuses the file)."""
+    assert isinstance(exc, UnicodeDecodeError)
+    return exc.object[exc.start : exc.end].decode("cp1252"), exc.end
+
+
+codecs.register_error("studio-cp1252-runs", _cp1252_run)
+
+
 def _mixed_utf8_cp1252(data: bytes) -> str | None:
     """The text of a file mixing UTF-8 and Windows-1252 (pasted together from two editors),
-    each run of bytes decoded as what it is; None when the file holds no UTF-8 sequence at
-    all (then it is plain Windows-1252) or a byte is neither."""
+    each run of bytes decoded as what it is, in one pass; None when the file holds no UTF-8
+    sequence at all (then it is plain Windows-1252) or a byte is neither."""
     if _UTF8_SEQUENCE.search(data) is None:
         return None
-    parts: list[str] = []
-    start = 0
-    while start < len(data):
-        try:
-            parts.append(data[start:].decode("utf-8"))
-            break
-        except UnicodeDecodeError as exc:
-            parts.append(data[start : start + exc.start].decode("utf-8"))
-            bad = data[start + exc.start : start + exc.end]
-            try:
-                parts.append(bad.decode("cp1252"))
-            except UnicodeDecodeError:
-                return None
-            start += exc.end
-    return "".join(parts)
+    try:
+        return data.decode("utf-8", errors="studio-cp1252-runs")
+    except UnicodeDecodeError:
+        return None
 
 
 def _is_odd_control(code: int) -> bool:
