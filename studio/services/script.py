@@ -3,26 +3,26 @@ reopen; the script hub's reports and the stage gates."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pydantic import BaseModel
 
 from studio import pipeline
 from studio.errors import BadInput, Conflict, GateClosed, NotFound
-from studio.model import (
-    ProjectState,
-    SceneDoc,
-    Stage,
-)
+from studio.model import ProjectState, Scene, SceneDoc, Stage
 from studio.pipeline import Gate, Impact, SceneReport
-from studio.screenplay import ParsedScript, parse_screenplay, same_scenes, to_fountain
+from studio.screenplay import parse_screenplay, same_scenes, to_fountain
 from studio.services.workspace import Workspace
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, diff_states
 
 
-def _parse_source(text: str) -> ParsedScript | None:
-    """A stored stage-4 source parsed as Fountain, or None when it no longer parses."""
+@lru_cache(maxsize=8)
+def _source_scenes(text: str) -> tuple[Scene, ...] | None:
+    """The scenes of a stored stage-4 source, or None when it no longer parses. Cached by
+    text: stage 4 asks on every page run, and a feature script takes ~0.1 s to parse."""
     try:
-        return parse_screenplay(text, name="the script", fountain=True)
+        return parse_screenplay(text, name="the script", fountain=True).scenes
     except BadInput:
         return None
 
@@ -44,8 +44,8 @@ class ScriptService:
         source = state.script.source_text
         # The writer's own text, while it still reads as the scenes the project holds (a
         # generated or otherwise changed script falls back to a regenerated copy).
-        stored = _parse_source(source) if source else None
-        if stored is not None and same_scenes(stored.scenes, scenes):
+        stored = _source_scenes(source) if source else None
+        if stored is not None and same_scenes(stored, scenes):
             return source
         return to_fountain(state.script.title_page, scenes)
 

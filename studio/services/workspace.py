@@ -23,10 +23,10 @@ from studio.timeline import Timeline, scene_key
 class Workspace:
     """Projects, states and commits of one data dir."""
 
-    def __init__(self, settings: Settings, store: Store, timeline: Timeline | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.timeline = timeline or Timeline(store)
+        self.timeline = Timeline(store)
 
     def project(self, ref: str) -> Project:
         row = self.store.project_row(ref)
