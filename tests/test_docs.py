@@ -36,3 +36,9 @@ def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one():
     assert commands == ["make run", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_troubleshooting_covers_the_failures_users_meet():
+    section = README.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    for topic in ("LLM is down", "runs out of memory", "never finishes", "8 GB", "24 GB"):
+        assert topic in section, topic
