@@ -254,6 +254,11 @@ def extract_props(
     """
     not_props = {name.upper() for name in exclude}
     characters = {tuple(name.upper().split()) for name in exclude if name.split()}
+    # A person the action introduces with an age note ('A GIRL (8)') stays a person when a
+    # later scene writes 'The GIRL waits' without one.
+    for introduced_name in _introduced_people(scenes):
+        not_props.add(introduced_name)
+        characters.add(tuple(introduced_name.split()))
     for scene in scenes:
         not_props.update(c.upper() for c in scene.characters)
         characters.update(tuple(c.upper().split()) for c in scene.characters if c.split())
@@ -495,7 +500,7 @@ def mentions_of(scenes: Sequence[Scene], kind: AssetKind, name: str) -> tuple[st
 
 
 _INTRODUCED = re.compile(
-    r"(?<![\w'-])(?:an?|the|two|three|some|his|her|their)\s+(?:[a-z][\w'-]*\s+){0,2}?"
+    r"(?<![\w'-])(?i:an?|the|two|three|some|his|her|their)\s+(?:[a-z][\w'-]*\s+){0,2}?"
     r"(?P<name>[A-Z][A-Z'\u2019-]{2,}(?:\s+[A-Z][A-Z'\u2019-]{2,}){0,2})\s*\(\s*(?:\d|early|mid|late)",
 )
 
@@ -508,14 +513,23 @@ def suggest_characters(scenes: Sequence[Scene], known: Iterable[str]) -> list[tu
     taken = {name.upper() for name in known}
     for scene in scenes:
         taken.update(c.upper() for c in scene.characters)
+    return [
+        (name, mentions_of(scenes, AssetKind.CHARACTER, name))
+        for name in _introduced_people(scenes)
+        if name not in taken
+    ]
+
+
+def _introduced_people(scenes: Sequence[Scene]) -> list[str]:
+    """Caps names the action introduces with an age note ('A GIRL (8)', 'two MEN (40s)')."""
     found: dict[str, None] = {}
     for scene in scenes:
         for paragraph in action_paragraphs(scene):
             for match in _INTRODUCED.finditer(paragraph):
-                name = match.group("name").upper()
-                if name not in taken and name.split()[0] not in NOT_PROPS:
+                name = " ".join(match.group("name").upper().split())
+                if name.split()[0] not in NOT_PROPS:
                     found.setdefault(name)
-    return [(name, mentions_of(scenes, AssetKind.CHARACTER, name)) for name in found]
+    return list(found)
 
 
 # --------------------------------------------------------------------------- reference images

@@ -305,8 +305,7 @@ class PlanningService:
         stage 5 for the user to add; none is added on its own."""
         state = self._ws.state(project_ref)
         scenes = [d.scene for d in state.ordered_scenes()]
-        known = [a.name for a in state.assets.assets]
-        known += [k.split("-", 1)[1] for k in state.assets.retired]
+        known = [a.name for a in state.assets.assets if a.kind is AssetKind.CHARACTER]
         suggestions = []
         for name, mentions in asset_rules.suggest_characters(scenes, known):
             asset_id = asset_rules.asset_id(AssetKind.CHARACTER, name)
