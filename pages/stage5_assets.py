@@ -276,7 +276,8 @@ st.caption(
     "props from capitalised objects in the action, each description pre-filled from its "
     "mentions. Add what it misses (a character with no lines, an object written in lower "
     "case); delete or merge what it got wrong — an entry need not be locked to be gone. An "
-    "LLM, when connected, would add richer descriptions; none is needed to go on."
+    "LLM, when connected, would add props the heuristic misses and richer descriptions; none "
+    "is needed to go on."
 )
 suggestions_section(studio, project, editable)
 if not editable:

@@ -98,13 +98,16 @@ def run_op(op: str, shot_id: str | None, args: dict) -> None:
         message = f"Shot {shot_id} moved to position {args['position']}."
     if result is not None:
         st.session_state.pop(PENDING, None)
+        if op == "add":
+            st.session_state["shot_add_clear"] = True  # empty the text box on the next run
         done(message)
 
 
 def ask(op: str, shot_id: str | None, args: dict) -> None:
     """Preview an operation; apply it at once when it invalidates nothing, else keep it
     pending until the user confirms it below."""
-    impact = common.act(studio.preview_shot_edit, project.id, scene.id, op, shot_id, **args)
+    # (a lambda: the new shot's "action" text would collide with act()'s first parameter)
+    impact = common.act(lambda: studio.preview_shot_edit(project.id, scene.id, op, shot_id, **args))
     if impact is None:
         return
     if not risky(impact):
@@ -124,10 +127,10 @@ def pending_box() -> None:
         return
     impact = pending["impact"]
     label = VERBS[pending["op"]][0]
-    target = f" shot {pending['shot_id']}" if pending["shot_id"] else ""
+    target = f" shot {common.escape_markdown(pending['shot_id'])}" if pending["shot_id"] else ""
     with st.container(border=True):
         st.warning(
-            f"**{label}{common.escape_markdown(target)}** — cost & dependency check: "
+            f"**{label}{target}** — cost & dependency check: "
             f"{common.escape_markdown(impact.summary())}",
             icon=":material/account_tree:",
         )
@@ -244,6 +247,8 @@ if lock_col.button("Lock shot list", key="lock_shots", icon=":material/lock:", t
     if common.act(studio.lock_shots, project.id, scene.id) is not None:
         done(f"Shot list of scene {number} locked.")
 
+if st.session_state.pop("shot_add_clear", False):
+    st.session_state.pop("shot_add_action", None)
 with st.expander("Add or move a shot", icon=":material/low_priority:", expanded=False):
     add_col, move_col = st.columns(2)
     with add_col:
