@@ -850,13 +850,19 @@ class PlanningService:
         state = self._ws.state(project_ref)
         doc = state.scene(scene_ref)
         here = {a.id for a in continuity.scene_assets(state, doc.scene)}
-        earlier: dict[str, Asset] = {}
-        for before in state.ordered_scenes():
-            if before.scene.id == doc.scene.id:
+        # Earlier scenes by the assets' recorded mentions and picks (not by reading every
+        # earlier scene again: the page runs this on each rerun, on long scripts too).
+        before: set[str] = set()
+        picked_before: set[str] = set()
+        for earlier_doc in state.ordered_scenes():
+            if earlier_doc.scene.id == doc.scene.id:
                 break
-            for asset in continuity.scene_assets(state, before.scene):
-                if asset.id not in here:
-                    earlier.setdefault(asset.id, asset)
+            before.add(earlier_doc.scene.id)
+            picked_before.update(earlier_doc.work.extra_assets)
+        earlier = {
+            a.id: a for a in state.assets.assets
+            if a.id not in here and (a.id in picked_before or before.intersection(a.mentions))
+        }
         others = tuple(a for a in state.assets.assets if a.id not in here and a.id not in earlier)
         names = {(a.kind, a.name.casefold()) for a in state.assets.assets if a.id in here}
         library = tuple(
