@@ -75,7 +75,7 @@ PENDING = "shots_pending"
 def risky(impact) -> bool:
     """Whether a shot list change needs a confirmation: it makes work outdated or drops
     prompts, frames, clips or script text (re-lettering alone does not)."""
-    return not impact.empty or any("dropped" in n or "leaves the film" in n for n in impact.notes)
+    return not impact.empty or bool(impact.lost)
 
 
 def run_op(op: str, shot_id: str | None, args: dict) -> None:
@@ -134,6 +134,8 @@ def pending_box() -> None:
             f"{common.escape_markdown(impact.summary())}",
             icon=":material/account_tree:",
         )
+        for note in impact.lost:
+            st.markdown(f"- :material/delete_forever: {common.escape_markdown(note)}")
         for note in impact.notes:
             st.markdown(f"- {common.escape_markdown(note)}")
         confirm_col, cancel_col, _ = st.columns([1, 1, 3])

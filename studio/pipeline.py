@@ -267,6 +267,9 @@ class Impact:
     frames: int = 0
     clips: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # What the change throws away for good (a deleted shot's script text, its prompts and
+    # frames): a page asks for a confirmation when this is not empty, as when work goes stale.
+    lost: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def empty(self) -> bool:

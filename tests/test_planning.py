@@ -382,7 +382,7 @@ def test_shot_edits_preview_what_they_make_outdated(studio, project):
         assert any("locked" in note for note in impact.notes)
     assert studio.head(project) == head, "a preview writes nothing"
     deleted = studio.preview_shot_edit(project, 2, "delete", shots[0].id)
-    assert any("leaves the film" in n and shots[0].action[:20] in n for n in deleted.notes)
+    assert any("leaves the film" in n and shots[0].action[:20] in n for n in deleted.lost)
     assert any("re-lettered" in n and "2B → 2A" in n for n in deleted.notes)
     # An unlocked scene: nothing downstream to lose.
     assert studio.preview_shot_edit(project, 4, "move", "4A", position=2).empty
@@ -398,6 +398,7 @@ def test_a_moved_shot_keeps_its_prompts(studio, project):
     saved = {p.shot_id: p for p in studio.state(project).scenes["sc-1"].work.prompts}
     assert saved["1A"].frame_prompt == "Oskar under the green lamp." and saved["1A"].frame_edited
     assert not saved["1B"].frame_edited
+    assert "Shot 1A's prompts are dropped." in studio.preview_shot_edit(project, 1, "delete", "1A").lost
     studio.delete_shot(project, 1, "1A")
     assert not any(p.frame_edited for p in studio.state(project).scenes["sc-1"].work.prompts)
 

@@ -636,7 +636,7 @@ class PlanningService:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
             shots = self.current_shots(state, doc)
             new = breakdown.split_shot(shots, shot_id, doc.scene, number)
-            at = breakdown._index(shots, shot_id)
+            at = _position(shots, shot_id)
             renamed = {s.id: new[n + (n > at)].id for n, s in enumerate(shots)}
             return ShotEdit(new, renamed)
 
@@ -646,7 +646,7 @@ class PlanningService:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
             shots = self.current_shots(state, doc)
             new = breakdown.merge_shots(shots, shot_id, doc.scene, number)
-            at = breakdown._index(shots, shot_id)
+            at = _position(shots, shot_id)
             renamed = {s.id: new[n - (n > at)].id for n, s in enumerate(shots) if n != at + 1}
             return ShotEdit(new, renamed)
 
@@ -655,7 +655,7 @@ class PlanningService:
     def _add_op(self, after: str | None, action: str, dialogue: str, duration_s: float, camera: str) -> Any:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
             shots = list(self.current_shots(state, doc))
-            at = len(shots) if after in (None, "") else breakdown._index(shots, str(after)) + 1
+            at = len(shots) if after in (None, "") else _position(shots, str(after)) + 1
             neighbour = shots[at - 1] if at else (shots[0] if shots else None)
             try:
                 shot = Shot(
@@ -679,7 +679,7 @@ class PlanningService:
     def _delete_op(self, shot_id: str) -> Any:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
             shots = list(self.current_shots(state, doc))
-            at = breakdown._index(shots, shot_id)
+            at = _position(shots, shot_id)
             if len(shots) == 1:
                 raise BadInput(
                     f"shot {shot_id} is the only shot of scene {number}: a scene needs at least one "
@@ -694,7 +694,7 @@ class PlanningService:
     def _move_op(self, shot_id: str, position: int) -> Any:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
             shots = list(self.current_shots(state, doc))
-            at = breakdown._index(shots, shot_id)
+            at = _position(shots, shot_id)
             if not 1 <= int(position) <= len(shots):
                 raise BadInput(f"a shot of this scene can move to positions 1 to {len(shots)}, not {position}")
             if int(position) == at + 1:
@@ -740,7 +740,8 @@ class PlanningService:
         new_doc, edit = self._shot_edit(state, doc.scene.id, make)
         after = state.model_copy(update={"scenes": {**state.scenes, doc.scene.id: new_doc}})
         impact = pipeline.impact(state, after)
-        return replace(impact, notes=tuple(_shot_notes(doc, edit)))
+        lost, notes = _shot_notes(doc, edit)
+        return replace(impact, notes=tuple(notes), lost=tuple(lost))
 
     def split_shot(self, project_ref: str, scene_ref: str | int, shot_id: str) -> CommitRow:
         make, message, action = self._shot_op("split", shot_id)
@@ -1303,9 +1304,10 @@ def _follow_shots(work: Any, renamed: dict[str, str]) -> Any:
     })
 
 
-def _shot_notes(doc: SceneDoc, edit: ShotEdit) -> list[str]:
-    """The preview's sentences about this scene's own shots."""
+def _shot_notes(doc: SceneDoc, edit: ShotEdit) -> tuple[list[str], list[str]]:
+    """The preview's sentences about this scene's own shots: (what is lost, other notes)."""
     work = doc.work
+    lost: list[str] = []
     notes: list[str] = []
     held: dict[str, list[str]] = {}
     for what, items in (("prompts", work.prompts), ("frames", work.frames), ("clips", work.clips)):
@@ -1317,12 +1319,12 @@ def _shot_notes(doc: SceneDoc, edit: ShotEdit) -> list[str]:
     if edit.renamed is not None:
         for shot_id, what in held.items():
             if shot_id not in renamed:
-                notes.append(f"Shot {shot_id}'s {_and(what)} are dropped.")
+                lost.append(f"Shot {shot_id}'s {_and(what)} are dropped.")
     for shot in edit.dropped:
         text = " ".join(part for part in (shot.action, shot.dialogue) if part.strip())
         if text:
             shown = text if len(text) <= 120 else text[:117].rstrip() + "…"
-            notes.append(f"Shot {shot.id}'s script text leaves the film: “{shown}”")
+            lost.append(f"Shot {shot.id}'s script text leaves the film: “{shown}”")
     moved = [(old, new) for old, new in renamed.items() if old != new]
     if moved:
         pairs = ", ".join(f"{old} → {new}" for old, new in moved[:6])
@@ -1331,7 +1333,7 @@ def _shot_notes(doc: SceneDoc, edit: ShotEdit) -> list[str]:
         notes.append(f"Shots are re-lettered: {pairs}{more}{follow}.")
     if work.shots_lock is not None:
         notes.append("This scene's shot list is locked: the change makes it Outdated until you lock it again.")
-    return notes
+    return lost, notes
 
 
 def _and(items: Sequence[str]) -> str:
@@ -1350,3 +1352,11 @@ def _global_assets(store: Any) -> list[GlobalAsset]:
         )
         for r in store.global_asset_rows()
     ]
+
+
+def _position(shots: Sequence[Shot], shot_id: str) -> int:
+    for n, shot in enumerate(shots):
+        if shot.id == shot_id:
+            return n
+    known = ", ".join(s.id for s in shots) or "none"
+    raise NotFound(f"there is no shot {shot_id} in this scene (shots: {known})")
