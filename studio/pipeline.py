@@ -28,29 +28,35 @@ from studio.objects import canonical_json, document_id, sha256_hex
 LOCK_LEVELS = ("shot list", "visual state", "prompts", "frames", "render confirmation", "video")
 
 
-def _parts(doc: SceneDoc) -> dict[str, object]:
-    """What a scene's locks are built on, part by part (see :func:`scene_hash`)."""
-    data = doc.scene.model_dump(mode="json", exclude={"line"})
-    for element in data["elements"]:
-        element.pop("line", None)
+def _parts(doc: SceneDoc, names: Sequence[str]) -> dict[str, object]:
+    """What a scene's locks are built on, part by part (see :func:`scene_hash`); only the
+    parts named (the scene reports hash every lock of every scene on each page run)."""
     work = doc.work
-    visual: dict[str, object] = {
-        "visual": [v.model_dump(mode="json") for v in work.visual_state],
-        "carry": [c.model_dump(mode="json") for c in work.carry_decisions],
-    }
-    if work.extra_assets:  # absent from older locks' fingerprints, which stay valid
-        visual["extra_assets"] = list(work.extra_assets)
-    return {
-        "script": data,
-        "shot list": [s.model_dump(mode="json", exclude={"start_frame_only"}) for s in work.shots],
-        "visual state": visual,
-        "prompts": {
+    parts: dict[str, object] = {}
+    if "script" in names:
+        data = doc.scene.model_dump(mode="json", exclude={"line"})
+        for element in data["elements"]:
+            element.pop("line", None)
+        parts["script"] = data
+    if "shot list" in names:
+        parts["shot list"] = [s.model_dump(mode="json", exclude={"start_frame_only"}) for s in work.shots]
+    if "visual state" in names:
+        visual: dict[str, object] = {
+            "visual": [v.model_dump(mode="json") for v in work.visual_state],
+            "carry": [c.model_dump(mode="json") for c in work.carry_decisions],
+        }
+        if work.extra_assets:  # absent from older locks' fingerprints, which stay valid
+            visual["extra_assets"] = list(work.extra_assets)
+        parts["visual state"] = visual
+    if "prompts" in names:
+        parts["prompts"] = {
             "prompts": [p.model_dump(mode="json") for p in work.prompts],
             "start_frame_only": [s.id for s in work.shots if s.start_frame_only],
             "targets": [work.frame_model, work.video_model],
-        },
-        "frames": [f.model_dump(mode="json") for f in work.frames],
-    }
+        }
+    if "frames" in names:
+        parts["frames"] = [f.model_dump(mode="json") for f in work.frames]
+    return parts
 
 
 # The parts each lock level covers, in order.
@@ -77,9 +83,9 @@ def scene_hash(doc: SceneDoc, level: str = "shot list") -> str:
     """
     if level not in _COVERS:
         raise ValueError(f"unknown lock level {level!r}")
-    parts = _parts(doc)
-    data: dict[str, object] = {"scene": parts["script"], "shots": parts["shot list"]}
     covers = _COVERS[level]
+    parts = _parts(doc, covers)
+    data: dict[str, object] = {"scene": parts["script"], "shots": parts["shot list"]}
     if "visual state" in covers:
         data.update(parts["visual state"])  # type: ignore[arg-type]
     if "prompts" in covers:
@@ -91,7 +97,7 @@ def scene_hash(doc: SceneDoc, level: str = "shot list") -> str:
 
 def part_hashes(doc: SceneDoc, level: str = "shot list") -> dict[str, str]:
     """One fingerprint per part a lock at ``level`` covers: a stale lock names what changed."""
-    parts = _parts(doc)
+    parts = _parts(doc, _COVERS[level])
     return {name: sha256_hex(canonical_json(parts[name])) for name in _COVERS[level]}
 
 
