@@ -339,6 +339,10 @@ def test_add_move_and_delete_shots(studio, project):
     assert [s.id for s in added] == [f"2{chr(65 + i)}" for i in range(len(before) + 1)]
     assert added[1].action == "INSERT: the claim ticket, rain-spotted." and added[1].duration_s == 2.5
     assert [s.action for s in added[2:]] == [s.action for s in before[1:]]
+    with pytest.raises(BadInput, match="added by hand"):
+        studio.merge_shots(project, 2, "2A")  # 2B, the added shot, holds no script text
+    with pytest.raises(BadInput, match="added by hand"):
+        studio.split_shot(project, 2, "2B")
     with pytest.raises(BadInput, match="action"):
         studio.add_shot(project, 2, "   ")
     with pytest.raises(BadInput, match="at most 8"):

@@ -635,6 +635,7 @@ class PlanningService:
     def _split_op(self, shot_id: str) -> Any:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
             shots = self.current_shots(state, doc)
+            _refuse_hand_made(shots, [shot_id], "split")
             new = breakdown.split_shot(shots, shot_id, doc.scene, number)
             at = _position(shots, shot_id)
             renamed = {s.id: new[n + (n > at)].id for n, s in enumerate(shots)}
@@ -645,8 +646,9 @@ class PlanningService:
     def _merge_op(self, shot_id: str) -> Any:
         def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
             shots = self.current_shots(state, doc)
-            new = breakdown.merge_shots(shots, shot_id, doc.scene, number)
             at = _position(shots, shot_id)
+            _refuse_hand_made(shots, [s.id for s in shots[at : at + 2]], "merge")
+            new = breakdown.merge_shots(shots, shot_id, doc.scene, number)
             renamed = {s.id: new[n - (n > at)].id for n, s in enumerate(shots) if n != at + 1}
             return ShotEdit(new, renamed)
 
@@ -1360,3 +1362,13 @@ def _position(shots: Sequence[Shot], shot_id: str) -> int:
             return n
     known = ", ".join(s.id for s in shots) or "none"
     raise NotFound(f"there is no shot {shot_id} in this scene (shots: {known})")
+
+
+def _refuse_hand_made(shots: Sequence[Shot], ids: Sequence[str], verb: str) -> None:
+    """Split and merge re-cut the script text a shot holds; a shot added by hand holds none."""
+    for shot in shots:
+        if shot.id in ids and not shot.element_refs and (shot.action.strip() or shot.dialogue.strip()):
+            raise BadInput(
+                f"shot {shot.id} was added by hand and holds no script text, so it cannot be "
+                f"{'split' if verb == 'split' else 'merged'}: edit it in the table, or delete it"
+            )
