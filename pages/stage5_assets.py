@@ -1,5 +1,7 @@
 """Stage 5 — Assets & style: the visual style pack, every character, location and prop with
-an editable description and an image key, and the locks that open Phase B."""
+an editable description and an image key (drawn, or the user's own reference image), delete
+and merge for entries the extraction got wrong, characters the action introduces without a
+line, and the locks that open Phase B."""
 
 from __future__ import annotations
 
@@ -97,7 +99,55 @@ def style_section(studio, project, state, packs, editable: bool) -> None:
         st.caption("Tags: " + " · ".join(common.escape_markdown(tag) for tag in pack.tags))
 
 
-def asset_card(studio, project, asset, scene_numbers: dict[str, int], editable: bool) -> None:
+def manage_row(studio, project, asset, assets, editable: bool) -> None:
+    """Upload a reference image, merge into another entry, delete."""
+    frozen = asset.locked or not editable
+    upload_col, merge_col, delete_col = st.columns(3)
+    with upload_col.popover("Upload reference", icon=":material/upload:", disabled=frozen,
+                            width="stretch", help="Use your own picture as the image key."):
+        picture = st.file_uploader("PNG, JPEG or WebP, at most 20 MB", type=["png", "jpg", "jpeg", "webp"],
+                                   key=f"upload_{asset.id}")
+        if st.button("Use as image key", key=f"use_upload_{asset.id}", icon=":material/image:",
+                     disabled=picture is None):
+            if common.act(studio.upload_image_key, project.id, asset.id, picture.name, picture.getvalue()) is not None:
+                done(f"Your reference image is now the image key of {common.escape_markdown(asset.name)}.")
+    same_kind = {a.id: a.name for a in assets if a.kind == asset.kind and a.id != asset.id}
+    with merge_col.popover("Merge into…", icon=":material/merge:", disabled=frozen or not same_kind,
+                           width="stretch", help="Two entries that are the same thing: this one goes, "
+                           "its mentions and scene states move to the one you pick."):
+        into = st.selectbox("Keep", list(same_kind), format_func=lambda i: same_kind[i],
+                            key=f"merge_into_{asset.id}")
+        if st.button(f"Merge {asset.name} into it", key=f"merge_{asset.id}", icon=":material/merge:",
+                     type="primary", disabled=into is None):
+            if common.act(studio.merge_assets, project.id, asset.id, into) is not None:
+                done(f"{common.escape_markdown(asset.name)} merged into {common.escape_markdown(same_kind[into])}.")
+    with delete_col.popover("Delete", icon=":material/delete:", disabled=frozen, width="stretch",
+                            help="For an entry the extraction got wrong: it need not be locked."):
+        st.caption("It leaves every scene, and a new extraction does not bring it back.")
+        if st.button(f"Delete {asset.name}", key=f"delete_{asset.id}", icon=":material/delete:",
+                     type="primary"):
+            if common.act(studio.delete_asset, project.id, asset.id) is not None:
+                done(f"{common.escape_markdown(asset.name)} deleted.")
+
+
+def suggestions_section(studio, project, editable: bool) -> None:
+    """Characters the action introduces who never speak, offered one click away."""
+    suggested = common.act(studio.suggested_assets, project.id) or ()
+    if not suggested:
+        return
+    with st.container(border=True):
+        st.markdown(":material/person_add: **Characters in the action with no lines** — add the "
+                    "ones the film needs:")
+        for asset in suggested:
+            with st.container(horizontal=True, vertical_alignment="center"):
+                st.markdown(f"**{common.escape_markdown(asset.name)}** — "
+                            f"{common.escape_markdown(asset.description or '')}", width="stretch")
+                if st.button("Add", key=f"suggest_{asset.id}", icon=":material/add:", disabled=not editable):
+                    if common.act(studio.add_asset, project.id, "character", asset.name) is not None:
+                        done(f"Added character {common.escape_markdown(asset.name)}.")
+
+
+def asset_card(studio, project, asset, scene_numbers: dict[str, int], editable: bool, assets=()) -> None:
     with st.container(border=True):
         image_col, body_col = st.columns([1, 3])
         with image_col:
@@ -155,6 +205,7 @@ def asset_card(studio, project, asset, scene_numbers: dict[str, int], editable: 
             ):
                 if common.act(studio.lock_asset, project.id, asset.id, True) is not None:
                     done(f"{common.escape_markdown(asset.name)} locked.")
+            manage_row(studio, project, asset, assets, editable)
 
 
 def add_asset_form(studio, project, editable: bool) -> None:
@@ -162,7 +213,9 @@ def add_asset_form(studio, project, editable: bool) -> None:
         kind = st.selectbox(
             "Kind", list(KINDS), format_func=lambda k: k.value.capitalize(), key="add_kind"
         )
-        name = st.text_input("Name", key="add_name", placeholder="e.g. BRASS LOUPE")
+        name = st.text_input("Name", key="add_name", placeholder="e.g. GIRL, or the JETTY",
+                             help="A character who never speaks, an object the action names: the "
+                             "scenes that name it and a description are filled in from the script.")
         description = st.text_area("Description", key="add_description", height=90)
         if st.button("Add", key="add_asset", icon=":material/add:", type="primary"):
             added = common.act(studio.add_asset, project.id, kind, name or "", description or "")
@@ -221,9 +274,12 @@ with st.container(horizontal=True, vertical_alignment="center"):
 st.caption(
     "Extraction is deterministic: characters from dialogue cues, locations from scene headings, "
     "props from capitalised objects in the action, each description pre-filled from its "
-    "mentions. An LLM, when connected, would add props the heuristic misses and richer "
-    "descriptions; none is needed to go on."
+    "mentions. Add what it misses (a character with no lines, an object written in lower "
+    "case); delete or merge what it got wrong — an entry need not be locked to be gone. An "
+    "LLM, when connected, would add props the heuristic misses and richer descriptions; none "
+    "is needed to go on."
 )
+suggestions_section(studio, project, editable)
 if not editable:
     st.caption(f":material/lock: Editing opens when the gate does: {common.escape_markdown(gate.reason)}.")
 
@@ -234,4 +290,4 @@ for kind, (label, icon) in KINDS.items():
         continue
     st.markdown(f"#### {icon} {label} ({sum(a.locked for a in of_kind)}/{len(of_kind)} locked)")
     for asset in of_kind:
-        asset_card(studio, project, asset, scene_numbers, editable)
+        asset_card(studio, project, asset, scene_numbers, editable, assets)

@@ -1,13 +1,14 @@
 """Stage 8 — Scene visual state: the assets a scene needs, as the scene starts with them
 (inherited from earlier scenes by default), edits for this scene only, condition tags and
-carry-forward decisions, bulk image keys and the lock."""
+carry-forward decisions, bulk image keys, the asset drawer (bring a global-library asset, one
+from an earlier scene or a new scene-only one into the scene) and the lock."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from pages import common
-from studio.model import Stage
+from studio.model import AssetKind, Stage
 
 SOURCES = {
     "master": ":gray-badge[:material/inventory_2: master]",
@@ -77,6 +78,12 @@ def asset_card(item) -> bool:
                     + common.escape_markdown(", ".join(item.inherited_tags))
                 )
             carry_buttons(item, stem)
+            if item.asset.id in picked_ids and st.button(
+                "Take out of this scene", key=f"vs_unpick_{stem}", icon=":material/remove:",
+                disabled=not editable, help="You brought it in from the asset drawer.",
+            ):
+                if common.act(studio.unpick_scene_asset, project.id, scene.id, item.asset.id) is not None:
+                    done(f"{common.escape_markdown(item.asset.name)} taken out of scene {number}.")
             if st.button("Save for this scene", key=f"vs_save_{stem}", icon=":material/save:",
                          disabled=not editable):
                 changes = {"description": description or "", "condition_tags": list(tags)}
@@ -85,14 +92,66 @@ def asset_card(item) -> bool:
     return picked
 
 
+def drawer_section(drawer) -> None:
+    """Bring an asset the scene's text does not name into the scene."""
+    with st.expander("Asset drawer — bring an asset into this scene", icon=":material/inventory_2:"):
+        library_tab, project_tab, new_tab = st.tabs(["Global library", "This project", "New for this scene"])
+        with library_tab:
+            library = {g.id: g for g in drawer.global_assets}
+            if not library:
+                st.caption("The global library has nothing this scene lacks: promote an asset in "
+                           "the Vault of any project to use it here.")
+            else:
+                pick = st.selectbox(
+                    "Global asset", list(library), key="vs_drawer_global", disabled=not editable,
+                    format_func=lambda i: f"{library[i].name} · {library[i].kind.value}",
+                )
+                if pick is not None:
+                    st.caption(common.escape_markdown(library[pick].description or "No description."))
+                if st.button("Use in this scene", key="vs_drawer_global_add", icon=":material/public:",
+                             disabled=not editable or pick is None):
+                    if common.act(studio.pick_global_asset, project.id, scene.id, pick) is not None:
+                        done(f"{common.escape_markdown(library[pick].name)} from the global library is in scene {number}.")
+        with project_tab:
+            earlier = {a.id: (a, "earlier scene") for a in drawer.earlier_assets}
+            earlier.update({a.id: (a, "not in a scene yet") for a in drawer.other_assets})
+            if not earlier:
+                st.caption("Every asset of this project is in this scene already.")
+            else:
+                pick = st.selectbox(
+                    "Asset", list(earlier), key="vs_drawer_project", disabled=not editable,
+                    format_func=lambda i: f"{earlier[i][0].name} · {earlier[i][0].kind.value} ({earlier[i][1]})",
+                )
+                if st.button("Bring into this scene", key="vs_drawer_project_add", icon=":material/east:",
+                             disabled=not editable or pick is None):
+                    if common.act(studio.pick_scene_asset, project.id, scene.id, pick) is not None:
+                        done(f"{common.escape_markdown(earlier[pick][0].name)} is in scene {number}.")
+        with new_tab:
+            kind = st.selectbox("Kind", list(AssetKind), key="vs_drawer_kind", disabled=not editable,
+                                format_func=lambda k: k.value.capitalize())
+            name = st.text_input("Name", key="vs_drawer_name", disabled=not editable,
+                                 placeholder="e.g. ROPE LADDER")
+            description = st.text_area("Description", key="vs_drawer_description", height=80,
+                                       disabled=not editable)
+            st.caption("A scene-only asset: its image key is drawn in the film's style and it is "
+                       "locked, so stage 5 stays locked.")
+            if st.button("Make it for this scene", key="vs_drawer_new", icon=":material/add:",
+                         disabled=not editable):
+                if common.act(studio.add_scene_asset, project.id, scene.id, kind, name or "",
+                              description or "") is not None:
+                    done(f"{common.escape_markdown(name)} made for scene {number}.")
+
+
 studio, project = common.project_page("Stage 8 — Scene visual state")
 number, scene = common.current_scene(studio, project, Stage.VISUAL_STATE)
 
 gates = common.act(studio.gates, project.id, scene.id)
 resolved = common.act(studio.visual_state, project.id, scene.id)
 head = common.act(studio.head, project.id)
-if gates is None or resolved is None or head is None:
+drawer = common.act(studio.asset_drawer, project.id, scene.id)
+if gates is None or resolved is None or head is None or drawer is None:
     st.stop()
+picked_ids = set(drawer.picked)
 gate = gates[Stage.VISUAL_STATE]
 common.show_gate(gate)
 if not gate.open and not gate.locked:
@@ -123,6 +182,7 @@ common.seed_widgets(
     },
 )
 selected = [item.asset.id for item in resolved if asset_card(item)]
+drawer_section(drawer)
 
 pending = sum(len(item.pending_tags) for item in resolved)
 if pending:

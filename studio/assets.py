@@ -254,6 +254,11 @@ def extract_props(
     """
     not_props = {name.upper() for name in exclude}
     characters = {tuple(name.upper().split()) for name in exclude if name.split()}
+    # A person the action introduces with an age note ('A GIRL (8)') stays a person when a
+    # later scene writes 'The GIRL waits' without one.
+    for introduced_name in _introduced_people(scenes):
+        not_props.add(introduced_name)
+        characters.add(tuple(introduced_name.split()))
     for scene in scenes:
         not_props.update(c.upper() for c in scene.characters)
         characters.update(tuple(c.upper().split()) for c in scene.characters if c.split())
@@ -461,3 +466,138 @@ def load_style_packs(folder: Path) -> tuple[StylePack, ...]:
                 why = first["msg"].lower()
             raise BadInput(f"style pack {path.name}: field '{where}': {why}") from None
     return tuple(packs)
+
+
+# --------------------------------------------------------------------------- user assets
+
+
+def asset_id(kind: AssetKind, name: str) -> str:
+    """The id an asset the user adds gets: ``{kind}-{slug}``. A name with no Latin letters
+    or digits (``李``, ``Ωμέγα`` after its accents) gets a slug from its characters' code
+    points, so two such names do not share the empty slug."""
+    slug = slugify(name)
+    letters = re.sub(r"[^a-z0-9]", "", slug)
+    if not letters or (slug == "x" and name.strip().lower() != "x"):
+        slug = "u" + hashlib.sha256(" ".join(name.split()).casefold().encode()).hexdigest()[:12]
+    return f"{kind.value}-{slug}"
+
+
+def scene_mentions(scene: Scene, kind: AssetKind, name: str) -> bool:
+    """Whether ``scene`` names an asset the user added: a character in a cue or the action
+    lines (a GIRL who never speaks), a location in its heading, an object in its action."""
+    if kind is AssetKind.CHARACTER:
+        return any(c.upper() == name.upper() for c in scene.characters) or any(
+            mentions_name(p, name) for p in action_paragraphs(scene)
+        )
+    if kind is AssetKind.LOCATION:
+        return bool(scene.location) and scene.location.upper() == name.upper()
+    return any(prop_mentioned(p, name) for p in action_paragraphs(scene))
+
+
+def mentions_of(scenes: Sequence[Scene], kind: AssetKind, name: str) -> tuple[str, ...]:
+    """The ids of the scenes that name an added asset (see :func:`scene_mentions`)."""
+    return tuple(scene.id for scene in scenes if scene_mentions(scene, kind, name))
+
+
+_INTRODUCED = re.compile(
+    r"(?<![\w'-])(?i:an?|the|two|three|some|his|her|their)\s+(?:[a-z][\w'-]*\s+){0,2}?"
+    r"(?P<name>[A-Z][A-Z'\u2019-]{2,}(?:\s+[A-Z][A-Z'\u2019-]{2,}){0,2})\s*\(\s*(?:\d|early|mid|late)",
+)
+
+
+def suggest_characters(scenes: Sequence[Scene], known: Iterable[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """Characters the action introduces but who never speak ('A GIRL (8) skips along the
+    jetty'), with the scenes that name them; names in ``known`` are left out. These are
+    offered to the user in stage 5, not added on their own: a caps word with an age note is
+    a person nearly always, but only the user knows whether the film needs them."""
+    taken = {name.upper() for name in known}
+    for scene in scenes:
+        taken.update(c.upper() for c in scene.characters)
+    return [
+        (name, mentions_of(scenes, AssetKind.CHARACTER, name))
+        for name in _introduced_people(scenes)
+        if name not in taken
+    ]
+
+
+def _introduced_people(scenes: Sequence[Scene]) -> list[str]:
+    """Caps names the action introduces with an age note ('A GIRL (8)', 'two MEN (40s)')."""
+    found: dict[str, None] = {}
+    for scene in scenes:
+        for paragraph in action_paragraphs(scene):
+            for match in _INTRODUCED.finditer(paragraph):
+                name = " ".join(match.group("name").upper().split())
+                if name.split()[0] not in NOT_PROPS:
+                    found.setdefault(name)
+    return list(found)
+
+
+# --------------------------------------------------------------------------- reference images
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_SIDE = 8192
+MIN_IMAGE_SIDE = 64
+IMAGE_KEY_SIDE = 1024  # an uploaded reference is stored at most this many pixels wide/high
+_IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+
+
+def read_reference_image(name: str, data: bytes) -> bytes:
+    """A user's reference image as the PNG an image key is stored as, or ``BadInput``.
+
+    The file name must be a safe single name (``uploads.check_filename``); the bytes must
+    be a PNG, JPEG or WebP that decodes completely, at most 20 MB and 8192 pixels a side
+    (a decompression bomb is refused before it is decoded), at least 64 pixels a side.
+    The picture is re-encoded (its metadata dropped) and scaled to fit 1024 pixels."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from studio.uploads import _human, _show, check_filename
+
+    check_filename(name)
+    shown = _show(name)
+    if not data:
+        raise BadInput(f"{shown} is empty: choose the image file itself")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise BadInput(
+            f"{shown} is {_human(len(data))}, over the {_human(MAX_IMAGE_BYTES)} limit for a "
+            "reference image: export it smaller (a 1024-pixel JPEG is plenty)"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                kind = probe.format or ""
+                width, height = probe.size
+            if kind not in _IMAGE_FORMATS:
+                raise BadInput(
+                    f"{shown} is not a PNG, JPEG or WebP image"
+                    + (f" (it is {kind})" if kind else "")
+                    + ": save it as one of those and upload it again"
+                )
+            if max(width, height) > MAX_IMAGE_SIDE:
+                raise BadInput(
+                    f"{shown} is {width}×{height} pixels, over the {MAX_IMAGE_SIDE}-pixel limit "
+                    "a side: scale it down and upload it again"
+                )
+            if min(width, height) < MIN_IMAGE_SIDE:
+                raise BadInput(
+                    f"{shown} is only {width}×{height} pixels: a reference image needs at least "
+                    f"{MIN_IMAGE_SIDE} pixels a side"
+                )
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    except BadInput:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadInput(f"{shown} holds too many pixels to open safely: scale it down and upload it again") from None
+    except UnidentifiedImageError:
+        raise BadInput(f"{shown} is not an image: upload a PNG, JPEG or WebP file") from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise BadInput(f"{shown} is cut short or damaged: export the image again and upload it") from None
+    picture.thumbnail((IMAGE_KEY_SIDE, IMAGE_KEY_SIDE))
+    out = io.BytesIO()
+    picture.save(out, format="PNG", optimize=True)
+    return out.getvalue()

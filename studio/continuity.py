@@ -191,7 +191,8 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 def scene_assets(state: ProjectState, scene: Scene) -> tuple[Asset, ...]:
     """The assets ``scene`` needs: speakers, then characters named in the action, then its
-    location, then the props it mentions (by the asset's mentions or in its action lines)."""
+    location, then the props it mentions (by the asset's mentions or in its action lines),
+    then the assets the user picked into the scene (``SceneWork.extra_assets``)."""
     assets = state.assets.assets
     paragraphs = action_paragraphs(scene)
     characters = [a for a in assets if a.kind is AssetKind.CHARACTER]
@@ -211,6 +212,12 @@ def scene_assets(state: ProjectState, scene: Scene) -> tuple[Asset, ...]:
         if a.kind is AssetKind.PROP
         and (scene.id in a.mentions or any(prop_mentioned(p, a.name) for p in paragraphs))
     ]
+    # Assets the user brought into the scene in stage 8 (a global one, one from an earlier
+    # scene, a scene-only one) although its text does not name them.
+    doc = state.scenes.get(scene.id)
+    if doc is not None and doc.work.extra_assets:
+        by_id = {a.id: a for a in assets}
+        needed += [by_id[i] for i in doc.work.extra_assets if i in by_id]
     return tuple(dict.fromkeys(needed))
 
 

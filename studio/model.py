@@ -326,6 +326,9 @@ class AssetsDoc(Frozen):
     assets: tuple[Asset, ...] = ()
     style_pack: str | None = None
     style_locked: bool = False
+    # Assets the user deleted (id -> None) or merged into another (id -> the survivor's id):
+    # a new extraction from the script does not bring them back.
+    retired: dict[str, str | None] = Field(default_factory=dict)
 
     def get(self, asset_id: str) -> Asset | None:
         return next((a for a in self.assets if a.id == asset_id), None)
@@ -448,6 +451,9 @@ class LockRecord(Frozen):
     upstream_hash: str
     generation: int
     commit_message: str = ""
+    # The fingerprint of each part the lock covers ("script", "shot list"…), so a stale
+    # lock can say which part changed; empty on locks recorded before parts were kept.
+    parts: dict[str, str] = Field(default_factory=dict)
 
 
 class SceneWork(Frozen):
@@ -456,6 +462,9 @@ class SceneWork(Frozen):
     shots: tuple[Shot, ...] = ()
     shots_lock: LockRecord | None = None
     visual_state: tuple[AssetState, ...] = ()
+    # Assets the user brought into this scene in stage 8 although the scene's text does not
+    # name them (a global asset, one from an earlier scene, or a scene-only one).
+    extra_assets: tuple[str, ...] = ()
     carry_decisions: tuple[CarryDecision, ...] = ()
     visual_lock: LockRecord | None = None
     prompts: tuple[PromptSet, ...] = ()

@@ -28,6 +28,48 @@ from studio.objects import canonical_json, document_id, sha256_hex
 LOCK_LEVELS = ("shot list", "visual state", "prompts", "frames", "render confirmation", "video")
 
 
+def _parts(doc: SceneDoc, names: Sequence[str]) -> dict[str, object]:
+    """What a scene's locks are built on, part by part (see :func:`scene_hash`); only the
+    parts named (the scene reports hash every lock of every scene on each page run)."""
+    work = doc.work
+    parts: dict[str, object] = {}
+    if "script" in names:
+        data = doc.scene.model_dump(mode="json", exclude={"line"})
+        for element in data["elements"]:
+            element.pop("line", None)
+        parts["script"] = data
+    if "shot list" in names:
+        parts["shot list"] = [s.model_dump(mode="json", exclude={"start_frame_only"}) for s in work.shots]
+    if "visual state" in names:
+        visual: dict[str, object] = {
+            "visual": [v.model_dump(mode="json") for v in work.visual_state],
+            "carry": [c.model_dump(mode="json") for c in work.carry_decisions],
+        }
+        if work.extra_assets:  # absent from older locks' fingerprints, which stay valid
+            visual["extra_assets"] = list(work.extra_assets)
+        parts["visual state"] = visual
+    if "prompts" in names:
+        parts["prompts"] = {
+            "prompts": [p.model_dump(mode="json") for p in work.prompts],
+            "start_frame_only": [s.id for s in work.shots if s.start_frame_only],
+            "targets": [work.frame_model, work.video_model],
+        }
+    if "frames" in names:
+        parts["frames"] = [f.model_dump(mode="json") for f in work.frames]
+    return parts
+
+
+# The parts each lock level covers, in order.
+_COVERS = {
+    "shot list": ("script", "shot list"),
+    "visual state": ("script", "shot list", "visual state"),
+    "prompts": ("script", "shot list", "visual state", "prompts"),
+    "frames": ("script", "shot list", "visual state", "prompts"),
+    "render confirmation": ("script", "shot list", "visual state", "prompts", "frames"),
+    "video": ("script", "shot list", "visual state", "prompts", "frames"),
+}
+
+
 def scene_hash(doc: SceneDoc, level: str = "shot list") -> str:
     """Fingerprint of what a scene lock at ``level`` is built on.
 
@@ -39,25 +81,24 @@ def scene_hash(doc: SceneDoc, level: str = "shot list") -> str:
     shifted; the per-shot start-frame-only tag (a stage 9 choice) is left out of the shot
     list and counted with the prompts.
     """
-    rank = LOCK_LEVELS.index(level)
-    data = doc.scene.model_dump(mode="json", exclude={"line"})
-    for element in data["elements"]:
-        element.pop("line", None)
-    work = doc.work
-    parts: dict[str, object] = {
-        "scene": data,
-        "shots": [s.model_dump(mode="json", exclude={"start_frame_only"}) for s in work.shots],
-    }
-    if rank >= LOCK_LEVELS.index("visual state"):
-        parts["visual"] = [v.model_dump(mode="json") for v in work.visual_state]
-        parts["carry"] = [c.model_dump(mode="json") for c in work.carry_decisions]
-    if rank >= LOCK_LEVELS.index("prompts"):
-        parts["prompts"] = [p.model_dump(mode="json") for p in work.prompts]
-        parts["start_frame_only"] = [s.id for s in work.shots if s.start_frame_only]
-        parts["targets"] = [work.frame_model, work.video_model]
-    if rank >= LOCK_LEVELS.index("render confirmation"):
-        parts["frames"] = [f.model_dump(mode="json") for f in work.frames]
-    return sha256_hex(canonical_json(parts))
+    if level not in _COVERS:
+        raise ValueError(f"unknown lock level {level!r}")
+    covers = _COVERS[level]
+    parts = _parts(doc, covers)
+    data: dict[str, object] = {"scene": parts["script"], "shots": parts["shot list"]}
+    if "visual state" in covers:
+        data.update(parts["visual state"])  # type: ignore[arg-type]
+    if "prompts" in covers:
+        data.update(parts["prompts"])  # type: ignore[arg-type]
+    if "frames" in covers:
+        data["frames"] = parts["frames"]
+    return sha256_hex(canonical_json(data))
+
+
+def part_hashes(doc: SceneDoc, level: str = "shot list") -> dict[str, str]:
+    """One fingerprint per part a lock at ``level`` covers: a stale lock names what changed."""
+    parts = _parts(doc, _COVERS[level])
+    return {name: sha256_hex(canonical_json(parts[name])) for name in _COVERS[level]}
 
 
 def upstream_hashes(scenes: Sequence[SceneDoc]) -> list[str]:
@@ -84,6 +125,7 @@ def lock_record(
                 upstream_hash=upstream,
                 generation=generation,
                 commit_message=message,
+                parts=part_hashes(doc, level),
             )
     raise KeyError(scene_id)
 
@@ -113,14 +155,33 @@ class SceneReport:
     reasons: tuple[str, ...] = ()
 
 
-_CHANGED = {
-    "shot list": "script or shot list",
-    "visual state": "script, shot list or visual state",
-    "prompts": "script, shot list, visual state or prompts",
-    "frames": "script, shot list, visual state or prompts",
-    "render confirmation": "script, shot list, visual state, prompts or frames",
-    "video": "script, shot list, visual state, prompts or frames",
-}
+def _were(lock_names: Sequence[str]) -> str:
+    """'the shot list was', 'the visual state and prompts were'."""
+    plural = len(lock_names) > 1 or lock_names[0] in ("prompts", "frames")
+    return f"the {_and(lock_names)} {'were' if plural else 'was'}"
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _changed_parts(doc: SceneDoc, name: str, lock: LockRecord) -> tuple[str, ...]:
+    """The parts of the scene that differ from what a stale lock recorded (empty when the
+    lock predates per-part fingerprints)."""
+    if not lock.parts:
+        return ()
+    now = part_hashes(doc, name)
+    return tuple(part for part in _COVERS[name] if lock.parts.get(part) != now[part])
+
+
+def _stale_reasons(stale: Sequence[tuple[str, str]]) -> list[str]:
+    """One short sentence per kind of change: [(what changed, lock name)] in lock order ->
+    'the shot list changed after the visual state and prompts were locked'."""
+    grouped: dict[str, list[str]] = {}
+    for what, name in stale:
+        grouped.setdefault(what, []).append(name)
+    return [f"{what} changed after {_were(names)} locked" for what, names in grouped.items()]
 
 
 def _locks(doc: SceneDoc) -> list[tuple[str, LockRecord]]:
@@ -163,19 +224,27 @@ def scene_reports(state: ProjectState) -> list[SceneReport]:
     for number, (doc, upstream) in enumerate(zip(ordered, upstream_hashes(ordered), strict=True), 1):
         reasons: list[str] = []
         outdated = broken = False
+        regenerated: list[str] = []
+        changed: list[tuple[str, str]] = []
+        upstream_changed: list[str] = []
         for name, lock in _locks(doc):
             if lock.generation != generation:
-                outdated = True
-                reasons.append(
-                    f"the script was regenerated after the {name} was locked "
-                    f"(generation {lock.generation} → {generation})"
-                )
+                regenerated.append(name)
             elif lock.scene_hash != scene_hash(doc, name):
-                outdated = True
-                reasons.append(f"this scene's {_CHANGED[name]} changed after the {name} was locked")
+                parts = _changed_parts(doc, name, lock)
+                what = "the " + _and(parts) if parts else "this scene"
+                changed.append((what.replace("the script", "the scene's script"), name))
             elif lock.upstream_hash != upstream:
-                broken = True
-                reasons.append(f"an earlier scene changed after this scene's {name} was locked")
+                upstream_changed.append(name)
+        if regenerated:
+            outdated = True
+            reasons.append(f"the script was regenerated after {_were(regenerated)} locked")
+        if changed:
+            outdated = True
+            reasons += _stale_reasons(changed)
+        if upstream_changed:
+            broken = True
+            reasons.append(f"an earlier scene changed after {_were(upstream_changed)} locked")
         level = lock_level(doc)
         status = SceneStatus.OUTDATED if outdated else level
         reports.append(
@@ -204,6 +273,9 @@ class Impact:
     frames: int = 0
     clips: int = 0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # What the change throws away for good (a deleted shot's script text, its prompts and
+    # frames): a page asks for a confirmation when this is not empty, as when work goes stale.
+    lost: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def empty(self) -> bool:

@@ -213,8 +213,13 @@ def test_stage5_edit_add_and_extraction(studio, sample_project):
     at.selectbox(key="add_kind").set_value(AssetKind.PROP)
     at.button(key="add_asset").click().run()
     assert_ok(at)
-    assert studio.state(pid).assets.get("prop-brass-loupe").source == "manual"
-    assert "Not mentioned in the script" in texts(at.caption)
+    loupe = studio.state(pid).assets.get("prop-brass-loupe")
+    assert loupe.source == "manual"
+    # An added asset is found where the script names it ('the loupe'), not "not mentioned".
+    numbers = {doc.scene.id: n for n, doc in enumerate(studio.state(pid).ordered_scenes(), 1)}
+    assert loupe.mentions and "loupe" in loupe.description
+    shown = "Mentioned in scene(s) " + ", ".join(str(numbers[m]) for m in loupe.mentions)
+    assert shown in texts(at.caption)
 
     at.button(key="refresh_assets").click().run()
     assert_ok(at)
@@ -463,3 +468,142 @@ def test_stage9_use_the_new_prompt_resolves_the_kept_edit(studio, prompts_open):
     assert_ok(at)
     prompt_set = studio.prompt_sets(pid, 1).prompt_sets[1]
     assert prompt_set.frame_prompt == new and prompt_set.previous_frame_edit is None
+
+
+# ----------------------------------------------------------------------------- issue 10
+
+
+def test_stage7_delete_shows_what_it_invalidates_before_confirming(studio, assets_locked):
+    pid = assets_locked.id
+    for scene in (1, 2):
+        studio.lock_shots(pid, scene)
+    at = open_app(pid)
+    open_scene(at, "sc-1")
+    at.toggle(key="shots_unfreeze_sc-1").set_value(True).run()
+    before = studio.shot_list(pid, 1).shots
+    at.selectbox(key="shot_pick").set_value("1A")
+    at.button(key="delete_shot").click().run()
+    assert_ok(at)
+    warning = texts(at.warning).replace("\\", "")
+    assert "Delete shot 1A" in warning
+    assert "1 scene(s) become Outdated" in warning and "1 later scene(s) get continuity broken" in warning
+    assert "leaves the film" in texts(at.markdown)
+    assert studio.shot_list(pid, 1).shots == before, "nothing changes before the confirmation"
+    at.button(key="shots_cancel").click().run()
+    assert_ok(at)
+    assert "shots_confirm" not in [b.key for b in at.button]
+    at.selectbox(key="shot_pick").set_value("1A")
+    at.button(key="delete_shot").click().run()
+    at.button(key="shots_confirm").click().run()
+    assert_ok(at)
+    after = studio.shot_list(pid, 1).shots
+    assert [s.action for s in after] == [s.action for s in before[1:]]
+    assert "Shot 1A deleted." in texts(at.success)
+    assert studio.hub(pid)[0].status == "Outdated"
+
+
+def test_stage7_add_and_move_a_shot(studio, assets_locked):
+    pid = assets_locked.id
+    at = open_app(pid)
+    open_scene(at, "sc-1")
+    count = len(studio.shot_list(pid, 1).shots)
+    at.selectbox(key="shot_pick").set_value("1A")
+    at.text_area(key="shot_add_action").input("INSERT: a wet umbrella drips on the floor.")
+    at.number_input(key="shot_add_seconds").set_value(2.0)
+    at.button(key="add_shot").click().run()
+    assert_ok(at)
+    shots = studio.shot_list(pid, 1).shots
+    assert len(shots) == count + 1 and shots[1].action == "INSERT: a wet umbrella drips on the floor."
+    assert "Shot added after 1A." in texts(at.success)
+    at.selectbox(key="shot_pick").set_value("1B")
+    at.number_input(key="shot_move_position").set_value(1)
+    at.button(key="move_shot").click().run()
+    assert_ok(at)
+    assert studio.shot_list(pid, 1).shots[0].action == "INSERT: a wet umbrella drips on the floor."
+    at.button(key="add_shot").click().run()  # no action written
+    assert "needs an action" in texts(at.error)
+
+
+def test_one_shot_scene_refuses_to_lose_its_last_shot(studio):
+    project, _ = studio.new_project("One", ("one.fountain", b"INT. HALL - DAY\n\nMARA waits.\n"))
+    lock_phase_a(studio, project.id, STYLE)
+    at = open_app(project.id)
+    open_scene(at, "sc-1")
+    at.button(key="delete_shot").click().run()
+    assert_ok(at)
+    assert "only shot of scene 1" in texts(at.error)
+    assert len(studio.shot_list(project.id, 1).shots) == 1
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (128, 128), (30, 90, 160)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_stage5_delete_merge_upload_and_a_silent_character(studio):
+    script = (b"INT. JETTY - DAY\n\nA GIRL (8) skips along the jetty.\n\nMARA\nCareful!\n\n"
+              b"EXT. PORCH - NIGHT\n\nThe GIRL waits. Mara lights a LANTERN.\n\nMARRA\nCome in.\n")
+    project, _ = studio.new_project("Jetty", ("jetty.fountain", script))
+    pid = project.id
+    studio.approve_script(pid)
+    at = open_app(pid)
+    at.switch_page(STAGE5).run()
+    assert_ok(at)
+    assert "Characters in the action with no lines" in texts(at.markdown)
+    at.button(key="suggest_character-girl").click().run()
+    assert_ok(at)
+    assert studio.state(pid).assets.get("character-girl").mentions == ("sc-1", "sc-2")
+    at.button(key="delete_prop-lantern").click().run()
+    assert_ok(at)
+    assert studio.state(pid).assets.get("prop-lantern") is None
+    at.selectbox(key="merge_into_character-marra").set_value("character-mara")
+    at.button(key="merge_character-marra").click().run()
+    assert_ok(at)
+    assert studio.state(pid).assets.get("character-marra") is None
+    assert "merged into MARA" in texts(at.success)
+    uploader = next(u for u in at.file_uploader if u.key == "upload_character-mara")
+    uploader.set_value([("notes.png", b"not a picture at all", "image/png")])
+    at.run()
+    at.button(key="use_upload_character-mara").click().run()
+    assert_ok(at)
+    assert "is not an image" in texts(at.error)
+    assert studio.state(pid).assets.get("character-mara").image_key is None
+    uploader = next(u for u in at.file_uploader if u.key == "upload_character-mara")
+    uploader.set_value([("mara.png", _png(), "image/png")])
+    at.run()
+    at.button(key="use_upload_character-mara").click().run()
+    assert_ok(at)
+    assert studio.state(pid).assets.get("character-mara").image_key
+    at.text_input(key="add_name").input("GI\u202eRL")
+    at.button(key="add_asset").click().run()
+    assert "text-direction" in texts(at.error).replace("\\", "")
+
+
+def test_stage8_drawer_brings_a_global_asset_into_the_scene(studio, assets_locked):
+    studio.promote_to_global(assets_locked.id, "character-oskar")
+    project, _ = studio.new_project("Other", ("other.fountain", b"INT. HALL - DAY\n\nMARA waits by the door.\n"))
+    pid = project.id
+    lock_phase_a(studio, pid, STYLE)
+    studio.lock_shots(pid, 1)
+    at = open_app(pid)
+    open_scene(at, "sc-1")
+    at.switch_page(STAGE8).run()
+    assert_ok(at)
+    at.selectbox(key="vs_drawer_global").set_value("character-oskar")
+    at.button(key="vs_drawer_global_add").click().run()
+    assert_ok(at)
+    assert "character-oskar" in {r.asset.id for r in studio.visual_state(pid, 1)}
+    assert "from the global library is in scene 1" in texts(at.success)
+    at.text_input(key="vs_drawer_name").input("ROPE LADDER")
+    at.selectbox(key="vs_drawer_kind").set_value(AssetKind.PROP)
+    at.button(key="vs_drawer_new").click().run()
+    assert_ok(at)
+    assert "prop-rope-ladder" in {r.asset.id for r in studio.visual_state(pid, 1)}
+    at.button(key="vs_unpick_sc-1_prop-rope-ladder").click().run()
+    assert_ok(at)
+    assert "prop-rope-ladder" not in {r.asset.id for r in studio.visual_state(pid, 1)}

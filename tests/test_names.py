@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from studio.camera import camera_words
-from studio.names import display_name, title_case
+from studio.names import clean_name, display_name, name_problem, title_case
 from studio.prompts.text import _display_name
 
 
@@ -27,3 +27,19 @@ def test_the_camera_names_a_subject_as_the_prompts_do() -> None:
 
 def test_title_case_keeps_hyphenated_parts() -> None:
     assert title_case("MUD-CAKED") == "Mud-Caked"
+
+
+@pytest.mark.parametrize("name,needle", [
+    ("MIA\x00", "NUL"), ("MIA\nROSE", "one line"), ("MIA\u2028ROSE", "one line"), ("MIA\rROSE", "one line"),
+    ("\u202eAIM", "text-direction"), ("MIA\u2067", "text-direction"), ("MI\u200fA", "text-direction"),
+    ("MIA\x07", "control"), ("MI\ufeffA", "control"), ("", "empty"), (" \t ", "empty"), ("M" * 81, "longer than 80"),
+])
+def test_name_problem_refuses_hostile_names(name: str, needle: str) -> None:
+    problem = name_problem(name, "an asset name")
+    assert problem is not None and needle in problem and problem.startswith("an asset name")
+
+
+@pytest.mark.parametrize("name", ["MIA", "Zoë", "李", "Oskar's Umbrella Shop", "MIA\tROSE", "👩\u200d🚀 ASTRONAUT"])
+def test_name_problem_accepts_ordinary_names(name: str) -> None:
+    assert name_problem(name) is None
+    assert clean_name("  MIA \t ROSE ") == "MIA ROSE"

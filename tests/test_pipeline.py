@@ -21,6 +21,7 @@ from studio.model import (
     SceneDoc,
     Script,
     ScriptElement,
+    Shot,
     Stage,
     Treatment,
 )
@@ -254,9 +255,47 @@ def test_outdated_reason_explains_why():
     report = pipeline.scene_reports(state)[1]
     assert report.status is SceneStatus.OUTDATED
     assert report.level is SceneStatus.FRAMES_LOCKED
-    assert any("this scene's script or shot list changed" in r for r in report.reasons)
+    # One short sentence naming what changed and which locks it undid (not one run-on
+    # "script, shot list, visual state or prompts changed" clause per lock).
+    assert report.reasons == (
+        "the scene's script changed after the shot list, visual state, prompts and frames were locked",
+    )
     later = pipeline.scene_reports(state)[2]
-    assert any("earlier scene changed" in r for r in later.reasons)
+    assert later.reasons == ("an earlier scene changed after the shot list was locked",)
+
+
+def test_outdated_reason_names_the_part_that_changed():
+    state = with_locks(base_state(), {2: "frames"})
+    doc = state.scenes["sc-2"]
+    shots = (Shot(id="2A", duration_s=3, action="A new opening."),)
+    edited = doc.model_copy(update={"work": doc.work.model_copy(update={"shots": shots})})
+    state = state.model_copy(update={"scenes": {**state.scenes, "sc-2": edited}})
+    assert pipeline.scene_reports(state)[1].reasons == (
+        "the shot list changed after the shot list, visual state, prompts and frames were locked",
+    )
+    # A lock recorded before per-part fingerprints were kept still gets a short sentence.
+    old = {name: getattr(edited.work, name).model_copy(update={"parts": {}}) for name in LOCK_FIELDS[:4]}
+    legacy = edited.model_copy(update={"work": edited.work.model_copy(update=old)})
+    state = state.model_copy(update={"scenes": {**state.scenes, "sc-2": legacy}})
+    assert pipeline.scene_reports(state)[1].reasons == (
+        "this scene changed after the shot list, visual state, prompts and frames were locked",
+    )
+    assert pipeline.scene_reports(regenerate(with_locks(base_state(), {1: "prompts"})))[0].reasons == (
+        "the script was regenerated after the shot list, visual state and prompts were locked",
+    )
+
+
+def test_scene_hash_of_an_unchanged_scene_is_what_older_locks_recorded():
+    """Locks stored before the per-part fingerprints still match an unchanged scene."""
+    from studio.objects import canonical_json, sha256_hex
+
+    doc = base_state().scenes["sc-1"]
+    data = doc.scene.model_dump(mode="json", exclude={"line"})
+    for element in data["elements"]:
+        element.pop("line", None)
+    old = {"scene": data, "shots": [], "visual": [], "carry": [], "prompts": [],
+           "start_frame_only": [], "targets": ["flux", None], "frames": []}
+    assert pipeline.scene_hash(doc, "video") == sha256_hex(canonical_json(old))
 
 
 def test_impact_lists_what_an_edit_would_invalidate():

@@ -326,3 +326,254 @@ def test_every_scene_has_complete_drafts(studio, project):
         assert view.shots and not view.problems
         prompts = studio.prompt_sets(project, number)
         assert len(prompts.prompt_sets) == len(view.shots)
+
+
+# --------------------------------------------------------------------------- issue 10: shots
+
+
+def test_add_move_and_delete_shots(studio, project):
+    lock_phase_a(studio, project)
+    before = studio.shot_list(project, 2).shots
+    studio.add_shot(project, 2, "INSERT: the claim ticket, rain-spotted.", after="2A", duration_s=2.5)
+    added = studio.shot_list(project, 2).shots
+    assert [s.id for s in added] == [f"2{chr(65 + i)}" for i in range(len(before) + 1)]
+    assert added[1].action == "INSERT: the claim ticket, rain-spotted." and added[1].duration_s == 2.5
+    assert [s.action for s in added[2:]] == [s.action for s in before[1:]]
+    with pytest.raises(BadInput, match="added by hand"):
+        studio.merge_shots(project, 2, "2A")  # 2B, the added shot, holds no script text
+    with pytest.raises(BadInput, match="added by hand"):
+        studio.split_shot(project, 2, "2B")
+    with pytest.raises(BadInput, match="action"):
+        studio.add_shot(project, 2, "   ")
+    with pytest.raises(BadInput, match="at most 8"):
+        studio.add_shot(project, 2, "A long hold.", duration_s=12)
+    studio.move_shot(project, 2, "2B", 1)
+    moved = studio.shot_list(project, 2).shots
+    assert moved[0].action == "INSERT: the claim ticket, rain-spotted." and moved[0].id == "2A"
+    assert moved[1].action == before[0].action
+    with pytest.raises(BadInput, match="positions 1 to"):
+        studio.move_shot(project, 2, "2A", 99)
+    with pytest.raises(Conflict):
+        studio.move_shot(project, 2, "2A", 1)
+    studio.delete_shot(project, 2, "2A")
+    assert [s.action for s in studio.shot_list(project, 2).shots] == [s.action for s in before]
+    with pytest.raises(NotFound, match="no shot 2Z"):
+        studio.delete_shot(project, 2, "2Z")
+
+
+def test_deleting_the_last_shot_of_a_scene_is_refused(studio):
+    project, _ = studio.new_project("One shot", ("one.fountain", b"INT. HALL - DAY\n\nMARA waits.\n"))
+    lock_phase_a(studio, project.id)
+    assert len(studio.shot_list(project.id, 1).shots) == 1
+    with pytest.raises(BadInput, match="only shot of scene 1"):
+        studio.preview_shot_edit(project.id, 1, "delete", "1A")
+    with pytest.raises(BadInput, match="only shot of scene 1"):
+        studio.delete_shot(project.id, 1, "1A")
+
+
+def test_shot_edits_preview_what_they_make_outdated(studio, project):
+    lock_phase_a(studio, project)
+    for scene in (2, 3):
+        lock_scene(studio, project, scene, "shots")
+    head = studio.head(project)
+    shots = studio.shot_list(project, 2).shots
+    for op, args in (("delete", {}), ("move", {"position": 2}), ("add", {"action": "Rain on the glass."}),
+                     ("split", {})):
+        impact = studio.preview_shot_edit(project, 2, op, shots[0].id, **args)
+        assert impact.outdated == ("sc-2",), op
+        assert impact.continuity_broken == ("sc-3",), op
+        assert "1 scene(s) become Outdated" in impact.summary()
+        assert any("locked" in note for note in impact.notes)
+    assert studio.head(project) == head, "a preview writes nothing"
+    deleted = studio.preview_shot_edit(project, 2, "delete", shots[0].id)
+    assert any("leaves the film" in n and shots[0].action[:20] in n for n in deleted.lost)
+    assert any("re-lettered" in n and "2B → 2A" in n for n in deleted.notes)
+    # An unlocked scene: nothing downstream to lose.
+    assert studio.preview_shot_edit(project, 4, "move", "4A", position=2).empty
+
+
+def test_a_moved_shot_keeps_its_prompts(studio, project):
+    lock_phase_a(studio, project)
+    lock_scene(studio, project, 1, "visual")
+    studio.edit_prompt(project, 1, "1B", frame_prompt="Oskar under the green lamp.")
+    notes = studio.preview_shot_edit(project, 1, "move", "1B", position=1).notes
+    assert any("1B → 1A" in n and "follow them" in n for n in notes)
+    studio.move_shot(project, 1, "1B", 1)
+    saved = {p.shot_id: p for p in studio.state(project).scenes["sc-1"].work.prompts}
+    assert saved["1A"].frame_prompt == "Oskar under the green lamp." and saved["1A"].frame_edited
+    assert not saved["1B"].frame_edited
+    assert "Shot 1A's prompts are dropped." in studio.preview_shot_edit(project, 1, "delete", "1A").lost
+    studio.delete_shot(project, 1, "1A")
+    assert not any(p.frame_edited for p in studio.state(project).scenes["sc-1"].work.prompts)
+
+
+def test_shot_table_errors_are_in_words(studio, project):
+    lock_phase_a(studio, project)
+    rows = [s.model_dump() for s in studio.shot_list(project, 2).shots]
+    rows[1]["duration_s"] = "long"
+    with pytest.raises(BadInput) as caught:
+        studio.save_shots(project, 2, rows)
+    message = str(caught.value)
+    assert "row 2" in message and "duration" in message and "number" in message
+    assert "duration_s" not in message and "Value error" not in message and "1." not in message
+
+
+# --------------------------------------------------------------------------- issue 10: assets
+
+JETTY = b"""INT. JETTY - DAY
+
+A GIRL (8) skips along the jetty. The grey sea heaves below the planks.
+
+MARA
+Careful on the jetty!
+
+EXT. PORCH - NIGHT
+
+The GIRL waits by the door. Mara lights a LANTERN.
+
+MARRA
+Come in, love.
+"""
+
+
+@pytest.fixture
+def jetty(studio):
+    project, _ = studio.new_project("Jetty", ("jetty.fountain", JETTY))
+    return project.id
+
+
+def test_a_silent_character_and_a_named_object_can_be_added(studio, jetty):
+    suggested = studio.suggested_assets(jetty)
+    assert [(a.name, a.mentions) for a in suggested] == [("GIRL", ("sc-1", "sc-2"))]
+    studio.approve_script(jetty)
+    studio.add_asset(jetty, "character", "GIRL")
+    studio.add_asset(jetty, "prop", "jetty")
+    girl = studio.state(jetty).assets.get("character-girl")
+    jetty_prop = studio.state(jetty).assets.get("prop-jetty")
+    assert girl.mentions == ("sc-1", "sc-2") and "skips along the jetty" in girl.description
+    assert jetty_prop.mentions == ("sc-1",) and "jetty" in jetty_prop.description
+    in_scene = {r.asset.id for r in studio.visual_state(jetty, 1)}
+    assert {"character-girl", "prop-jetty"} <= in_scene
+    assert studio.suggested_assets(jetty) == ()
+
+
+@pytest.mark.parametrize("name,why", [
+    ("GI\u202eRL", "text-direction"), ("MA\nRA", "one line"), ("MA\x00RA", "NUL"),
+    ("\u2066MARA", "text-direction"), ("MA\u200bRA", "control"), ("   ", "empty"), ("X" * 81, "longer"),
+])
+def test_asset_names_refuse_hostile_characters(studio, jetty, name, why):
+    studio.approve_script(jetty)
+    with pytest.raises(BadInput, match=why):
+        studio.add_asset(jetty, "character", name)
+    with pytest.raises(BadInput, match=why):
+        studio.edit_asset(jetty, "character-mara", {"name": name})
+    assert studio.state(jetty).assets.get("character-mara").name == "MARA"
+
+
+def test_two_names_with_one_slug_get_a_clear_message(studio, jetty):
+    studio.approve_script(jetty)
+    studio.add_asset(jetty, "prop", "Café Sign")
+    with pytest.raises(Conflict, match=r"'Cafe Sign' and the prop 'Café Sign' would get the same id \(prop-cafe-sign\)"):
+        studio.add_asset(jetty, "prop", "Cafe Sign")
+    with pytest.raises(Conflict, match="already a prop called 'Café Sign'"):
+        studio.add_asset(jetty, "prop", "café sign")
+    # Names without Latin letters do not all collapse onto one slug.
+    studio.add_asset(jetty, "character", "李")
+    studio.add_asset(jetty, "character", "王")
+    ids = [a.id for a in studio.state(jetty).assets.assets if a.name in ("李", "王")]
+    assert len(set(ids)) == 2
+    with pytest.raises(BadInput, match="not a kind of asset"):
+        studio.add_asset(jetty, "vehicle", "Bus")
+
+
+def test_a_bogus_asset_is_deleted_not_locked(studio, jetty):
+    studio.approve_script(jetty)
+    assert studio.state(jetty).assets.get("prop-lantern") is not None
+    studio.delete_asset(jetty, "prop-lantern")
+    assert studio.state(jetty).assets.get("prop-lantern") is None
+    with pytest.raises(Conflict, match="up to date"):
+        studio.refresh_assets(jetty)  # the extraction does not bring it back
+    # The lock gate opens with the remaining assets, the bogus one never locked.
+    studio.choose_style(jetty, "neo-noir")
+    lock_phase_a_rest(studio, jetty)
+    assert studio.gates(jetty)[Stage.HUB].open
+    with pytest.raises(GateClosed, match="unlock it before deleting"):
+        studio.delete_asset(jetty, "character-mara")
+
+
+def test_merging_two_entries_of_one_character(studio, jetty):
+    studio.approve_script(jetty)
+    assert {"character-mara", "character-marra"} <= {a.id for a in studio.state(jetty).assets.assets}
+    with pytest.raises(BadInput, match="one kind"):
+        studio.merge_assets(jetty, "character-marra", "location-porch")
+    studio.merge_assets(jetty, "character-marra", "character-mara")
+    state = studio.state(jetty)
+    assert state.assets.get("character-marra") is None
+    assert state.assets.retired == {"character-marra": "character-mara"}
+    assert set(state.assets.get("character-mara").mentions) >= {"sc-1", "sc-2"}
+    assert "character-mara" in {r.asset.id for r in studio.visual_state(jetty, 2)}
+    assert "character-marra" not in {r.asset.id for r in studio.visual_state(jetty, 2)}
+
+
+def _png(size=(96, 64)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 40, 40)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_upload_your_own_reference_image(studio, jetty):
+    studio.approve_script(jetty)
+    studio.upload_image_key(jetty, "character-mara", "mara ref.png", _png())
+    key = studio.state(jetty).assets.get("character-mara").image_key
+    assert studio.media_bytes(key).startswith(b"\x89PNG")
+    studio.lock_asset(jetty, "character-mara")  # an uploaded key counts for the lock
+    with pytest.raises(GateClosed, match="locked"):
+        studio.upload_image_key(jetty, "character-mara", "again.png", _png())
+    head = studio.head(jetty)
+    bad = [
+        ("notes.png", b"just some text, not a picture", "not an image"),
+        ("cut.png", _png()[:60], "cut short or damaged"),
+        ("../../etc/passwd.png", _png(), "file name"),
+        ("huge.png", b"\x89PNG\r\n\x1a\n" + bytes(21 * 1024 * 1024), "over the 20.0 MB limit"),
+        ("wide.png", _png((9000, 70)), "8192-pixel limit"),
+        ("tiny.png", _png((8, 8)), "at least 64 pixels"),
+        ("empty.png", b"", "empty"),
+    ]
+    for name, data, why in bad:
+        with pytest.raises(BadInput, match=why):
+            studio.upload_image_key(jetty, "location-porch", name, data)
+    assert studio.head(jetty) == head, "nothing written for a refused upload"
+
+
+def test_global_assets_travel_to_another_project(studio, jetty, project):
+    lock_phase_a(studio, project)
+    studio.promote_to_global(project, "character-oskar")
+    oskar = studio.state(project).assets.get("character-oskar")
+    lock_phase_a(studio, jetty)
+    studio.lock_shots(jetty, 1)
+    drawer = studio.asset_drawer(jetty, 1)
+    assert "character-oskar" in [g.id for g in drawer.global_assets]
+    studio.pick_global_asset(jetty, 1, "character-oskar")
+    state = studio.state(jetty)
+    imported = state.assets.get("character-oskar")
+    assert imported.source == "global" and imported.locked and imported.image_key == oskar.image_key
+    assert studio.gates(jetty)[Stage.HUB].open, "the stage 5 gate stays locked"
+    assert "character-oskar" in {r.asset.id for r in studio.visual_state(jetty, 1)}
+    with pytest.raises(Conflict, match="in this scene already"):
+        studio.pick_global_asset(jetty, 1, "character-oskar")
+    # A scene-only asset and one from an earlier scene.
+    studio.add_scene_asset(jetty, 1, "prop", "Rope Ladder", "A frayed rope ladder down to the boat.")
+    assert "prop-rope-ladder" in {r.asset.id for r in studio.visual_state(jetty, 1)}
+    assert studio.state(jetty).assets.get("prop-rope-ladder").locked
+    studio.lock_visual_state(jetty, 1)
+    studio.lock_shots(jetty, 2)
+    earlier = [a.id for a in studio.asset_drawer(jetty, 2).earlier_assets]
+    assert "character-oskar" in earlier and "prop-rope-ladder" in earlier
+    studio.pick_scene_asset(jetty, 2, "prop-rope-ladder")
+    assert "prop-rope-ladder" in {r.asset.id for r in studio.visual_state(jetty, 2)}
+    studio.unpick_scene_asset(jetty, 2, "prop-rope-ladder")
+    assert "prop-rope-ladder" not in {r.asset.id for r in studio.visual_state(jetty, 2)}

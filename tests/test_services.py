@@ -169,10 +169,15 @@ def test_second_import_needs_a_new_branch(studio, sample_project):
 
 def test_params_validation_and_staging(studio):
     project = studio.create_project("Staged")
-    with pytest.raises(BadInput, match="tonal_precision"):
+    # Messages name the field in words, never as 'target_max_s: Value error, …'.
+    with pytest.raises(BadInput, match="the tonal precision must be at least 10 characters long") as short:
         studio.save_params(project.id, {"tonal_precision": "short"})
-    with pytest.raises(BadInput, match="target_max_s"):
+    with pytest.raises(BadInput, match="the longest target length must not be shorter") as order:
         studio.save_params(project.id, {"tonal_precision": "Dry, deadpan", "target_min_s": 300, "target_max_s": 200})
+    with pytest.raises(BadInput, match="the shortest target length must be a whole number") as kind:
+        studio.save_params(project.id, {"tonal_precision": "Dry, deadpan", "target_min_s": "soon"})
+    for caught in (short, order, kind):
+        assert "_" not in str(caught.value) and "Value error" not in str(caught.value)
     studio.save_params(project.id, ProjectParams(tonal_precision="Dry and deadpan comedy", genres=("comedy",)))
     studio.stage_file(project.id, "two.fountain", TWO_SCENES, role=FileRole.PRIMARY)
     studio.stage_file(project.id, "notes.txt", "Café notes: rain, always rain.".encode("cp1252"), tag="research")

@@ -9,7 +9,7 @@ assembled prompt set) when nothing is saved yet, and gates govern only locking a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -20,9 +20,11 @@ from studio.errors import BadInput, Conflict, GateClosed, NotFound
 from studio.model import (
     Asset,
     AssetKind,
+    AssetsDoc,
     AssetState,
     CarryDecision,
     Changes,
+    GlobalAsset,
     ProjectState,
     PromptSet,
     Scene,
@@ -32,8 +34,9 @@ from studio.model import (
     StylePack,
     slugify,
 )
+from studio.names import clean_name, name_problem
 from studio.ports import FrameRenderer, FrameSpec
-from studio.services.workspace import Workspace
+from studio.services.workspace import Workspace, validation_message
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, scene_key
 
@@ -82,6 +85,27 @@ class ShotListView:
     locked: bool
     problems: tuple[str, ...]
     total_s: float
+
+
+@dataclass(frozen=True)
+class ShotEdit:
+    """A shot list change: the new shots and, for each old shot id whose shot survives,
+    its new id (its prompts, frames, clips and seed follow it; the work of a shot that has
+    no new id is dropped). ``renamed`` None: ids are kept as they are (table edits)."""
+
+    shots: tuple[Shot, ...]
+    renamed: dict[str, str] | None = None
+    dropped: tuple[Shot, ...] = ()  # deleted shots: their script text leaves the film
+
+
+@dataclass(frozen=True)
+class AssetDrawer:
+    """Stage 8's asset drawer: what can be brought into a scene its text does not name."""
+
+    global_assets: tuple[GlobalAsset, ...]
+    earlier_assets: tuple[Asset, ...]
+    other_assets: tuple[Asset, ...]
+    picked: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -152,7 +176,10 @@ class PlanningService:
         existing = state.assets.assets
         names = {a.name.upper() for a in existing if a.kind is not AssetKind.PROP}
         extracted: list[Asset] = list(existing)
+        retired = state.assets.retired
         for name, mentions in asset_rules.extract_props(scenes, exclude=names):
+            if f"prop-{slugify(name)}" in retired:
+                continue  # the user deleted it or merged it into another asset
             extracted.append(
                 Asset(
                     id=f"prop-{slugify(name)}",
@@ -202,34 +229,203 @@ class PlanningService:
             try:
                 changes = AssetChanges.model_validate(changes)
             except ValidationError as exc:
-                raise BadInput(f"invalid asset edit: {exc.errors()[0]['msg']}") from exc
+                raise BadInput(validation_message("asset edit", exc)) from exc
         updates = {k: v for k, v in changes.model_dump(exclude_unset=True).items() if v is not None}
-        if "name" in updates and not str(updates["name"]).strip():
-            raise BadInput("an asset needs a name")
+        if "name" in updates:
+            updates["name"] = _check_asset_name(str(updates["name"]))
 
         def change(state: ProjectState) -> Any:
             asset = state.assets.get(asset_id)
             if asset is not None and asset.locked:
                 raise GateClosed(f"{asset.name} is locked: unlock it to edit")
+            if asset is not None and "name" in updates:
+                twin = next(
+                    (a for a in state.assets.assets if a.id != asset_id and a.kind is asset.kind
+                     and a.name.casefold() == updates["name"].casefold()),
+                    None,
+                )
+                if twin is not None:
+                    raise Conflict(
+                        f"there is already a {asset.kind.value} called {twin.name!r}: merge the two "
+                        "instead of giving them one name"
+                    )
             return self._replace_asset(state, asset_id, **updates)
 
         return self._edit_assets(project_ref, f"Edit asset {asset_id}", "edit_asset", change)
 
+    def _new_asset(self, state: ProjectState, kind: AssetKind, name: str, description: str,
+                   source: str = "manual") -> Asset:
+        """An asset the user adds: its id from its name (a clear message when the name
+        collides with another's id), its mentions and description from the script."""
+        new_id = asset_rules.asset_id(kind, name)
+        existing = state.assets.get(new_id)
+        if existing is not None:
+            if existing.name.casefold() == name.casefold():
+                raise Conflict(f"there is already a {kind.value} called {existing.name!r}")
+            raise Conflict(
+                f"{name!r} and the {kind.value} {existing.name!r} would get the same id "
+                f"({new_id}), as names that differ only in accents, case or punctuation do: "
+                f"choose a name that differs in its letters, or use {existing.name!r}"
+            )
+        twin = next((a for a in state.assets.assets if a.kind is kind and a.name.casefold() == name.casefold()), None)
+        if twin is not None:
+            raise Conflict(f"there is already a {kind.value} called {twin.name!r}")
+        scenes = [d.scene for d in state.ordered_scenes()]
+        asset = Asset(
+            id=new_id,
+            kind=kind,
+            name=name,
+            description=description.strip(),
+            mentions=asset_rules.mentions_of(scenes, kind, name),
+            source=source,  # type: ignore[arg-type]
+        )
+        if not asset.description:
+            asset = asset.model_copy(update={"description": asset_rules.describe_from_mentions(scenes, asset)})
+        return asset
+
+    @staticmethod
+    def _with_asset(assets: AssetsDoc, asset: Asset) -> AssetsDoc:
+        retired = {k: v for k, v in assets.retired.items() if k != asset.id}
+        return assets.model_copy(update={"assets": assets.assets + (asset,), "retired": retired})
+
     def add_asset(self, project_ref: str, kind: AssetKind | str, name: str, description: str = "") -> CommitRow:
-        """Add an asset the extraction missed (a prop, usually)."""
-        kind = AssetKind(kind)
-        cleaned = " ".join(name.split())
-        if not cleaned:
-            raise BadInput("an asset needs a name")
+        """Add an asset the extraction missed: a character who never speaks (a GIRL in the
+        action lines), a named object (the jetty), a location. The scenes that name it and
+        a description from those mentions are filled in from the script."""
+        kind = _asset_kind(kind)
+        cleaned = _check_asset_name(name)
 
         def change(state: ProjectState) -> Any:
-            asset_id = f"{kind.value}-{slugify(cleaned)}"
-            if state.assets.get(asset_id) is not None:
-                raise Conflict(f"there is already a {kind.value} called {cleaned!r}")
-            asset = Asset(id=asset_id, kind=kind, name=cleaned, description=description.strip(), source="manual")
-            return state.assets.model_copy(update={"assets": state.assets.assets + (asset,)})
+            return self._with_asset(state.assets, self._new_asset(state, kind, cleaned, description))
 
         return self._edit_assets(project_ref, f"Add {kind.value} {cleaned}", "edit_asset", change)
+
+    def suggested_assets(self, project_ref: str) -> tuple[Asset, ...]:
+        """Characters the action introduces who never speak ('A GIRL (8)…'), offered in
+        stage 5 for the user to add; none is added on its own."""
+        state = self._ws.state(project_ref)
+        scenes = [d.scene for d in state.ordered_scenes()]
+        known = [a.name for a in state.assets.assets if a.kind is AssetKind.CHARACTER]
+        suggestions = []
+        for name, mentions in asset_rules.suggest_characters(scenes, known):
+            asset_id = asset_rules.asset_id(AssetKind.CHARACTER, name)
+            if asset_id in state.assets.retired or state.assets.get(asset_id) is not None:
+                continue
+            asset = Asset(id=asset_id, kind=AssetKind.CHARACTER, name=name, mentions=mentions, source="script")
+            suggestions.append(asset.model_copy(update={"description": asset_rules.describe_from_mentions(scenes, asset)}))
+        return tuple(suggestions)
+
+    def _retire(self, state: ProjectState, asset_id: str, into: str | None) -> dict[str, BaseModel]:
+        """Changes that remove ``asset_id`` from the project: from the master list and from
+        every scene's states, carry decisions and picks, which move to ``into`` if given."""
+        victim = state.assets.get(asset_id)
+        assert victim is not None
+        survivor = state.assets.get(into) if into else None
+        changes: dict[str, BaseModel] = {}
+        for doc in state.ordered_scenes():
+            needed = {a.id for a in continuity.scene_assets(state, doc.scene)}
+            work = doc.work
+            states = [v for v in work.visual_state if v.asset_id != asset_id]
+            carry = [c for c in work.carry_decisions if c.asset_id != asset_id]
+            extra = [a for a in work.extra_assets if a != asset_id]
+            shots = work.shots
+            if survivor is not None:
+                have = {v.asset_id for v in states}
+                states += [v.model_copy(update={"asset_id": survivor.id}) for v in work.visual_state
+                           if v.asset_id == asset_id and survivor.id not in have]
+                decided = {(c.asset_id, c.tag) for c in carry}
+                carry += [c.model_copy(update={"asset_id": survivor.id}) for c in work.carry_decisions
+                          if c.asset_id == asset_id and (survivor.id, c.tag) not in decided]
+                if asset_id in needed and survivor.id not in needed and survivor.id not in extra:
+                    extra.append(survivor.id)  # the survivor stands where the merged one stood
+                if victim.kind is AssetKind.CHARACTER:
+                    shots = tuple(
+                        shot.model_copy(update={"characters": tuple(dict.fromkeys(
+                            c.model_copy(update={"name": survivor.name}) if c.name.upper() == victim.name.upper() else c
+                            for c in shot.characters
+                        ))})
+                        for shot in shots
+                    )
+            new_work = work.model_copy(update={
+                "visual_state": tuple(states), "carry_decisions": tuple(carry),
+                "extra_assets": tuple(extra), "shots": shots,
+            })
+            if new_work != work:
+                changes[scene_key(doc.scene.id)] = doc.model_copy(update={"work": new_work})
+        assets = tuple(a for a in state.assets.assets if a.id != asset_id)
+        if survivor is not None:
+            update: dict[str, Any] = {"mentions": tuple(dict.fromkeys((*survivor.mentions, *victim.mentions)))}
+            if not survivor.locked:
+                if not survivor.description.strip():
+                    update["description"] = victim.description
+                if not survivor.image_key:
+                    update["image_key"] = victim.image_key
+            merged = survivor.model_copy(update=update)
+            assets = tuple(merged if a.id == survivor.id else a for a in assets)
+        retired = {**state.assets.retired, asset_id: into}
+        changes["assets"] = state.assets.model_copy(update={"assets": assets, "retired": retired})
+        return changes
+
+    def delete_asset(self, project_ref: str, asset_id: str) -> CommitRow:
+        """Delete an asset the extraction got wrong (a sound taken for a prop): it leaves
+        the lock gate and every scene, and a new extraction does not bring it back."""
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            self._ws.require(state, Stage.ASSETS)
+            asset = state.assets.get(asset_id)
+            if asset is None:
+                raise NotFound(f"no asset {asset_id!r} in this project")
+            if asset.locked:
+                raise GateClosed(f"{asset.name} is locked: unlock it before deleting it")
+            return self._retire(state, asset_id, None)
+
+        return self._ws.commit(project_ref, compute, f"Delete asset {asset_id}", action="delete_asset")
+
+    def merge_assets(self, project_ref: str, asset_id: str, into: str) -> CommitRow:
+        """Merge two entries that are the same character, place or prop: ``asset_id`` goes,
+        its mentions, scene states, carry decisions and shot-list appearances move to
+        ``into`` (which keeps its own name, description and image key)."""
+        if asset_id == into:
+            raise BadInput("choose two different assets to merge")
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            self._ws.require(state, Stage.ASSETS)
+            victim, survivor = state.assets.get(asset_id), state.assets.get(into)
+            for ref, found in ((asset_id, victim), (into, survivor)):
+                if found is None:
+                    raise NotFound(f"no asset {ref!r} in this project")
+            assert victim is not None and survivor is not None
+            if victim.kind is not survivor.kind:
+                raise BadInput(
+                    f"{victim.name} is a {victim.kind.value} and {survivor.name} a {survivor.kind.value}: "
+                    "only two assets of one kind can be the same thing"
+                )
+            if victim.locked:
+                raise GateClosed(f"{victim.name} is locked: unlock it before merging it into {survivor.name}")
+            return self._retire(state, asset_id, into)
+
+        return self._ws.commit(project_ref, compute, f"Merge asset {asset_id} into {into}", action="merge_assets")
+
+    def upload_image_key(self, project_ref: str, asset_id: str, filename: str, data: bytes) -> CommitRow:
+        """Use the user's own reference image as an asset's image key (checked to be a real
+        PNG, JPEG or WebP picture, re-encoded as PNG)."""
+        png = asset_rules.read_reference_image(filename, data)
+        state = self._ws.state(project_ref)
+        self._ws.require(state, Stage.ASSETS)
+        asset = state.assets.get(asset_id)
+        if asset is None:
+            raise NotFound(f"no asset {asset_id!r} in this project")
+        if asset.locked:
+            raise GateClosed(f"{asset.name} is locked: unlock it to give it a new image key")
+        media = self.store.put_media(png, "image/png")
+
+        def change(current: ProjectState) -> Any:
+            found = current.assets.get(asset_id)
+            if found is not None and found.locked:
+                raise GateClosed(f"{found.name} is locked: unlock it to give it a new image key")
+            return self._replace_asset(current, asset_id, image_key=media)
+
+        return self._edit_assets(project_ref, f"Reference image for {asset.name}", "image_key", change)
 
     def generate_image_key(self, project_ref: str, asset_id: str) -> CommitRow:
         """Render an asset's image key in the chosen style through the FrameRenderer port."""
@@ -381,26 +577,33 @@ class PlanningService:
             return doc.work.shots
         return self._breakdown(state, doc, self._ws.scene_number(state, doc.scene.id))
 
+    def _shot_edit(self, state: ProjectState, scene_id: str, make: Any) -> tuple[SceneDoc, ShotEdit]:
+        """The scene after a shot list change (validated; nothing saved)."""
+        self._ws.require(state, Stage.SHOTS, scene_id)
+        doc = state.scenes[scene_id]
+        number = self._ws.scene_number(state, scene_id)
+        made = make(state, doc, number)
+        edit = made if isinstance(made, ShotEdit) else ShotEdit(tuple(made))
+        problems = breakdown.validate_shots(edit.shots, doc.scene)
+        if problems:
+            raise BadInput("the shot list has problems: " + "; ".join(problems[:4]))
+        work = doc.work.model_copy(update={"shots": edit.shots})
+        if edit.renamed is not None:
+            work = _follow_shots(work, edit.renamed)
+        return doc.model_copy(update={"work": work}), edit
+
     def _save_shots(
         self, project_ref: str, scene_ref: str | int, make: Any, message: str, action: str, *, lock: bool = False
     ) -> CommitRow:
         scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
-            self._ws.require(state, Stage.SHOTS, scene_id)
-            doc = state.scenes[scene_id]
-            number = self._ws.scene_number(state, scene_id)
-            shots = tuple(make(state, doc, number))
-            problems = breakdown.validate_shots(shots, doc.scene)
-            if problems:
-                raise BadInput("the shot list has problems: " + "; ".join(problems[:4]))
-            work = doc.work.model_copy(update={"shots": shots})
-            new_doc = doc.model_copy(update={"work": work})
+            new_doc, _ = self._shot_edit(state, scene_id, make)
             if lock:
                 probe = state.model_copy(update={"scenes": {**state.scenes, scene_id: new_doc}})
                 record = pipeline.lock_record(probe, scene_id, message, "shot list")
                 new_doc = new_doc.model_copy(
-                    update={"work": work.model_copy(update={"shots_lock": record})}
+                    update={"work": new_doc.work.model_copy(update={"shots_lock": record})}
                 )
             return {scene_key(scene_id): new_doc}
 
@@ -411,12 +614,12 @@ class PlanningService:
         self, project_ref: str, scene_ref: str | int, shots: Sequence[Shot | dict[str, Any]], message: str = ""
     ) -> CommitRow:
         """Save an edited shot list (the editable table). Validated; ids re-lettered."""
-        try:
-            parsed = [s if isinstance(s, Shot) else Shot.model_validate(_clean_row(s)) for s in shots]
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            where = ".".join(str(p) for p in error["loc"])
-            raise BadInput(f"shot list: {where}: {error['msg']}") from exc
+        parsed = []
+        for n, row in enumerate(shots, 1):
+            try:
+                parsed.append(row if isinstance(row, Shot) else Shot.model_validate(_clean_row(row)))
+            except ValidationError as exc:
+                raise BadInput(validation_message(f"shot in row {n}", exc)) from exc
         if not parsed:
             raise BadInput("a shot list needs at least one shot")
 
@@ -426,17 +629,151 @@ class PlanningService:
         text = message.strip() or "Edit shot list"
         return self._save_shots(project_ref, scene_ref, make, text, "edit_shots")
 
-    def split_shot(self, project_ref: str, scene_ref: str | int, shot_id: str) -> CommitRow:
-        def make(state: ProjectState, doc: SceneDoc, number: int) -> Sequence[Shot]:
-            return breakdown.split_shot(self.current_shots(state, doc), shot_id, doc.scene, number)
+    # One maker per shot list operation: (state, doc, number) -> ShotEdit. Ids are always
+    # re-lettered in order (2A, 2B…), as a split does; each surviving shot's work follows it.
 
-        return self._save_shots(project_ref, scene_ref, make, f"Split shot {shot_id}", "split_shot")
+    def _split_op(self, shot_id: str) -> Any:
+        def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
+            shots = self.current_shots(state, doc)
+            _refuse_hand_made(shots, [shot_id], "split")
+            new = breakdown.split_shot(shots, shot_id, doc.scene, number)
+            at = _position(shots, shot_id)
+            renamed = {s.id: new[n + (n > at)].id for n, s in enumerate(shots)}
+            return ShotEdit(new, renamed)
+
+        return make
+
+    def _merge_op(self, shot_id: str) -> Any:
+        def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
+            shots = self.current_shots(state, doc)
+            at = _position(shots, shot_id)
+            _refuse_hand_made(shots, [s.id for s in shots[at : at + 2]], "merge")
+            new = breakdown.merge_shots(shots, shot_id, doc.scene, number)
+            renamed = {s.id: new[n - (n > at)].id for n, s in enumerate(shots) if n != at + 1}
+            return ShotEdit(new, renamed)
+
+        return make
+
+    def _add_op(self, after: str | None, action: str, dialogue: str, duration_s: float, camera: str) -> Any:
+        def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
+            shots = list(self.current_shots(state, doc))
+            at = len(shots) if after in (None, "") else _position(shots, str(after)) + 1
+            neighbour = shots[at - 1] if at else (shots[0] if shots else None)
+            try:
+                shot = Shot(
+                    id=f"{number}Z",
+                    duration_s=duration_s,
+                    action=action.strip(),
+                    dialogue=dialogue.strip(),
+                    camera=camera.strip() or "INSERT",
+                    setting=neighbour.setting if neighbour else "",
+                )
+            except ValidationError as exc:
+                raise BadInput(validation_message("new shot", exc)) from exc
+            if not shot.action and not shot.dialogue:
+                raise BadInput("the new shot needs an action (what the camera sees) or a line of dialogue")
+            new = breakdown.relabel([*shots[:at], shot, *shots[at:]], number)
+            renamed = {s.id: new[n + (n >= at)].id for n, s in enumerate(shots)}
+            return ShotEdit(new, renamed)
+
+        return make
+
+    def _delete_op(self, shot_id: str) -> Any:
+        def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
+            shots = list(self.current_shots(state, doc))
+            at = _position(shots, shot_id)
+            if len(shots) == 1:
+                raise BadInput(
+                    f"shot {shot_id} is the only shot of scene {number}: a scene needs at least one "
+                    "shot, so edit this one instead of deleting it"
+                )
+            new = breakdown.relabel([*shots[:at], *shots[at + 1 :]], number)
+            renamed = {s.id: new[n - (n > at)].id for n, s in enumerate(shots) if n != at}
+            return ShotEdit(new, renamed, dropped=(shots[at],))
+
+        return make
+
+    def _move_op(self, shot_id: str, position: int) -> Any:
+        def make(state: ProjectState, doc: SceneDoc, number: int) -> ShotEdit:
+            shots = list(self.current_shots(state, doc))
+            at = _position(shots, shot_id)
+            if not 1 <= int(position) <= len(shots):
+                raise BadInput(f"a shot of this scene can move to positions 1 to {len(shots)}, not {position}")
+            if int(position) == at + 1:
+                raise Conflict(f"shot {shot_id} is at position {position} already")
+            order = [s for n, s in enumerate(shots) if n != at]
+            order.insert(int(position) - 1, shots[at])
+            new = breakdown.relabel(order, number)
+            renamed = {old.id: new[order.index(old)].id for old in shots}
+            return ShotEdit(new, renamed)
+
+        return make
+
+    def _shot_op(self, op: str, shot_id: str | None, **args: Any) -> tuple[Any, str, str]:
+        """(maker, commit message, action) of a shot list operation."""
+        if op != "add" and not shot_id:
+            raise BadInput("choose a shot")
+        if op == "split":
+            return self._split_op(str(shot_id)), f"Split shot {shot_id}", "split_shot"
+        if op == "merge":
+            return self._merge_op(str(shot_id)), f"Merge shot {shot_id} with the next", "merge_shots"
+        if op == "add":
+            where = f"after {shot_id}" if shot_id else "at the end"
+            maker = self._add_op(shot_id, args.get("action", ""), args.get("dialogue", ""),
+                                 float(args.get("duration_s", 3.0)), args.get("camera", ""))
+            return maker, f"Add a shot {where}", "add_shot"
+        if op == "delete":
+            return self._delete_op(str(shot_id)), f"Delete shot {shot_id}", "delete_shot"
+        if op == "move":
+            position = int(args.get("position", 0))
+            return self._move_op(str(shot_id), position), f"Move shot {shot_id} to position {position}", "move_shot"
+        raise BadInput(f"unknown shot list operation {op!r}: split, merge, add, delete or move")
+
+    def preview_shot_edit(
+        self, project_ref: str, scene_ref: str | int, op: str, shot_id: str | None = None, **args: Any
+    ) -> pipeline.Impact:
+        """What a shot list operation (split, merge, add, delete, move) would make outdated,
+        before it is confirmed: scenes that become Outdated or continuity-broken, with the
+        work they hold, and in ``notes`` the shots whose prompts, frames or clips go or
+        follow them under a new id, and script lines that would leave the film."""
+        state = self._ws.state(project_ref)
+        doc = state.scene(scene_ref)
+        make, _, _ = self._shot_op(op, shot_id, **args)
+        new_doc, edit = self._shot_edit(state, doc.scene.id, make)
+        after = state.model_copy(update={"scenes": {**state.scenes, doc.scene.id: new_doc}})
+        impact = pipeline.impact(state, after)
+        lost, notes = _shot_notes(doc, edit)
+        return replace(impact, notes=tuple(notes), lost=tuple(lost))
+
+    def split_shot(self, project_ref: str, scene_ref: str | int, shot_id: str) -> CommitRow:
+        make, message, action = self._shot_op("split", shot_id)
+        return self._save_shots(project_ref, scene_ref, make, message, action)
 
     def merge_shots(self, project_ref: str, scene_ref: str | int, shot_id: str) -> CommitRow:
-        def make(state: ProjectState, doc: SceneDoc, number: int) -> Sequence[Shot]:
-            return breakdown.merge_shots(self.current_shots(state, doc), shot_id, doc.scene, number)
+        make, message, action = self._shot_op("merge", shot_id)
+        return self._save_shots(project_ref, scene_ref, make, message, action)
 
-        return self._save_shots(project_ref, scene_ref, make, f"Merge shot {shot_id} with the next", "merge_shots")
+    def add_shot(
+        self, project_ref: str, scene_ref: str | int, action: str, *, after: str | None = None,
+        dialogue: str = "", duration_s: float = 3.0, camera: str = "",
+    ) -> CommitRow:
+        """Add a shot the breakdown did not cut (an insert, a cutaway) after ``after`` (at
+        the end when None); the shots after it are re-lettered and keep their work."""
+        make, message, kind = self._shot_op(
+            "add", after, action=action, dialogue=dialogue, duration_s=duration_s, camera=camera
+        )
+        return self._save_shots(project_ref, scene_ref, make, message, kind)
+
+    def delete_shot(self, project_ref: str, scene_ref: str | int, shot_id: str) -> CommitRow:
+        """Delete a shot (refused for a scene's only shot); its prompts, frames and clips go."""
+        make, message, action = self._shot_op("delete", shot_id)
+        return self._save_shots(project_ref, scene_ref, make, message, action)
+
+    def move_shot(self, project_ref: str, scene_ref: str | int, shot_id: str, position: int) -> CommitRow:
+        """Move a shot to ``position`` (1-based); ids are re-lettered in the new order and
+        each shot's prompts, frames and clips follow it."""
+        make, message, action = self._shot_op("move", shot_id, position=position)
+        return self._save_shots(project_ref, scene_ref, make, message, action)
 
     def reset_shots(self, project_ref: str, scene_ref: str | int) -> CommitRow:
         """Replace the saved shot list with a fresh deterministic breakdown."""
@@ -483,7 +820,7 @@ class PlanningService:
             try:
                 changes = AssetStateChanges.model_validate(changes)
             except ValidationError as exc:
-                raise BadInput(f"invalid scene asset edit: {exc.errors()[0]['msg']}") from exc
+                raise BadInput(validation_message("scene asset edit", exc)) from exc
         scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
 
         def compute(state: ProjectState) -> dict[str, BaseModel]:
@@ -508,6 +845,132 @@ class PlanningService:
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
         return self._ws.commit(project_ref, compute, f"Scene instance of {asset_id}", action="visual_state")
+
+    def asset_drawer(self, project_ref: str, scene_ref: str | int) -> AssetDrawer:
+        """What stage 8 can bring into a scene its text does not name: the global library
+        (assets promoted in any project), this project's assets seen in earlier scenes,
+        and its other assets."""
+        state = self._ws.state(project_ref)
+        doc = state.scene(scene_ref)
+        here = {a.id for a in continuity.scene_assets(state, doc.scene)}
+        # Earlier scenes by the assets' recorded mentions and picks (not by reading every
+        # earlier scene again: the page runs this on each rerun, on long scripts too).
+        before: set[str] = set()
+        picked_before: set[str] = set()
+        for earlier_doc in state.ordered_scenes():
+            if earlier_doc.scene.id == doc.scene.id:
+                break
+            before.add(earlier_doc.scene.id)
+            picked_before.update(earlier_doc.work.extra_assets)
+        earlier = {
+            a.id: a for a in state.assets.assets
+            if a.id not in here and (a.id in picked_before or before.intersection(a.mentions))
+        }
+        others = tuple(a for a in state.assets.assets if a.id not in here and a.id not in earlier)
+        names = {(a.kind, a.name.casefold()) for a in state.assets.assets if a.id in here}
+        library = tuple(
+            g for g in _global_assets(self.store)
+            if g.id not in here and (g.kind, g.name.casefold()) not in names
+        )
+        return AssetDrawer(library, tuple(earlier.values()), others, doc.work.extra_assets)
+
+    def _pick_into_scene(self, project_ref: str, scene_ref: str | int, message: str,
+                         make: Any) -> CommitRow:
+        """Bring an asset into a scene: ``make(state) -> (asset id, the asset to add to the
+        project or None)``; the scene's visual state must be editable."""
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            self._ws.require(state, Stage.VISUAL_STATE, scene_id)
+            asset_id, new_asset = make(state)
+            changes: dict[str, BaseModel] = {}
+            if new_asset is not None:
+                changes["assets"] = self._with_asset(state.assets, new_asset)
+                state = state.model_copy(update={"assets": changes["assets"]})
+            doc = state.scenes[scene_id]
+            if asset_id in {a.id for a in continuity.scene_assets(state, doc.scene)}:
+                name = state.assets.get(asset_id).name  # type: ignore[union-attr]
+                raise Conflict(f"{name} is in this scene already")
+            work = doc.work.model_copy(update={"extra_assets": doc.work.extra_assets + (asset_id,)})
+            changes[scene_key(scene_id)] = doc.model_copy(update={"work": work})
+            return changes
+
+        return self._ws.commit(project_ref, compute, message, action="visual_state")
+
+    def _keyed(self, state: ProjectState, asset: Asset) -> Asset:
+        """An asset added from stage 8, with an image key (drawn in the style when it has
+        none) and locked, so the stage 5 gate stays locked."""
+        if not asset.image_key:
+            style = self.style_pack(state.assets.style_pack)
+            if style is None:
+                raise GateClosed("choose a visual style first: image keys are drawn in the style")
+            media = self._render_card(asset.kind.value, asset.name, asset.description, style, asset.id)
+            asset = asset.model_copy(update={"image_key": media})
+        return asset.model_copy(update={"locked": True})
+
+    def pick_scene_asset(self, project_ref: str, scene_ref: str | int, asset_id: str) -> CommitRow:
+        """Bring one of this project's assets (say, one from an earlier scene) into a scene
+        whose text does not name it."""
+
+        def make(state: ProjectState) -> tuple[str, Asset | None]:
+            if state.assets.get(asset_id) is None:
+                raise NotFound(f"no asset {asset_id!r} in this project")
+            return asset_id, None
+
+        return self._pick_into_scene(project_ref, scene_ref, f"Bring {asset_id} into the scene", make)
+
+    def pick_global_asset(self, project_ref: str, scene_ref: str | int, global_id: str) -> CommitRow:
+        """Use a global-library asset (promoted in any project) in this scene: it joins
+        this project's assets, with its image key, and enters the scene."""
+        found = next((g for g in _global_assets(self.store) if g.id == global_id), None)
+        if found is None:
+            raise NotFound(f"the global library has no asset {global_id!r}")
+
+        def make(state: ProjectState) -> tuple[str, Asset | None]:
+            if state.assets.get(found.id) is not None:
+                return found.id, None  # already in the project: only the scene needs it
+            twin = next((a for a in state.assets.assets
+                         if a.kind is found.kind and a.name.casefold() == found.name.casefold()), None)
+            if twin is not None:
+                raise Conflict(
+                    f"this project has its own {found.kind.value} {twin.name!r}: pick it from this "
+                    "project's assets instead"
+                )
+            asset = Asset(id=found.id, kind=found.kind, name=found.name, description=found.description,
+                          image_key=found.image_key, source="global")
+            return found.id, self._keyed(state, asset)
+
+        return self._pick_into_scene(project_ref, scene_ref, f"Use global asset {found.name} in the scene", make)
+
+    def add_scene_asset(self, project_ref: str, scene_ref: str | int, kind: AssetKind | str, name: str,
+                        description: str = "") -> CommitRow:
+        """Make an asset for this scene only (an image key is drawn in the style and it is
+        locked, so the stage 5 gate stays locked)."""
+        kind = _asset_kind(kind)
+        cleaned = _check_asset_name(name)
+
+        def make(state: ProjectState) -> tuple[str, Asset | None]:
+            asset = self._new_asset(state, kind, cleaned, description)
+            return asset.id, self._keyed(state, asset)
+
+        return self._pick_into_scene(project_ref, scene_ref, f"Scene-only {kind.value} {cleaned}", make)
+
+    def unpick_scene_asset(self, project_ref: str, scene_ref: str | int, asset_id: str) -> CommitRow:
+        """Take an asset picked into a scene out of it again (assets its text names stay)."""
+        scene_id = self._ws.state(project_ref).scene(scene_ref).scene.id
+
+        def compute(state: ProjectState) -> dict[str, BaseModel]:
+            self._ws.require(state, Stage.VISUAL_STATE, scene_id)
+            doc = state.scenes[scene_id]
+            if asset_id not in doc.work.extra_assets:
+                raise NotFound(f"{asset_id} was not picked into this scene (its text names it, or it is not here)")
+            work = doc.work.model_copy(update={
+                "extra_assets": tuple(a for a in doc.work.extra_assets if a != asset_id),
+                "visual_state": tuple(v for v in doc.work.visual_state if v.asset_id != asset_id),
+            })
+            return {scene_key(scene_id): doc.model_copy(update={"work": work})}
+
+        return self._ws.commit(project_ref, compute, f"Take {asset_id} out of the scene", action="visual_state")
 
     def bulk_image_keys(self, project_ref: str, scene_ref: str | int, asset_ids: Sequence[str]) -> CommitRow:
         """Image keys for the selected assets as they are in this scene (one commit)."""
@@ -603,6 +1066,11 @@ class PlanningService:
         style = self.style_pack(state.assets.style_pack)
         assets = self._prompt_assets(state, scene_id)
         by_shot = {shot.id: self._shot_assets(shot, doc.scene, assets) for shot in shots}
+        # An asset picked into the scene in stage 8 that no shot names is in every shot.
+        shown = {a.asset_id for chosen in by_shot.values() for a in chosen}
+        extra = [a for a in assets if a.asset_id in doc.work.extra_assets and a.asset_id not in shown]
+        if extra:
+            by_shot = {shot_id: [*chosen, *extra] for shot_id, chosen in by_shot.items()}
         sets = prompts.assemble_scene(
             shots, doc.scene, style, by_shot,
             frame_model=frame_model, video_model=video_model, saved=doc.work.prompts,
@@ -803,3 +1271,104 @@ def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
         if isinstance(data.get(key), str):
             data[key] = [p.strip() for p in data[key].split(",") if p.strip()]
     return data
+
+
+def _asset_kind(kind: AssetKind | str) -> AssetKind:
+    try:
+        return AssetKind(kind)
+    except ValueError:
+        raise BadInput(
+            f"{str(kind)!r} is not a kind of asset: choose character, location or prop"
+        ) from None
+
+
+def _check_asset_name(name: str) -> str:
+    problem = name_problem(name, "an asset name")
+    if problem:
+        raise BadInput(problem)
+    return clean_name(name)
+
+
+def _follow_shots(work: Any, renamed: dict[str, str]) -> Any:
+    """A scene's per-shot work after its shots were re-lettered: each entry follows its shot
+    to the new id; the entries of a shot that is gone are dropped."""
+    def keep(items: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(i.model_copy(update={"shot_id": renamed[i.shot_id]}) for i in items if i.shot_id in renamed)
+
+    return work.model_copy(update={
+        "prompts": keep(work.prompts),
+        "frames": keep(work.frames),
+        "clips": keep(work.clips),
+        "seed_overrides": {renamed[k]: v for k, v in work.seed_overrides.items() if k in renamed},
+        "review": tuple(
+            r.model_copy(update={"shot_id": renamed.get(r.shot_id)}) if r.shot_id else r for r in work.review
+        ),
+    })
+
+
+def _shot_notes(doc: SceneDoc, edit: ShotEdit) -> tuple[list[str], list[str]]:
+    """The preview's sentences about this scene's own shots: (what is lost, other notes)."""
+    work = doc.work
+    lost: list[str] = []
+    notes: list[str] = []
+    held: dict[str, list[str]] = {}
+    for what, items in (("prompts", work.prompts), ("frames", work.frames), ("clips", work.clips)):
+        for item in items:
+            held.setdefault(item.shot_id, [])
+            if what not in held[item.shot_id]:
+                held[item.shot_id].append(what)
+    renamed = edit.renamed or {}
+    if edit.renamed is not None:
+        for shot_id, what in held.items():
+            if shot_id not in renamed:
+                lost.append(f"Shot {shot_id}'s {_and(what)} are dropped.")
+    for shot in edit.dropped:
+        text = " ".join(part for part in (shot.action, shot.dialogue) if part.strip())
+        if text:
+            shown = text if len(text) <= 120 else text[:117].rstrip() + "…"
+            lost.append(f"Shot {shot.id}'s script text leaves the film: “{shown}”")
+    moved = [(old, new) for old, new in renamed.items() if old != new]
+    if moved:
+        pairs = ", ".join(f"{old} → {new}" for old, new in moved[:6])
+        more = f" and {len(moved) - 6} more" if len(moved) > 6 else ""
+        follow = "; their prompts, frames and clips follow them" if any(old in held for old, _ in moved) else ""
+        notes.append(f"Shots are re-lettered: {pairs}{more}{follow}.")
+    if work.shots_lock is not None:
+        notes.append("This scene's shot list is locked: the change makes it Outdated until you lock it again.")
+    return lost, notes
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _global_assets(store: Any) -> list[GlobalAsset]:
+    from datetime import datetime
+
+    return [
+        GlobalAsset(
+            id=r["id"], kind=AssetKind(r["kind"]), name=r["name"], description=r["description"],
+            image_key=r["image_key"], origin_project=r["origin_project"],
+            origin_branch=r["origin_branch"], created_at=datetime.fromisoformat(r["created_at"]),
+        )
+        for r in store.global_asset_rows()
+    ]
+
+
+def _position(shots: Sequence[Shot], shot_id: str) -> int:
+    for n, shot in enumerate(shots):
+        if shot.id == shot_id:
+            return n
+    known = ", ".join(s.id for s in shots) or "none"
+    raise NotFound(f"there is no shot {shot_id} in this scene (shots: {known})")
+
+
+def _refuse_hand_made(shots: Sequence[Shot], ids: Sequence[str], verb: str) -> None:
+    """Split and merge re-cut the script text a shot holds; a shot added by hand holds none."""
+    for shot in shots:
+        if shot.id in ids and not shot.element_refs and (shot.action.strip() or shot.dialogue.strip()):
+            raise BadInput(
+                f"shot {shot.id} was added by hand and holds no script text, so it cannot be "
+                f"{'split' if verb == 'split' else 'merged'}: edit it in the table, or delete it"
+            )

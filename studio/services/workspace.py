@@ -86,10 +86,103 @@ class Workspace:
         return {scene_key(doc.scene.id): doc}
 
 
+# How a field is named to a user (a field not listed is named from its words: "frame_model"
+# -> "frame model"; a trailing "_s" reads as "in seconds").
+FIELD_WORDS = {
+    "target_min_s": "the shortest target length",
+    "target_max_s": "the longest target length",
+    "tonal_precision": "the tonal precision",
+    "project_type": "the project type",
+    "content_rating": "the content rating",
+    "genres": "the genres",
+    "input_mode": "the input mode",
+    "written_style": "the written style",
+    "duration_s": "the duration (seconds)",
+    "characters": "the characters",
+    "movement": "the camera movement",
+    "camera": "the camera",
+    "sfx": "the sound cues",
+    "continuity_flags": "the continuity flags",
+    "element_refs": "the script references",
+    "name": "the name",
+    "description": "the description",
+    "voice_profile": "the voice profile",
+    "condition_tags": "the condition tags",
+    "prominence": "the prominence",
+}
+
+
+def _word(name: str) -> str:
+    if name in FIELD_WORDS:
+        return FIELD_WORDS[name]
+    if name.endswith("_s"):
+        return "the " + name[:-2].replace("_", " ") + " (seconds)"
+    return "the " + name.replace("_", " ")
+
+
+def _label(loc: tuple[int | str, ...], what: str) -> str:
+    """('characters', 0, 'name') -> 'the name in item 1 of the characters'."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text = f"item {part + 1} of {text or 'the list'}"
+        else:
+            text = _word(str(part)) if not text else f"{_word(str(part))} in {text}"
+    return text or what
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def field_problem(error: Any, what: str) -> str:
+    """One pydantic error as words: 'the longest target length must be at least 5', never
+    'target_max_s: Value error'."""
+    label = _label(tuple(error.get("loc", ())), what)
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
+    msg = str(error.get("msg", "is not valid"))
+    if kind == "value_error" or kind == "assertion_error":
+        reason = str(ctx.get("error") or msg.split(", ", 1)[-1])
+        return reason[:1].lower() + reason[1:]
+    limits = {
+        "greater_than_equal": ("must be at least", "ge"),
+        "greater_than": ("must be more than", "gt"),
+        "less_than_equal": ("must be at most", "le"),
+        "less_than": ("must be less than", "lt"),
+    }
+    if kind in limits:
+        words, key = limits[kind]
+        return f"{label} {words} {_number(ctx.get(key))}"
+    simple = {
+        "missing": "is missing",
+        "int_parsing": "must be a whole number",
+        "int_type": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "bool_parsing": "must be yes or no",
+        "bool_type": "must be yes or no",
+        "string_type": "must be text",
+        "string_pattern_mismatch": "is not in the expected form",
+        "tuple_type": "must be a list",
+        "list_type": "must be a list",
+    }
+    if kind == "extra_forbidden":
+        return f"there is no setting called {str(error['loc'][-1])!r} here" if error.get("loc") else msg
+    if kind in simple:
+        return f"{label} {simple[kind]}"
+    if kind == "string_too_short":
+        least = ctx.get("min_length", 1)
+        return f"{label} is empty" if least == 1 else f"{label} must be at least {least} characters long"
+    if kind == "string_too_long":
+        return f"{label} must be at most {ctx.get('max_length')} characters long"
+    if kind in ("enum", "literal_error"):
+        return f"{label} must be one of {ctx.get('expected', 'the listed choices')}"
+    return f"{label}: {msg[:1].lower()}{msg[1:]}"
+
+
 def validation_message(what: str, exc: ValidationError) -> str:
-    """A pydantic error as one sentence (the first four problems)."""
-    parts = []
-    for error in exc.errors()[:4]:
-        where = ".".join(str(p) for p in error["loc"]) or what
-        parts.append(f"{where}: {error['msg']}")
+    """A pydantic error as one sentence in words (the first four problems)."""
+    parts = list(dict.fromkeys(field_problem(error, what) for error in exc.errors()[:4]))
     return f"invalid {what}: " + "; ".join(parts)
