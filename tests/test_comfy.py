@@ -489,7 +489,9 @@ def test_a_silent_websocket_drop_is_finished_from_history(
     result = client.wait(pid)
     assert isinstance(result, PromptResult) and result.files()
     kinds = [m["type"] for m in server.messages(client.client_id, pid)]
-    assert "execution_success" not in kinds  # the socket never told the client
+    if fault == "mute_ws":
+        assert "execution_success" not in kinds  # the socket never told the client
+    # drop_ws: the client reconnects at once and reads /history (it may hear the rest).
     assert server.finished[pid] == "success"
     # The client reconnects for the next prompt.
     assert client.wait(client.queue_prompt(empty_image_graph())).files()
