@@ -193,7 +193,16 @@ def test_an_unchanged_graph_runs_all_cached(server: LoopbackComfy, client: Comfy
     )
     assert sorted(cached["data"]["nodes"]) == ["1", "2"]
     kinds = [m["type"] for m in server.messages(client.client_id, pid)]
-    assert "executed" in kinds and "progress_state" not in kinds
+    # As a real ComfyUI 0.3.64: the output node runs from the cache and finishes its
+    # progress, and the prompt ends with execution_success like any other.
+    assert kinds == [
+        "execution_start",
+        "execution_cached",
+        "executed",
+        "progress_state",
+        "execution_success",
+        "executing",
+    ]
 
 
 def test_queue_and_system_stats_shapes(server: LoopbackComfy, client: ComfyClient) -> None:
@@ -224,8 +233,11 @@ def test_upload_and_download_round_trip(
     assert result == {"name": "ref.png", "subfolder": "aiuteur", "type": "input"}
     assert set(result) == set(sample("http_upload_image.json"))
     assert client.download("ref.png", "aiuteur", "input") == png
-    info = client.object_info(refresh=True)
-    assert "aiuteur/ref.png" in info["LoadImage"]["input"]["required"]["image"][0]
+    # As a real ComfyUI: LoadImage lists the top of the input folder only, so an upload
+    # into a subfolder is not in its options, though a prompt may use it (below).
+    client.upload_image(tmp_path / "ref.png", name="top.png")
+    options = client.object_info(refresh=True)["LoadImage"]["input"]["required"]["image"][0]
+    assert "top.png" in options and "aiuteur/ref.png" not in options
     # Not overwriting a different file with the same name renames the upload.
     (tmp_path / "ref.png").write_bytes(tiny_png((9, 9, 9)))
     renamed = client.upload_image(tmp_path / "ref.png", subfolder="aiuteur", overwrite=False)
