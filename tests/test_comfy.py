@@ -618,6 +618,141 @@ def test_polling_only_without_a_websocket(server: LoopbackComfy) -> None:
     assert server.messages(c.client_id) == []
 
 
+# --------------------------------------------------------------------------- as a real server behaves
+# ComfyUI sends every frame from one task and awaits each (the double too, with small send
+# buffers): a client that stops reading its socket holds every client up.
+
+
+def test_the_socket_is_read_between_jobs_so_the_server_never_stalls(
+    server: LoopbackComfy, client: ComfyClient
+) -> None:
+    assert client.wait(client.queue_prompt(empty_image_graph())).files()
+    # The client is idle now, its socket open. The server has a lot to say to everyone
+    # (far more than the 16 frames websockets buffers before it stops reading).
+    server.noise(64, 256 * 1024)
+    assert server.published(10.0), "the idle client stopped reading: the server stalled"
+    # Everyone else's events still flow: another client's job is followed by its events.
+    other = new_client(server.url, silence_s=60.0)
+    pid = other.queue_prompt(sampler_graph("other/a"))
+    assert other.wait(pid).files()
+    assert "execution_success" in [m["type"] for m in server.messages(other.client_id, pid)]
+    # And the idle client's socket still works for its next job.
+    assert client.wait(client.queue_prompt(sampler_graph("again/b"))).files()
+
+
+def test_the_first_job_after_a_server_restart_reads_the_history_at_once(
+    server: LoopbackComfy,
+) -> None:
+    # Polls are 1 s apart and the silence limit is a minute: a client that missed the end
+    # marker (its socket reconnected after the prompt ended) would run into the job timeout.
+    c = new_client(server.url, poll_interval=1.0, silence_s=60.0, job_timeout=5.0)
+    assert c.wait(c.queue_prompt(empty_image_graph())).files()
+    server.restart()
+    server.fault("slow", delay=0.02)
+    result = c.wait(c.queue_prompt(sampler_graph("after/restart")))
+    assert result.files()
+
+
+def test_a_reconnect_after_the_prompt_ended_reads_the_history(server: LoopbackComfy) -> None:
+    c = new_client(server.url, poll_interval=1.0, silence_s=60.0, job_timeout=5.0)
+    c.events = False
+    pid = c.queue_prompt(empty_image_graph())  # posted with no socket open: no events
+    wait_until(lambda: pid in server.finished)
+    c.events = True  # the socket opens now, after the end marker went by
+    assert c.wait(pid).files()
+
+
+def test_a_prompt_deleted_by_someone_else_is_lost_at_once(server: LoopbackComfy) -> None:
+    server.fault("slow", delay=1.0)
+    busy = new_client(server.url)
+    running = busy.queue_prompt(sampler_graph("busy/a"))
+    wait_until(lambda: server.running is not None and server.running.prompt_id == running)
+    c = new_client(server.url, poll_interval=0.2, silence_s=60.0, job_timeout=4.0)
+    pid = c.queue_prompt(empty_image_graph())
+    httpx.post(server.url + "/queue", json={"delete": [pid]})  # someone else's doing
+    with pytest.raises(RenderFailed) as failed:
+        c.wait(pid)
+    assert failed.value.failure_class == "lost", failed.value
+    busy.cancel(running)
+
+
+def test_progress_names_the_node_that_runs_through_a_throttled_writer(
+    server: LoopbackComfy,
+) -> None:
+    """The worker writes progress at most every 0.5 s: a message dropped by that throttle
+    is said again, so a long node without a progress bar never shows the previous node's
+    last step."""
+    server.fault("slow", delay=0.8)
+    c = new_client(server.url, progress_refresh_s=0.3)
+    graph = sampler_graph()
+    written: list[str] = []
+    last = [0.0]
+
+    def throttled(frac: float, message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5:
+            last[0] = now
+            written.append(message)
+
+    c.wait(c.queue_prompt(graph), progress=throttled, graph=graph)
+    # Every node ran 0.8 s; each was named while it ran, the last two included.
+    assert any("VAEDecode (node 8)" in m for m in written), written
+    assert any("SaveImage (node 9)" in m for m in written), written
+
+
+def test_progress_state_alone_names_the_running_node(server: LoopbackComfy) -> None:
+    graph = sampler_graph()
+    seen: list[str] = []
+    from render.comfy_client import _Tracker
+
+    tracker = _Tracker(graph, lambda f, m: seen.append(m))
+    tracker.states({"4": {"state": "finished"}, "6": {"state": "running"}})
+    assert seen[-1] == "running CLIPTextEncode (node 6)"
+    tracker.states({"4": {"state": "finished"}, "6": {"state": "finished"}})
+    assert seen[-1] == "2 of 6 nodes done"
+
+
+def test_a_reconnect_with_the_same_client_id_silences_the_old_socket(
+    server: LoopbackComfy,
+) -> None:
+    from websockets.sync.client import connect
+
+    url = server.url.replace("http://", "ws://") + "/ws?clientId=same"
+    with connect(url, proxy=None) as old, connect(url, proxy=None) as new:
+        assert json.loads(old.recv(timeout=2))["type"] == "status"
+        assert json.loads(new.recv(timeout=2))["type"] == "status"
+        httpx.post(
+            server.url + "/prompt", json={"prompt": empty_image_graph(), "client_id": "same"}
+        )
+        kinds = []
+        while "executing" not in kinds or kinds[-1] != "executing":
+            kinds.append(json.loads(new.recv(timeout=2))["type"])
+        with pytest.raises(TimeoutError):
+            old.recv(timeout=0.3)  # still open, and told nothing more
+
+
+def test_a_prompt_without_a_client_id_broadcasts_its_progress(
+    server: LoopbackComfy, client: ComfyClient
+) -> None:
+    response = httpx.post(server.url + "/prompt", json={"prompt": sampler_graph("anon/a")})
+    anon = response.json()["prompt_id"]
+    mine = client.queue_prompt(sampler_graph("mine/b"))
+    assert client.wait(mine).files()  # other prompts' broadcasts do not confuse the client
+    heard = {m["type"] for m in server.messages(client.client_id, anon)}
+    assert heard == {"progress", "progress_state"}  # executing/executed/execution_*: not sent
+
+
+def test_a_cpu_out_of_memory_is_oom_in_system_ram(
+    server: LoopbackComfy, client: ComfyClient
+) -> None:
+    server.fault("oom_cpu")
+    with pytest.raises(RenderFailed) as failed:
+        client.wait(client.queue_prompt(sampler_graph()))
+    assert failed.value.failure_class == "oom"
+    assert "system RAM" in str(failed.value) and "DefaultCPUAllocator" in str(failed.value)
+    assert is_oom("MemoryError", "") and not is_oom("IndexError", "index 3 is out of bounds")
+
+
 def test_progress_is_monotonic_and_ends_near_one(
     server: LoopbackComfy, client: ComfyClient
 ) -> None:
