@@ -191,7 +191,8 @@ class LoopbackComfy:
     progress updates); ``models`` replaces the loaders' model lists ((class, input) -> files);
     ``gpu`` makes ``/system_stats`` report a CUDA device whose free VRAM drops by
     ``sampler_vram`` bytes once a sampler ran (ComfyUI keeps models loaded between prompts;
-    a restart frees them).
+    a restart frees them). Without ``gpu`` it is a ``--cpu`` server, as recorded: one
+    ``cpu`` device whose VRAM fields are the system RAM ``cpu_ram`` (total, free bytes).
     """
 
     def __init__(
@@ -203,7 +204,9 @@ class LoopbackComfy:
         gpu: bool = False,
         sampler_vram: int = 9 * 2**30,
         object_info_path: Path = OBJECT_INFO_PATH,
+        cpu_ram: tuple[int, int] = (25_276_502_016, 24_500_838_400),
     ) -> None:
+        self.cpu_ram = cpu_ram
         self.node_delay = node_delay
         self.progress_steps = progress_steps
         self.models = copy.deepcopy(DEFAULT_MODELS if models is None else models)
@@ -554,10 +557,10 @@ class LoopbackComfy:
                 "name": "cpu",
                 "type": "cpu",
                 "index": None,
-                "vram_total": 25276502016,
-                "vram_free": 24500838400,
-                "torch_vram_total": 25276502016,
-                "torch_vram_free": 24500838400,
+                "vram_total": self.cpu_ram[0],
+                "vram_free": self.cpu_ram[1],
+                "torch_vram_total": self.cpu_ram[0],
+                "torch_vram_free": self.cpu_ram[1],
             }
         )
         if self.gpu:
@@ -565,8 +568,8 @@ class LoopbackComfy:
         return {
             "system": {
                 "os": "posix",
-                "ram_total": 25276502016,
-                "ram_free": 24500838400,
+                "ram_total": self.cpu_ram[0],
+                "ram_free": self.cpu_ram[1],
                 "comfyui_version": "0.3.64",
                 "required_frontend_version": "1.27.10",
                 "python_version": "3.11.7",
