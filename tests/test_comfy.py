@@ -979,6 +979,29 @@ def test_backend_preflight_names_a_missing_checkpoint_before_queueing(tmp_path: 
         assert server.requests.count(("GET", "/object_info")) == 2
 
 
+def test_a_missing_model_is_stored_as_missing_model_and_names_the_setting(tmp_path: Path) -> None:
+    from render.gpu import ComfyStatsProbe
+    from render.worker import WorkerOptions, open_queue, run_worker
+    from studio.config import Settings
+
+    models = {k: v for k, v in DEFAULT_MODELS.items() if k[0] != "CheckpointLoaderSimple"}
+    with running(models=models, gpu=True) as server:
+        settings = Settings(home=tmp_path, comfyui_url=server.url, render_backend="comfyui")
+        queue = open_queue(settings)
+        backend = backend_for(server)
+        try:
+            job = queue.enqueue(frame_spec(width=512, height=512), backend="comfyui")
+            run_worker(settings, {"comfyui": backend}, ComfyStatsProbe(server.url), once=True,
+                       queue=queue, options=WorkerOptions(poll_s=0.02, progress_interval_s=0.05))
+            record = queue.record(job.id)
+        finally:
+            queue.close()
+    assert (record.status, record.failure_class, record.attempts) == ("failed", "missing_model", 1)
+    # The message names the setting that picks another model, not just "choose another".
+    assert "put it in ComfyUI/models/checkpoints" in record.message
+    assert "studio prompts --frame-model" in record.message and "frame_model" in record.message
+
+
 def test_backend_preflight_names_the_rife_pack(tmp_path: Path, server: LoopbackComfy) -> None:
     backend = backend_for(server)
     (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom")
