@@ -58,8 +58,9 @@ def probe_gpu(settings: Settings) -> ProbeResult:
         return ProbeResult(
             "gpu",
             "no gpu",
-            f"{why}: ComfyUI renders wait in the queue until a GPU is seen (they do not fall "
-            "back to the animatic; set the render backend to animatic to render on the CPU)",
+            f"{why}: ComfyUI renders wait in the queue until ComfyUI answers with a GPU (or a "
+            "--cpu device); they do not fall back to the animatic: set the render backend to "
+            "animatic to render on the CPU",
         )
     return ProbeResult("gpu", "no gpu", f"{why}: renders use the CPU animatic (the render backend is animatic)")
 
