@@ -19,6 +19,12 @@ Figures, measured in one run in a temporary folder:
   skipped, with a note, where the double or its recorded ``object_info.json`` is missing
   (an installed wheel has no ``tests/``).
 
+* the first job after a ComfyUI restart (:func:`bench_restart`): a keyframe through
+  ``ComfyBackend`` with the client's default timings (1 s polls, a 15 s silence limit)
+  right after the loopback double restarted (queue, history and every socket gone), against
+  the same job on a warm server. Goal: <= 0.5 s (it took the 15 s silence limit while the
+  client waited for an end marker its dropped socket had missed).
+
 ``extra`` merges further figures in. Timing lives here and in closing notes, never in
 pass/fail tests.
 """
@@ -355,6 +361,51 @@ def bench_queue(jobs: int = 20, *, poll_s: float | None = None) -> dict[str, Any
     }
 
 
+RESTART_GOAL_S = 0.5
+
+
+def bench_restart(restarts: int = 3) -> dict[str, Any]:
+    """The first job after each of ``restarts`` restarts of the loopback ComfyUI, and the
+    same job on a warm server; ``{"skipped": why}`` outside a checkout."""
+    from render.comfy import ComfyBackend
+
+    loopback = _loopback_double()
+    if loopback is None or not loopback.OBJECT_INFO_PATH.is_file():
+        return {"restarts": restarts, "skipped": "the loopback ComfyUI double (tests/comfy_loopback.py "
+                "and its recorded object_info.json) is not in this checkout"}
+    with tempfile.TemporaryDirectory(prefix="studio-bench-restart-") as tmp, \
+            loopback.running(node_delay=0.0, gpu=True) as server:
+        backend = ComfyBackend(server.url)  # the client's default timings
+
+        def job(n: int) -> float:
+            spec = RenderSpec(kind="frame", project_id="bench", scene_id="sc-1", shot_id=f"R{n}",
+                              which="start", seed=5000 + n, width=256, height=256, preset="fast",
+                              prompts={"frame": f"a lighthouse keeper at dusk, take {n}"})
+            began = time.monotonic()
+            backend.run(spec, Path(tmp) / f"job{n}", _noop, _never)
+            return time.monotonic() - began
+
+        try:
+            job(0)  # object_info read, socket open: what a worker has after its first job
+            steady = [job(1 + i) for i in range(max(1, restarts))]
+            after = []
+            for i in range(max(1, restarts)):
+                server.restart()
+                after.append(job(100 + i))
+        finally:
+            backend.client.close()
+    worst = max(after)
+    return {
+        "restarts": len(after),
+        "first_after_restart_s": [round(t, 3) for t in after],
+        "max_s": round(worst, 3),
+        "steady_median_s": round(statistics.median(steady), 3),
+        "client": {"poll_interval_s": backend.client.poll_interval, "silence_s": backend.client.silence_s},
+        "goal": f"<= {RESTART_GOAL_S:g} s",
+        "ok": worst <= RESTART_GOAL_S,
+    }
+
+
 def bench_render(
     *,
     shots: int = 4,
@@ -364,10 +415,11 @@ def bench_render(
     repeats: int = 3,
     moviepy: bool = True,
     queue_jobs: int = 20,
+    restarts: int = 3,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the render benchmark (``queue_jobs=0`` leaves the queue figures out); ``extra``
-    is merged in."""
+    """Run the render benchmark (``queue_jobs=0`` leaves the queue figures out,
+    ``restarts=0`` the ComfyUI restart figure); ``extra`` is merged in."""
     figures: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "ffmpeg": ffmpeg_version(), "opencv": cv2.__version__,
                     "numpy": np.__version__},
@@ -375,6 +427,8 @@ def bench_render(
     }
     if queue_jobs > 0:
         figures["queue"] = bench_queue(queue_jobs)
+    if restarts > 0:
+        figures["comfy_restart"] = bench_restart(restarts)
     with tempfile.TemporaryDirectory(prefix="studio-bench-render-") as tmp:
         work = Path(tmp)
         last_clips: list[Path] = []
@@ -463,8 +517,11 @@ def format_figures(figures: dict[str, Any]) -> str:
     q = figures.get("queue")
     if q:
         lines.extend(_format_queue(q))
+    r = figures.get("comfy_restart")
+    if r:
+        lines.append(_format_restart(r))
     for key, value in figures.items():
-        if key not in ("machine", "animatic", "concat", "queue"):
+        if key not in ("machine", "animatic", "concat", "queue", "comfy_restart"):
             lines.append(f"  {key}: {value}")
     return "\n".join(lines)
 
@@ -502,3 +559,16 @@ def _format_queue(q: dict[str, Any]) -> list[str]:
         )
     lines.append(f"    {poll}: {w['poll_note']}")
     return lines
+
+
+def _format_restart(r: dict[str, Any]) -> str:
+    if "skipped" in r:
+        return f"  first job after a ComfyUI restart: skipped — {r['skipped']}"
+    c = r["client"]
+    return (
+        f"  first job after a ComfyUI restart (keyframe 256x256 through ComfyBackend -> loopback "
+        f"ComfyUI, client defaults: {c['poll_interval_s']:g} s polls, {c['silence_s']:g} s silence "
+        f"limit): max {r['max_s']} s over {r['restarts']} restarts {r['first_after_restart_s']}; "
+        f"the same job on a warm server {r['steady_median_s']} s (goal {r['goal']}: "
+        f"{'ok' if r['ok'] else 'MISSED'})"
+    )

@@ -29,6 +29,7 @@ from render.comfy_client import (
     is_oom,
     summarize_node_errors,
 )
+from render.gpu import CpuSnapshot
 from render.workflows import (
     IndexEntry,
     TemplateError,
@@ -206,23 +207,32 @@ class ComfyBackend:
             return ProbeResult("comfyui", "down", str(exc))
         system = stats.get("system") or {}
         devices = stats.get("devices") or [{}]
-        return ProbeResult(
-            "comfyui",
-            "ok",
-            f"ComfyUI {system.get('comfyui_version', '?')} on {devices[0].get('name', '?')}",
-        )
+        version = system.get("comfyui_version", "?")
+        if devices[0].get("type") == "cpu":
+            return ProbeResult(
+                "comfyui",
+                "ok",
+                f"ComfyUI {version} on the CPU (started with --cpu): no GPU, renders are slow",
+            )
+        return ProbeResult("comfyui", "ok", f"ComfyUI {version} on {devices[0].get('name', '?')}")
 
     def snapshot(self) -> GpuSnapshot:
-        """Remote VRAM from ``/system_stats`` (GpuProbe); a ``--cpu`` server has no GPU."""
+        """Remote VRAM from ``/system_stats`` (GpuProbe); a ``--cpu`` server has no GPU (a
+        ``CpuSnapshot``: its RAM is not VRAM)."""
         try:
             stats = self.client.system_stats()
         except RenderFailed:
             return GpuSnapshot(available=False)
         devices = stats.get("devices") or []
-        if not devices or devices[0].get("type") == "cpu":
-            return GpuSnapshot(
-                available=False, name=str(devices[0].get("name", "")) if devices else ""
-            )
+        if not devices:
+            return GpuSnapshot(available=False)
+        if devices[0].get("type") == "cpu":
+            try:
+                total = float(devices[0].get("vram_total", 0)) / 2**20
+                free = float(devices[0].get("vram_free", 0)) / 2**20
+            except (TypeError, ValueError):
+                total = free = 0.0
+            return CpuSnapshot(total_mb=total, free_mb=free)
         d = devices[0]
         return GpuSnapshot(
             available=True,

@@ -13,8 +13,18 @@ How a prompt is followed (facts recorded from a real ComfyUI 0.3.64, ``tests/fix
   ``ComfyBackend`` queues it again once.
 - Cancelling never interrupts blindly: a pending prompt is deleted from the queue, a running
   one interrupted by its id (the server ignores the id unless that prompt is running).
+- The socket is READ ALL THE TIME, between jobs too, by a daemon thread per connection
+  (``_EventStream``): ComfyUI sends from one task to every client in turn, so one client
+  that stops reading (websockets' sync client stops after 16 unread frames) stalls every
+  client's messages until its keepalive gives up (~40 s). Between jobs the thread keeps a
+  bounded backlog that the next ``queue_prompt`` clears.
+- A socket opened AFTER a prompt was posted (a reconnect: a dropped socket, a restarted
+  server) may have missed the prompt's end marker: ``/history`` is read right away. A
+  ``status`` broadcast (the queue changed: a prompt finished, or someone deleted one) is read
+  the same way, at most once per ``poll_interval``: a deleted prompt is ``lost`` at once.
 
-The client is synchronous and not thread-safe: the render worker runs it in its own process.
+The client is synchronous and not thread-safe (one caller at a time; its only thread of its
+own reads the socket): the render worker runs it in its own process.
 """
 
 from __future__ import annotations
@@ -22,8 +32,10 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -49,6 +61,11 @@ _WS_EXTRA: dict[str, Any] = {
     **({"legacy": True} if "legacy" in _WS_PARAMS else {}),
 }
 _OOM_MARKERS = ("outofmemory", "out of memory", "allocation on device", "cuda error: out of memory")
+# PyTorch on the CPU (a ``--cpu`` server): "DefaultCPUAllocator: not enough memory: you tried
+# to allocate N bytes" (RuntimeError), or Python's own MemoryError.
+_CPU_OOM_MARKERS = ("defaultcpuallocator", "can't allocate memory", "not enough memory", "memoryerror")
+# Messages the reader thread keeps while nobody waits (between jobs): the oldest go first.
+_BACKLOG = 4096
 # Relative cost of a node for the progress bar: samplers dominate a render's time.
 _NODE_WEIGHTS = {
     "KSampler": 10,
@@ -68,7 +85,16 @@ def is_oom(exception_type: str | None, message: str | None) -> bool:
     """True when a ComfyUI runtime error is an out-of-memory error (``torch.OutOfMemoryError``,
     ``torch.cuda.OutOfMemoryError``, or ComfyUI's "Allocation on device" message)."""
     text = f"{exception_type or ''} {message or ''}".lower()
-    return any(marker in text for marker in _OOM_MARKERS)
+    return any(marker in text for marker in _OOM_MARKERS + _CPU_OOM_MARKERS)
+
+
+def is_cpu_oom(exception_type: str | None, message: str | None) -> bool:
+    """True when the out-of-memory error is system RAM's (PyTorch's CPU allocator, a
+    ``MemoryError``): a ``--cpu`` server, or a node that works on the CPU."""
+    text = f"{exception_type or ''} {message or ''}".lower()
+    return any(marker in text for marker in _CPU_OOM_MARKERS) and not any(
+        marker in text for marker in ("cuda", "allocation on device", "torch.outofmemoryerror")
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,85 @@ class QueueState:
 
     def __contains__(self, prompt_id: object) -> bool:
         return prompt_id in self.running or prompt_id in self.pending
+
+
+class _Dropped(Exception):
+    """The event stream's socket closed (the server went away or cut it)."""
+
+
+class _EventStream:
+    """One websocket and the daemon thread that reads it for as long as it is open.
+
+    Text frames are parsed and kept (at most ``_BACKLOG``; binary latent previews are read
+    and dropped), so the server is never left writing to a client that does not read, and
+    keepalive pings are answered between jobs as well as during them.
+    """
+
+    def __init__(self, ws: ClientConnection, client_id: str) -> None:
+        self.ws = ws
+        self.client_id = client_id
+        self.closed = False
+        self.reason = ""
+        self._messages: deque[dict[str, Any]] = deque(maxlen=_BACKLOG)
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._read, name="comfy-ws-reader", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        reason = "closed"
+        try:
+            while True:
+                raw = self.ws.recv()
+                if not isinstance(raw, str):
+                    continue  # binary frames are latent previews
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(message, dict) and isinstance(message.get("data"), dict):
+                    with self._cond:
+                        self._messages.append(message)
+                        self._cond.notify_all()
+        except (ConnectionClosed, OSError, WebSocketException) as exc:
+            reason = str(exc) or type(exc).__name__
+        except Exception as exc:  # the reader must end quietly, whatever the socket did
+            reason = f"{type(exc).__name__}: {exc}"
+            log.debug("ComfyUI websocket reader stopped", exc_info=True)
+        finally:
+            with self._cond:
+                self.closed = True
+                self.reason = reason
+                self._cond.notify_all()
+
+    def get(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, None when none came within ``timeout``; ``_Dropped`` once the
+        socket is closed and every message it brought has been read."""
+        with self._cond:
+            if not self._messages and not self.closed and timeout > 0:
+                self._cond.wait(timeout)
+            if self._messages:
+                return self._messages.popleft()
+            if self.closed:
+                raise _Dropped(self.reason)
+            return None
+
+    @property
+    def spent(self) -> bool:
+        """Closed, and every message it brought read: time for another socket."""
+        with self._cond:
+            return self.closed and not self._messages
+
+    def clear(self) -> None:
+        """Forget the backlog (what was said before the next prompt is posted)."""
+        with self._cond:
+            self._messages.clear()
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:  # closing a broken socket: nothing left to do
+            log.debug("websocket close failed", exc_info=True)
+        self._thread.join(timeout=2)
 
 
 @dataclass(frozen=True)
@@ -150,10 +255,21 @@ def summarize_node_errors(body: Mapping[str, Any]) -> str:
 
 
 class _Tracker:
-    """Turns websocket hints into a monotonic progress fraction and a short message."""
+    """Turns websocket hints into a monotonic progress fraction and a short message.
 
-    def __init__(self, graph: Mapping[str, Any] | None, progress: ProgressFn | None) -> None:
+    ``refresh`` says the latest message again when nothing was said for ``refresh_s``: a
+    caller that throttles its writes (the render worker keeps one every 0.5 s) may have
+    dropped it, and a node without a progress bar (a VAE decode) can run for minutes with no
+    event at all: the job then showed the previous node's last step all that time.
+    """
+
+    def __init__(
+        self, graph: Mapping[str, Any] | None, progress: ProgressFn | None, refresh_s: float = 1.0
+    ) -> None:
         self.progress = progress
+        self.refresh_s = refresh_s
+        self.message = ""
+        self.said_at = time.monotonic()
         self.classes = {
             nid: str(n.get("class_type", ""))
             for nid, n in (graph or {}).items()
@@ -174,10 +290,19 @@ class _Tracker:
             done += self.weights.get(self.current, 0) * self.current_frac
         frac = max(self.last, min(0.999, done / self.total))
         self.last = frac
+        self._say(frac, message)
+
+    def _say(self, frac: float, message: str) -> None:
+        assert self.progress is not None
+        self.message, self.said_at = message, time.monotonic()
         try:
             self.progress(frac, message)
         except Exception:  # a progress callback must never break the render
             log.exception("progress callback failed")
+
+    def refresh(self) -> None:
+        if self.progress is not None and self.message and time.monotonic() - self.said_at >= self.refresh_s:
+            self._say(self.last, self.message)
 
     def label(self, node: str) -> str:
         return f"{self.classes.get(node, 'node')} (node {node})"
@@ -210,8 +335,15 @@ class _Tracker:
         finished = {
             str(k) for k, v in nodes.items() if isinstance(v, dict) and v.get("state") == "finished"
         }
-        if finished - self.done:
-            self.done.update(finished)
+        running = [
+            str(k) for k, v in nodes.items() if isinstance(v, dict) and v.get("state") == "running"
+        ]
+        new_done = finished - self.done
+        self.done.update(finished)
+        fresh = [n for n in running if n not in self.done]
+        if fresh and fresh[-1] != self.current:
+            self.executing(fresh[-1])  # a node started: say which, not what the last one did
+        elif new_done:
             self._emit(f"{len(self.done)} of {len(self.classes) or len(self.done)} nodes done")
 
     def finished(self, node: str | None) -> None:
@@ -228,7 +360,8 @@ class ComfyClient:
     ``down_grace_s`` is how long an unreachable server is tolerated during a wait before
     ``backend_down``; ``job_timeout`` is the default bound of ``wait``. ``transport`` is an
     httpx transport for tests (``httpx.MockTransport``); ``events=False`` never opens the
-    websocket (polling only).
+    websocket (polling only). ``progress_refresh_s``: the latest progress message is said
+    again after that long without news (see ``_Tracker``).
     """
 
     def __init__(
@@ -246,6 +379,7 @@ class ComfyClient:
         cancel_grace_s: float = 30.0,
         job_timeout: float = 3600.0,
         connect_timeout: float = 5.0,
+        progress_refresh_s: float = 1.0,
     ) -> None:
         parts = urlsplit(base_url.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -260,6 +394,7 @@ class ComfyClient:
         self.cancel_grace_s = cancel_grace_s
         self.job_timeout = job_timeout
         self.connect_timeout = connect_timeout
+        self.progress_refresh_s = progress_refresh_s
         # No Origin header is ever sent: ComfyUI answers 403 when Origin differs from Host.
         # trust_env=False: no proxy from the environment for a local server.
         self._http = httpx.Client(
@@ -270,9 +405,11 @@ class ComfyClient:
             headers={"User-Agent": "aiuteur-studio"},
         )
         self._object_info: dict[str, Any] | None = None
-        self._ws: ClientConnection | None = None
-        self._ws_client_id: str | None = None
+        self._ws: _EventStream | None = None
         self._ws_retry_at = 0.0
+        # The last prompt posted and the stream that was open when it was: any other stream
+        # seen while waiting for it was opened later, and may have missed its end.
+        self._posted: tuple[str, _EventStream | None] = ("", None)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -409,7 +546,9 @@ class ComfyClient:
         want, so the prompt is cancelled and this is a validation failure too.
         """
         cid = client_id or self.client_id
-        self._events(cid)
+        stream = self._events(cid)
+        if stream is not None:
+            stream.clear()  # what was said before this prompt is no news about it
         response = self._request("POST", "/prompt", json={"prompt": dict(graph), "client_id": cid})
         if response.status_code == 400:
             try:
@@ -438,6 +577,7 @@ class ComfyClient:
                 "ComfyUI queued only part of the workflow: " + summarize_node_errors(data),
                 "validation",
             )
+        self._posted = (str(prompt_id), stream)
         return str(prompt_id)
 
     def history(self, prompt_id: str) -> dict[str, Any]:
@@ -496,19 +636,21 @@ class ComfyClient:
 
     # ------------------------------------------------------------------ events
 
-    def _events(self, client_id: str) -> ClientConnection | None:
-        """The websocket for ``client_id``, opened on demand; None while it cannot be had
-        (a failed connect is retried after ``poll_interval``)."""
+    def _events(self, client_id: str) -> _EventStream | None:
+        """The event stream for ``client_id``, opened on demand (and again at once when its
+        socket closed); None while it cannot be had (a failed connect is retried after
+        ``poll_interval``)."""
         if not self.events:
             return None
-        if self._ws is not None and self._ws_client_id == client_id:
-            return self._ws
+        stream = self._ws
+        if stream is not None and stream.client_id == client_id and not stream.spent:
+            return stream
         self._close_ws()
         now = time.monotonic()
         if now < self._ws_retry_at:
             return None
         try:
-            self._ws = ws_connect(
+            ws = ws_connect(
                 self.ws_url(client_id),
                 open_timeout=self.connect_timeout,
                 close_timeout=1,
@@ -517,20 +659,17 @@ class ComfyClient:
                 user_agent_header="aiuteur-studio",
                 **_WS_EXTRA,
             )
-            self._ws_client_id = client_id
         except (OSError, TimeoutError, WebSocketException) as exc:
             log.debug("ComfyUI websocket unavailable: %s", exc)
             self._ws_retry_at = now + max(self.poll_interval, 0.2)
             return None
+        self._ws = _EventStream(ws, client_id)
         return self._ws
 
     def _close_ws(self) -> None:
-        ws, self._ws, self._ws_client_id = self._ws, None, None
-        if ws is not None:
-            try:
-                ws.close()
-            except Exception:  # closing a broken socket: nothing left to do
-                log.debug("websocket close failed", exc_info=True)
+        stream, self._ws = self._ws, None
+        if stream is not None:
+            stream.close()
 
     # ------------------------------------------------------------------ waiting
 
@@ -557,9 +696,14 @@ class ComfyClient:
         limit = self.job_timeout if timeout is None else timeout
         start = time.monotonic()
         deadline = start + limit
-        tracker = _Tracker(graph, progress)
+        tracker = _Tracker(graph, progress, self.progress_refresh_s)
         last_heard = start
         next_poll = start + self.poll_interval
+        last_poll = start - self.poll_interval
+        poll_at = float("inf")  # one poll asked for by a hint: a reconnect, a status broadcast
+        posted_id, trusted = self._posted
+        if posted_id != prompt_id:
+            trusted = None  # posted elsewhere: whatever stream is open may have missed events
         down_since: list[float | None] = [None]
         while True:
             now = time.monotonic()
@@ -573,49 +717,50 @@ class ComfyClient:
                     retryable=True,
                 )
             ws = self._events(cid)
+            if ws is not None and ws is not trusted:
+                # Opened after the prompt was posted: its end marker may already have gone by.
+                trusted = ws
+                poll_at = now
             silent = ws is None or now - last_heard >= self.silence_s
-            if silent and now >= next_poll:
+            if now >= poll_at or (silent and now >= next_poll):
                 next_poll = now + self.poll_interval
+                last_poll, poll_at = now, float("inf")
                 entry = self._poll(prompt_id, down_since)
                 if entry:
                     return self._finish(prompt_id, entry)
                 continue
+            tracker.refresh()
             if ws is None:
                 time.sleep(max(0.0, min(0.1, next_poll - now, deadline - now)))
                 continue
             try:
-                raw = ws.recv(timeout=max(0.0, min(0.1, deadline - now)))
-            except TimeoutError:
-                continue
-            except (ConnectionClosed, OSError, WebSocketException) as exc:
+                message = ws.get(timeout=max(0.0, min(0.1, deadline - now, poll_at - now)))
+            except _Dropped as exc:
                 log.info(
                     "ComfyUI websocket dropped (%s); following prompt %s by polling", exc, prompt_id
                 )
-                self._close_ws()
-                self._ws_retry_at = time.monotonic() + max(self.poll_interval, 0.2)
+                self._close_ws()  # the next turn reconnects at once, then reads the history
                 next_poll = time.monotonic()
                 continue
-            if not isinstance(raw, str):
-                continue  # binary frames are latent previews
-            try:
-                message = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(message, dict) or not isinstance(message.get("data"), dict):
+            if message is None:
                 continue
             kind, data = message.get("type"), message["data"]
+            if kind == "status" and "prompt_id" not in data:
+                # The queue changed: this prompt may have ended, or been deleted by someone.
+                poll_at = min(poll_at, max(time.monotonic(), last_poll + self.poll_interval))
+                continue
             if data.get("prompt_id") != prompt_id:
-                continue  # status broadcasts and other prompts' events
+                continue  # other prompts' events and extensions' broadcasts
             # Silence is counted per prompt: a busy server's broadcasts must not hide that
             # this prompt's events stopped (an OOM sometimes sends none at all).
             last_heard = time.monotonic()
             if kind == "executing":
                 node = data.get("node")
-                if node is None and data.get("prompt_id") == prompt_id:
+                if node is None:
                     entry = self._settle(prompt_id, deadline)
                     if entry:
                         return self._finish(prompt_id, entry)
-                elif node is not None:
+                else:
                     tracker.executing(str(node))
             elif kind == "progress":
                 tracker.step(
@@ -632,7 +777,7 @@ class ComfyClient:
             elif kind in ("execution_error", "execution_interrupted"):
                 # A hint only: the end marker (or a poll) fetches the history that decides.
                 next_poll = min(next_poll, time.monotonic() + self.poll_interval)
-            # status, execution_start, execution_success and unknown types: nothing to do
+            # execution_start, execution_success and unknown types: nothing to do
 
     def _poll(self, prompt_id: str, down_since: list[float | None]) -> dict[str, Any]:
         """History entry if there is one; {} while queued/running (or the server is briefly
@@ -705,8 +850,9 @@ class ComfyClient:
                 emsg = str(data.get("exception_message") or "").strip()
                 if is_oom(etype, emsg):
                     first = emsg.splitlines()[0] if emsg else etype
+                    memory = "memory (system RAM)" if is_cpu_oom(etype, emsg) else "GPU memory"
                     raise RenderFailed(
-                        f"ComfyUI ran out of GPU memory in {where}: {first}; retry at a lower "
+                        f"ComfyUI ran out of {memory} in {where}: {first}; retry at a lower "
                         "preset (resolution, frames or steps)",
                         "oom",
                     )

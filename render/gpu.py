@@ -3,6 +3,12 @@
 "No GPU" is a state, never a crash: every probe answers ``GpuSnapshot(available=False)``
 when it cannot see a card, and says why in its ``detail`` attribute.
 
+A ComfyUI server started with ``--cpu`` is not a GPU: its ``/system_stats`` device is
+``type: cpu`` with system RAM in the VRAM fields. It is a :class:`CpuSnapshot`: no GPU
+(``available`` False, so nothing samples RAM as VRAM), but a place that renders, so the VRAM
+gate lets its jobs through (:func:`fits`); running out of RAM there is an out-of-memory
+failure like any other (``render.comfy_client.is_oom``), which falls back to a lower preset.
+
 Light to import (stdlib and ``studio.ports``; ``pynvml`` and ``httpx`` load when a probe is
 used), so ``python -m render.gpu_check`` runs on a machine with only the GPU stack.
 """
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from studio.ports import GpuProbe, GpuSnapshot
@@ -19,21 +26,40 @@ if TYPE_CHECKING:
     import httpx
 
 MIB = 1024 * 1024
+CPU_DEVICE = "cpu (system RAM, no GPU)"
+
+
+@dataclass(frozen=True)
+class CpuSnapshot(GpuSnapshot):
+    """A ComfyUI server that renders on the CPU (``--cpu``): no GPU, no VRAM to wait for.
+
+    ``total_mb`` / ``free_mb`` are the server's system RAM, for display only: they are not
+    VRAM, so nothing gates on them or samples them as such.
+    """
+
+    available: bool = False
+    name: str = CPU_DEVICE
+
+
+def is_cpu(snapshot: GpuSnapshot) -> bool:
+    """Whether the snapshot is of a ComfyUI server rendering on the CPU."""
+    return isinstance(snapshot, CpuSnapshot)
 
 
 def fits(snapshot: GpuSnapshot, needed_mb: float, margin_mb: float = 512.0) -> bool:
     """Whether ``needed_mb`` (plus a safety margin) fits in the free memory right now.
 
-    A job that needs nothing fits anywhere, GPU or not.
+    A job that needs nothing fits anywhere, GPU or not; a ``--cpu`` server has no VRAM to
+    wait for, so its jobs go (a shortage of RAM shows as an out-of-memory failure).
     """
-    if needed_mb <= 0:
+    if needed_mb <= 0 or is_cpu(snapshot):
         return True
     return snapshot.available and snapshot.free_mb >= needed_mb + margin_mb
 
 
 def can_ever_fit(snapshot: GpuSnapshot, needed_mb: float, margin_mb: float = 512.0) -> bool:
     """Whether the card is big enough at all (even with nothing else on it)."""
-    if needed_mb <= 0:
+    if needed_mb <= 0 or is_cpu(snapshot):
         return True
     return snapshot.available and snapshot.total_mb >= needed_mb + margin_mb
 
@@ -118,9 +144,10 @@ class ComfyStatsProbe:
     """The device a ComfyUI server renders on, from its ``GET /system_stats``.
 
     ``vram_total`` / ``vram_free`` arrive in bytes. A server started with ``--cpu`` reports
-    one device of type ``cpu`` whose figures are system RAM: that is still a place the
-    server can render (slowly), so it is reported as available, named ``cpu (system RAM)``.
-    An unreachable server is "not available" with the reason in ``detail``.
+    one device of type ``cpu`` whose figures are system RAM: that is no GPU, so the answer
+    is a :class:`CpuSnapshot` (not available as a GPU; its jobs are not VRAM-gated, its RAM
+    is never recorded as VRAM). An unreachable server is "not available" with the reason in
+    ``detail``.
     """
 
     def __init__(
@@ -167,7 +194,8 @@ class ComfyStatsProbe:
             return GpuSnapshot(available=False)
         name = str(device.get("name") or device.get("type") or "device")
         if device.get("type") == "cpu":
-            name = "cpu (system RAM)"
+            self.detail = f"ComfyUI at {self.url} renders on the CPU (started with --cpu): no GPU"
+            return CpuSnapshot(total_mb=total, free_mb=free)
         self.detail = name
         return GpuSnapshot(available=True, name=name, total_mb=total, free_mb=free)
 

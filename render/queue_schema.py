@@ -25,6 +25,7 @@ FAILURE_CLASSES = (
     "oom",
     "validation",
     "missing_node",
+    "missing_model",
     "lost",
     "interrupted",
     "timeout",
@@ -34,7 +35,14 @@ FAILURE_CLASSES = (
 DEFAULT_MAX_ATTEMPTS = 3
 
 _STATUS_SQL = ", ".join(f"'{s}'" for s in STATUSES)
-_CLASS_SQL = ", ".join(f"'{c}'" for c in FAILURE_CLASSES)
+# The classes the first migration allowed (frozen: a migration's text never changes).
+_CLASS_SQL = ", ".join(
+    f"'{c}'"
+    for c in (
+        "oom", "validation", "missing_node", "lost", "interrupted", "timeout", "backend_down", "error"
+    )
+)
+_CLASS_SQL_3 = ", ".join(f"'{c}'" for c in FAILURE_CLASSES)
 
 # Append only: each entry is applied once, in one IMMEDIATE transaction.
 MIGRATIONS: list[list[str]] = [
@@ -114,6 +122,52 @@ MIGRATIONS: list[list[str]] = [
             samples TEXT NOT NULL DEFAULT '[]',
             recorded_at TEXT NOT NULL
         )""",
+    ],
+    [
+        # ``missing_model`` joins the failure classes (it was stored as ``error``): SQLite
+        # cannot alter a CHECK, so render_jobs is rebuilt with the same columns and indexes.
+        f"""CREATE TABLE render_jobs_v3 (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            project_id TEXT NOT NULL,
+            scene_id TEXT NOT NULL,
+            shot_id TEXT,
+            kind TEXT NOT NULL,
+            backend TEXT NOT NULL,
+            preset TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            idempotency_key TEXT UNIQUE,
+            superseded_key TEXT,
+            previous_job_id TEXT,
+            status TEXT NOT NULL CHECK (status IN ({_STATUS_SQL})),
+            failure_class TEXT CHECK (failure_class IS NULL OR failure_class IN ({_CLASS_SQL_3})),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL DEFAULT {DEFAULT_MAX_ATTEMPTS},
+            progress REAL NOT NULL DEFAULT 0,
+            message TEXT NOT NULL DEFAULT '',
+            worker_id TEXT,
+            slot TEXT,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            fallback_from TEXT,
+            output_dir TEXT,
+            manifest_path TEXT,
+            outputs TEXT NOT NULL DEFAULT '[]',
+            peak_vram_mb REAL,
+            timings TEXT NOT NULL DEFAULT '{{}}',
+            not_before REAL NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            claimed_at TEXT,
+            started_at TEXT,
+            finished_at TEXT
+        )""",
+        "INSERT INTO render_jobs_v3 SELECT * FROM render_jobs",
+        "DROP TABLE render_jobs",
+        "ALTER TABLE render_jobs_v3 RENAME TO render_jobs",
+        "CREATE INDEX render_jobs_runnable ON render_jobs(status, not_before, seq)",
+        "CREATE INDEX render_jobs_by_project ON render_jobs(project_id, seq)",
+        "CREATE INDEX render_jobs_by_worker ON render_jobs(worker_id, status)",
+        "CREATE INDEX render_jobs_by_slot ON render_jobs(slot, status)",
     ],
 ]
 

@@ -6,6 +6,8 @@ standard library and ``studio.ports``, so the check runs on a bare GPU machine.
 
 A sample is ``(seconds since the sampler started, used MiB)``; used memory is the whole
 card's (total - free), as NVML and ComfyUI's ``/system_stats`` report it.
+A ComfyUI server started with ``--cpu`` has no VRAM (its probe answers a ``CpuSnapshot``,
+not available): its system RAM is never sampled as VRAM.
 """
 
 from __future__ import annotations

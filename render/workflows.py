@@ -655,7 +655,29 @@ def _model_hint(problem: Problem, entry: IndexEntry | None) -> str:
     place = folder if folder.startswith("custom_nodes/") else f"models/{folder}"
     return (
         f"{kind} {problem.value} is not in {problem.class_type}'s list on the server "
-        f"(put it in ComfyUI/{place} or choose another)"
+        f"(put it in ComfyUI/{place}{_other_model(entry)})"
+    )
+
+
+def _other_model(entry: IndexEntry | None) -> str:
+    """Where another model is chosen for this template: the setting that does it, by name."""
+    if entry is None:
+        return ""
+    if entry.family == "post":
+        return ", or turn the preset's interpolation / upscale off in data/presets.toml"
+    if entry.output == "video":
+        if "end_frame" in entry.params:  # first-last-frame is Wan 2.2 14B only
+            return (
+                ", or render the shot from its start frame only: that clip uses the preset's "
+                "video_model in data/presets.toml (wan2.2-ti2v-5b or wan2.2-a14b-fp8)"
+            )
+        return (
+            ", or choose another video model: the preset's video_model in data/presets.toml "
+            "(wan2.2-ti2v-5b or wan2.2-a14b-fp8)"
+        )
+    return (
+        ", or choose another frame model: stage 9's frame model (studio prompts --frame-model "
+        "sdxl|flux), else the preset's frame_model in data/presets.toml"
     )
 
 

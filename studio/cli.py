@@ -252,12 +252,22 @@ def cmd_render(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
         brought += studio.sync_renders(project.id)
     final = {j.id: j for j in studio.render_jobs(project.id)}
     rows = [final.get(j.id, j) for j in jobs]
-    lines = [f"{j.id[:10]} {j.kind:<8} {j.scene_id:<8} {j.shot_id or '':<6} {j.status}" for j in rows]
+    lines = [_job_line(j) for j in rows]
     lines += [f"skipped {s}" for s in skipped]
     if not jobs:
         lines.insert(0, "nothing to render: lock the shot lists, visual states and prompts first")
     payload = {"project": project.id, "jobs": rows, "skipped": skipped, "brought_in": brought}
     return payload, "\n".join(lines)
+
+
+def _job_line(job: Any) -> str:
+    """One render job: a failed or waiting job says why (its failure class and message)."""
+    line = f"{job.id[:10]} {job.kind:<8} {job.scene_id:<8} {job.shot_id or '':<6} {job.status}"
+    if job.status == "failed":
+        return f"{line} ({job.failure_class or 'error'}): {job.message}"
+    if job.status == "waiting_vram" and job.message:
+        return f"{line}: {job.message}"
+    return line
 
 
 def cmd_worker(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:

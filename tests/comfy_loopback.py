@@ -20,10 +20,22 @@ lists this double is given and the files uploaded to it):
   ``execution_start`` -> ``execution_cached`` -> per node ``progress_state``,
   ``executing(node)``, [``progress``…], [``executed``], ``progress_state`` ->
   ``execution_success`` -> history written -> ``status`` -> ``executing(node: null)``.
-  Execution events go to the client that queued the prompt; ``status`` to everyone.
+  Execution events go to the client that queued the prompt; ``status`` to everyone. A
+  prompt queued without a client id broadcasts what ComfyUI broadcasts for it (``progress``,
+  ``progress_state``, ``execution_interrupted`` and the previews: ``send_sync(..., sid=None)``
+  goes to every socket) and nothing else.
+- Every websocket frame goes out through ONE publisher that waits until each is written
+  (ComfyUI's ``publish_loop`` awaits every ``send_*``), with small send buffers: a client
+  that stops reading holds every other client's messages up. ``published(timeout)`` says
+  whether everything queued went out; ``noise(n, size)`` broadcasts extension frames.
+- One socket per client id: a second connection with the same id silences the first (it
+  stays open and hears nothing more), as ComfyUI's ``sockets[sid]`` does.
+- ``LoadImage``'s options list only the files at the top of the input folder: an upload
+  into a subfolder is not listed, though a prompt may use it (``subfolder/name``).
 - ``/interrupt`` with a prompt id only stops that prompt if it is running; the prompt stops
   at its next node or progress update, then ``execution_interrupted``; the next one starts.
-- An unchanged graph re-run is all cached (the cache holds only the previous prompt).
+- An unchanged graph re-run is all cached (the cache holds only the previous prompt): its
+  output nodes still send ``executed`` and ``progress_state``, then ``execution_success``.
 - A request whose ``Origin`` differs from ``Host`` gets 403.
 
 Scripted faults, consumed one per accepted prompt in order (``fault("none")`` skips one):
@@ -32,7 +44,8 @@ error in ``/history`` only: no websocket message at all), ``error`` (an IndexErr
 ``drop_ws`` (the socket is cut mid-job without a close frame; the job finishes),
 ``mute_ws`` (the socket stays open but says nothing more about the job), ``restart`` (the
 server forgets queue and history mid-job, optionally refusing connections for ``down_s``),
-``slow`` (``delay`` seconds per node). Faults strike at the first sampler node (or the last
+``slow`` (``delay`` seconds per node), ``oom_cpu`` (a ``--cpu`` server out of system RAM:
+PyTorch's ``DefaultCPUAllocator`` RuntimeError). Faults strike at the first sampler node (or the last
 node of a graph without one).
 """
 
@@ -42,6 +55,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import socket
 import struct
 import threading
 import time
@@ -85,6 +99,15 @@ DEFAULT_MODELS: dict[tuple[str, str], list[str]] = {
     ("UpscaleModelLoader", "model_name"): ["RealESRGAN_x4plus.pth"],
 }
 
+# PyTorch's CPU allocator when system RAM runs out (a --cpu server).
+CPU_OOM_MESSAGE = (
+    "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: "
+    "you tried to allocate 26843545600 bytes.\n"
+)
+# What ComfyUI sends to every socket when the prompt has no client id (sid=None).
+BROADCAST_WITHOUT_CLIENT = {"progress", "progress_state", "execution_interrupted"}
+# Small send buffers, so a client that stops reading blocks the publisher soon.
+SEND_BUFFER = 32 * 1024
 OOM_MESSAGE = (
     "Allocation on device 0 would exceed allowed memory. (out of memory)\n"
     "Currently allocated     : 22.31 GiB\nRequested               : 1.76 GiB\n"
@@ -151,6 +174,7 @@ class _Socket:
     writer: asyncio.StreamWriter
     client_id: str
     muted_for: set[str] = field(default_factory=set)
+    silenced: bool = False
 
 
 class _HttpError(Exception):
@@ -167,7 +191,8 @@ class LoopbackComfy:
     progress updates); ``models`` replaces the loaders' model lists ((class, input) -> files);
     ``gpu`` makes ``/system_stats`` report a CUDA device whose free VRAM drops by
     ``sampler_vram`` bytes once a sampler ran (ComfyUI keeps models loaded between prompts;
-    a restart frees them).
+    a restart frees them). Without ``gpu`` it is a ``--cpu`` server, as recorded: one
+    ``cpu`` device whose VRAM fields are the system RAM ``cpu_ram`` (total, free bytes).
     """
 
     def __init__(
@@ -179,7 +204,9 @@ class LoopbackComfy:
         gpu: bool = False,
         sampler_vram: int = 9 * 2**30,
         object_info_path: Path = OBJECT_INFO_PATH,
+        cpu_ram: tuple[int, int] = (25_276_502_016, 24_500_838_400),
     ) -> None:
+        self.cpu_ram = cpu_ram
         self.node_delay = node_delay
         self.progress_steps = progress_steps
         self.models = copy.deepcopy(DEFAULT_MODELS if models is None else models)
@@ -202,6 +229,7 @@ class LoopbackComfy:
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
         self._sockets: list[_Socket] = []
+        self._silenced: list[_Socket] = []
         self._reset_state()
 
     # ------------------------------------------------------------------ lifecycle
@@ -230,7 +258,11 @@ class LoopbackComfy:
             asyncio.set_event_loop(loop)
             loop.run_until_complete(self._listen(self.port))
             self._wake = asyncio.Event()
+            self._outbox: asyncio.Queue[tuple[_Socket, bytes, dict[str, Any] | None]] = (
+                asyncio.Queue()
+            )
             self._worker = loop.create_task(self._execute_forever())
+            self._publisher = loop.create_task(self._publish_forever())
             ready.set()
             loop.run_forever()
             tasks = asyncio.all_tasks(loop)
@@ -273,15 +305,17 @@ class LoopbackComfy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close_connections(self) -> None:
-        for sock in list(self._sockets):
+        for sock in list(self._sockets) + list(self._silenced):
             sock.writer.transport.abort()
         self._sockets.clear()
+        self._silenced.clear()
         for writer in list(self._conns):
             writer.transport.abort()
         self._conns.clear()
 
     async def _shutdown(self) -> None:
         self._worker.cancel()
+        self._publisher.cancel()
         if self._server is not None:
             self._server.close()
         await self._close_connections()
@@ -305,6 +339,30 @@ class LoopbackComfy:
             await self._listen(self.port)
         self._wake.set()
 
+    def noise(self, count: int, size: int) -> None:
+        """Broadcast ``count`` extension frames of about ``size`` bytes to every socket (a
+        monitor extension's chatter, or a busy server's status traffic, in bulk)."""
+
+        async def send() -> None:
+            for i in range(count):
+                for sock in list(self._sockets):
+                    self._send(sock, "crystools.monitor", {"n": i, "padding": "x" * size})
+
+        self._call(send())
+
+    def published(self, timeout: float) -> bool:
+        """Whether every frame queued so far went out within ``timeout`` seconds (False: a
+        client that does not read holds the publisher up)."""
+
+        async def join() -> bool:
+            try:
+                await asyncio.wait_for(self._outbox.join(), timeout)
+            except TimeoutError:
+                return False
+            return True
+
+        return bool(self._call(join(), timeout + 5))
+
     def messages(self, client_id: str, prompt_id: str | None = None) -> list[dict[str, Any]]:
         """What the double sent to ``client_id`` (optionally only about ``prompt_id``)."""
         sent = list(self.sent.get(client_id, []))
@@ -320,12 +378,10 @@ class LoopbackComfy:
             spec = _find_input(info.get(cls), name)
             if spec is not None:
                 _set_options(spec, list(files))
-        uploaded_images = sorted(
-            k for k in self.inputs if not k.endswith((".mp4", ".webm", ".mov", ".mkv"))
-        )
-        uploaded_videos = sorted(
-            k for k in self.inputs if k.endswith((".mp4", ".webm", ".mov", ".mkv"))
-        )
+        # LoadImage lists os.listdir(input folder): files in subfolders are not in the list.
+        top = [k for k in self.inputs if "/" not in k]
+        uploaded_images = sorted(k for k in top if not k.endswith((".mp4", ".webm", ".mov", ".mkv")))
+        uploaded_videos = sorted(k for k in top if k.endswith((".mp4", ".webm", ".mov", ".mkv")))
         for cls, name in UPLOAD_CLASSES:
             spec = _find_input(info.get(cls), name)
             if spec is not None:
@@ -501,10 +557,10 @@ class LoopbackComfy:
                 "name": "cpu",
                 "type": "cpu",
                 "index": None,
-                "vram_total": 25276502016,
-                "vram_free": 24500838400,
-                "torch_vram_total": 25276502016,
-                "torch_vram_free": 24500838400,
+                "vram_total": self.cpu_ram[0],
+                "vram_free": self.cpu_ram[1],
+                "torch_vram_total": self.cpu_ram[0],
+                "torch_vram_free": self.cpu_ram[1],
             }
         )
         if self.gpu:
@@ -512,8 +568,8 @@ class LoopbackComfy:
         return {
             "system": {
                 "os": "posix",
-                "ram_total": 25276502016,
-                "ram_free": 24500838400,
+                "ram_total": self.cpu_ram[0],
+                "ram_free": self.cpu_ram[1],
                 "comfyui_version": "0.3.64",
                 "required_frontend_version": "1.27.10",
                 "python_version": "3.11.7",
@@ -684,6 +740,16 @@ class LoopbackComfy:
             writer.close()
             return
         sock = _Socket(proto, writer, query.get("clientId") or uuid.uuid4().hex)
+        raw = writer.get_extra_info("socket")
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        writer.transport.set_write_buffer_limits(high=SEND_BUFFER)
+        for old in [s for s in self._sockets if s.client_id == sock.client_id]:
+            # ComfyUI keeps one socket per client id: the old one stays open, silent.
+            old.silenced = True
+            self._sockets.remove(old)
+            self._silenced.append(old)
         self._sockets.append(sock)
         self._send(
             sock,
@@ -727,29 +793,50 @@ class LoopbackComfy:
         finally:
             if sock in self._sockets:
                 self._sockets.remove(sock)
+            if sock in self._silenced:
+                self._silenced.remove(sock)
             writer.close()
 
     def _send(self, sock: _Socket, kind: str, data: dict[str, Any]) -> None:
         message = {"type": kind, "data": data}
         if sock.proto.state is not State.OPEN or data.get("prompt_id") in sock.muted_for:
             return
-        self.sent.setdefault(sock.client_id, []).append(message)
         sock.proto.send_text(json.dumps(message).encode())
-        sock.writer.write(b"".join(sock.proto.data_to_send()))
+        self._outbox.put_nowait((sock, b"".join(sock.proto.data_to_send()), message))
 
     def _send_binary(self, client_id: str | None, payload: bytes) -> None:
         for sock in list(self._sockets):
             if (
-                sock.client_id == client_id
+                (client_id is None or sock.client_id == client_id)
                 and sock.proto.state is State.OPEN
                 and not sock.muted_for
             ):
                 sock.proto.send_binary(payload)
-                sock.writer.write(b"".join(sock.proto.data_to_send()))
+                self._outbox.put_nowait((sock, b"".join(sock.proto.data_to_send()), None))
+
+    async def _publish_forever(self) -> None:
+        """ComfyUI's publish_loop: one frame at a time, each awaited until written."""
+        while True:
+            sock, frame, message = await self._outbox.get()
+            try:
+                if sock.writer.transport.is_closing():
+                    continue
+                if message is not None:
+                    self.sent.setdefault(sock.client_id, []).append(message)
+                sock.writer.write(frame)
+                await sock.writer.drain()
+            except (ConnectionError, RuntimeError):
+                pass
+            finally:
+                self._outbox.task_done()
 
     def _emit(self, client_id: str | None, kind: str, data: dict[str, Any]) -> None:
-        """An execution event: only to the client that queued the prompt (none without one)."""
+        """An execution event: only to the client that queued the prompt; without one, what
+        ComfyUI broadcasts (``BROADCAST_WITHOUT_CLIENT``) goes to every socket."""
         if client_id is None:
+            if kind in BROADCAST_WITHOUT_CLIENT:
+                for sock in list(self._sockets):
+                    self._send(sock, kind, data)
             return
         for sock in list(self._sockets):
             if sock.client_id == client_id:
@@ -806,13 +893,27 @@ class LoopbackComfy:
         self._emit(cid, "crystools.monitor", {"cpu_utilization": 3.0})  # extensions' noise
         outputs: dict[str, Any] = {}
         if cached:
+            # Only the output nodes run, from the cache: each says executed and finishes its
+            # progress; then execution_success, as for any prompt.
             assert self._cache is not None
             outputs = copy.deepcopy(self._cache[1])
-            for node_id, out in outputs.items():
-                record(
-                    "executed",
-                    {"node": node_id, "display_node": node_id, "output": out, "prompt_id": pid},
+            done_states: dict[str, dict[str, Any]] = {}
+            for node_id in sorted(p.outputs, key=lambda n: (len(n), n)):
+                if node_id in outputs:
+                    record(
+                        "executed",
+                        {
+                            "node": node_id,
+                            "display_node": node_id,
+                            "output": outputs[node_id],
+                            "prompt_id": pid,
+                        },
+                    )
+                done_states[node_id] = _node_state(pid, node_id, "finished", 1.0)
+                self._emit(
+                    cid, "progress_state", {"prompt_id": pid, "nodes": copy.deepcopy(done_states)}
                 )
+            record("execution_success", {"prompt_id": pid})
             self._finish(p, "success", outputs, messages, generation)
             return
         fault = p.fault
@@ -843,6 +944,7 @@ class LoopbackComfy:
                 "restart",
                 "oom_ws",
                 "oom_history",
+                "oom_cpu",
                 "error",
             ):
                 if fault.kind == "drop_ws":
@@ -1180,6 +1282,18 @@ def _node_state(pid: str, node_id: str, state: str, value: float) -> dict[str, A
 
 def _error_data(pid: str, node_id: str, cls: str, executed: list[str], kind: str) -> dict[str, Any]:
     oom = kind in ("oom_ws", "oom_history")
+    if kind == "oom_cpu":
+        return {
+            "prompt_id": pid,
+            "node_id": node_id,
+            "node_type": cls,
+            "executed": list(executed),
+            "exception_message": CPU_OOM_MESSAGE,
+            "exception_type": "RuntimeError",
+            "traceback": ['  File "/srv/comfyui/src/execution.py", line 496, in execute\n'],
+            "current_inputs": {},
+            "current_outputs": list(executed),
+        }
     return {
         "prompt_id": pid,
         "node_id": node_id,

@@ -64,3 +64,24 @@ def test_bench_loads_the_checkout_double_when_no_test_imported_it(
     monkeypatch.delitem(sys.modules, "comfy_loopback")
     module = render.bench._loopback_double()
     assert module is not None and module.OBJECT_INFO_PATH.is_file()
+
+
+def test_bench_restart_reports_the_first_job_after_a_comfyui_restart() -> None:
+    figures = render.bench.bench_restart(restarts=2)
+    assert figures["restarts"] == 2 and len(figures["first_after_restart_s"]) == 2
+    assert all(_is_ms(t) for t in figures["first_after_restart_s"])
+    assert figures["max_s"] == max(figures["first_after_restart_s"]) and _is_ms(figures["steady_median_s"])
+    assert figures["client"] == {"poll_interval_s": 1.0, "silence_s": 15.0}  # the defaults
+    assert figures["goal"] == "<= 0.5 s" and isinstance(figures["ok"], bool)
+    text = format_figures({"comfy_restart": figures})
+    assert "first job after a ComfyUI restart" in text and "over 2 restarts" in text
+
+
+def test_bench_restart_is_skipped_outside_a_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sys.modules, "comfy_loopback")
+    monkeypatch.setattr(render.bench, "LOOPBACK_PATH", tmp_path / "comfy_loopback.py")
+    figures = render.bench.bench_restart(restarts=1)
+    assert "not in this checkout" in figures["skipped"]
+    assert "skipped" in format_figures({"comfy_restart": figures})

@@ -65,6 +65,32 @@ def test_new_with_script_then_scenes_log_branch_switch(capsys, home):
     assert run_json(capsys, "fsck", "--home", home)["ok"] is True
 
 
+def test_render_wait_says_why_a_job_failed(capsys, home, tmp_path, monkeypatch):
+    """``studio render --wait`` names the failure class and the reason, not just "failed"."""
+    from comfy_loopback import running
+    from flows import SHORT, lock_phase_a, lock_through_prompts
+
+    from studio.config import Settings
+    from studio.wiring import build_studio
+
+    script = tmp_path / "two_rooms.fountain"
+    script.write_bytes(SHORT)
+    assert run(capsys, "new", "rooms", "--script", str(script), "--home", home)[0] == 0
+    studio = build_studio(Settings(home=Path(home)))
+    lock_phase_a(studio, "rooms")
+    lock_through_prompts(studio, "rooms", [1])
+    with running(models={}, gpu=True) as server:  # a ComfyUI with no model files at all
+        monkeypatch.setenv("AIUTEUR_COMFYUI_URL", server.url)
+        code, out, err = run(capsys, "render", "rooms", "--scene", "1", "--backend", "comfyui",
+                             "--wait", "--home", home)
+    assert code == 0, err
+    failed = [line for line in out.splitlines() if " failed" in line]
+    assert failed, out
+    for line in failed:
+        assert "failed (missing_model): ComfyUI cannot run workflow" in line
+        assert "is not in" in line and "put it in ComfyUI/models/" in line
+
+
 def test_human_output(capsys, home):
     code, out, _ = run(capsys, "new", "demo", "--script", str(SAMPLE), "--home", home)
     assert code == 0 and "imported the_long_rain.fountain" in out

@@ -193,7 +193,16 @@ def test_an_unchanged_graph_runs_all_cached(server: LoopbackComfy, client: Comfy
     )
     assert sorted(cached["data"]["nodes"]) == ["1", "2"]
     kinds = [m["type"] for m in server.messages(client.client_id, pid)]
-    assert "executed" in kinds and "progress_state" not in kinds
+    # As a real ComfyUI 0.3.64: the output node runs from the cache and finishes its
+    # progress, and the prompt ends with execution_success like any other.
+    assert kinds == [
+        "execution_start",
+        "execution_cached",
+        "executed",
+        "progress_state",
+        "execution_success",
+        "executing",
+    ]
 
 
 def test_queue_and_system_stats_shapes(server: LoopbackComfy, client: ComfyClient) -> None:
@@ -224,8 +233,11 @@ def test_upload_and_download_round_trip(
     assert result == {"name": "ref.png", "subfolder": "aiuteur", "type": "input"}
     assert set(result) == set(sample("http_upload_image.json"))
     assert client.download("ref.png", "aiuteur", "input") == png
-    info = client.object_info(refresh=True)
-    assert "aiuteur/ref.png" in info["LoadImage"]["input"]["required"]["image"][0]
+    # As a real ComfyUI: LoadImage lists the top of the input folder only, so an upload
+    # into a subfolder is not in its options, though a prompt may use it (below).
+    client.upload_image(tmp_path / "ref.png", name="top.png")
+    options = client.object_info(refresh=True)["LoadImage"]["input"]["required"]["image"][0]
+    assert "top.png" in options and "aiuteur/ref.png" not in options
     # Not overwriting a different file with the same name renames the upload.
     (tmp_path / "ref.png").write_bytes(tiny_png((9, 9, 9)))
     renamed = client.upload_image(tmp_path / "ref.png", subfolder="aiuteur", overwrite=False)
@@ -489,7 +501,9 @@ def test_a_silent_websocket_drop_is_finished_from_history(
     result = client.wait(pid)
     assert isinstance(result, PromptResult) and result.files()
     kinds = [m["type"] for m in server.messages(client.client_id, pid)]
-    assert "execution_success" not in kinds  # the socket never told the client
+    if fault == "mute_ws":
+        assert "execution_success" not in kinds  # the socket never told the client
+    # drop_ws: the client reconnects at once and reads /history (it may hear the rest).
     assert server.finished[pid] == "success"
     # The client reconnects for the next prompt.
     assert client.wait(client.queue_prompt(empty_image_graph())).files()
@@ -602,6 +616,141 @@ def test_polling_only_without_a_websocket(server: LoopbackComfy) -> None:
         result = c.wait(c.queue_prompt(sampler_graph()), progress=lambda f, m: steps.append(f))
     assert result.files()
     assert server.messages(c.client_id) == []
+
+
+# --------------------------------------------------------------------------- as a real server behaves
+# ComfyUI sends every frame from one task and awaits each (the double too, with small send
+# buffers): a client that stops reading its socket holds every client up.
+
+
+def test_the_socket_is_read_between_jobs_so_the_server_never_stalls(
+    server: LoopbackComfy, client: ComfyClient
+) -> None:
+    assert client.wait(client.queue_prompt(empty_image_graph())).files()
+    # The client is idle now, its socket open. The server has a lot to say to everyone
+    # (far more than the 16 frames websockets buffers before it stops reading).
+    server.noise(64, 256 * 1024)
+    assert server.published(10.0), "the idle client stopped reading: the server stalled"
+    # Everyone else's events still flow: another client's job is followed by its events.
+    other = new_client(server.url, silence_s=60.0)
+    pid = other.queue_prompt(sampler_graph("other/a"))
+    assert other.wait(pid).files()
+    assert "execution_success" in [m["type"] for m in server.messages(other.client_id, pid)]
+    # And the idle client's socket still works for its next job.
+    assert client.wait(client.queue_prompt(sampler_graph("again/b"))).files()
+
+
+def test_the_first_job_after_a_server_restart_reads_the_history_at_once(
+    server: LoopbackComfy,
+) -> None:
+    # Polls are 1 s apart and the silence limit is a minute: a client that missed the end
+    # marker (its socket reconnected after the prompt ended) would run into the job timeout.
+    c = new_client(server.url, poll_interval=1.0, silence_s=60.0, job_timeout=5.0)
+    assert c.wait(c.queue_prompt(empty_image_graph())).files()
+    server.restart()
+    server.fault("slow", delay=0.02)
+    result = c.wait(c.queue_prompt(sampler_graph("after/restart")))
+    assert result.files()
+
+
+def test_a_reconnect_after_the_prompt_ended_reads_the_history(server: LoopbackComfy) -> None:
+    c = new_client(server.url, poll_interval=1.0, silence_s=60.0, job_timeout=5.0)
+    c.events = False
+    pid = c.queue_prompt(empty_image_graph())  # posted with no socket open: no events
+    wait_until(lambda: pid in server.finished)
+    c.events = True  # the socket opens now, after the end marker went by
+    assert c.wait(pid).files()
+
+
+def test_a_prompt_deleted_by_someone_else_is_lost_at_once(server: LoopbackComfy) -> None:
+    server.fault("slow", delay=1.0)
+    busy = new_client(server.url)
+    running = busy.queue_prompt(sampler_graph("busy/a"))
+    wait_until(lambda: server.running is not None and server.running.prompt_id == running)
+    c = new_client(server.url, poll_interval=0.2, silence_s=60.0, job_timeout=4.0)
+    pid = c.queue_prompt(empty_image_graph())
+    httpx.post(server.url + "/queue", json={"delete": [pid]})  # someone else's doing
+    with pytest.raises(RenderFailed) as failed:
+        c.wait(pid)
+    assert failed.value.failure_class == "lost", failed.value
+    busy.cancel(running)
+
+
+def test_progress_names_the_node_that_runs_through_a_throttled_writer(
+    server: LoopbackComfy,
+) -> None:
+    """The worker writes progress at most every 0.5 s: a message dropped by that throttle
+    is said again, so a long node without a progress bar never shows the previous node's
+    last step."""
+    server.fault("slow", delay=0.8)
+    c = new_client(server.url, progress_refresh_s=0.3)
+    graph = sampler_graph()
+    written: list[str] = []
+    last = [0.0]
+
+    def throttled(frac: float, message: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5:
+            last[0] = now
+            written.append(message)
+
+    c.wait(c.queue_prompt(graph), progress=throttled, graph=graph)
+    # Every node ran 0.8 s; each was named while it ran, the last two included.
+    assert any("VAEDecode (node 8)" in m for m in written), written
+    assert any("SaveImage (node 9)" in m for m in written), written
+
+
+def test_progress_state_alone_names_the_running_node(server: LoopbackComfy) -> None:
+    graph = sampler_graph()
+    seen: list[str] = []
+    from render.comfy_client import _Tracker
+
+    tracker = _Tracker(graph, lambda f, m: seen.append(m))
+    tracker.states({"4": {"state": "finished"}, "6": {"state": "running"}})
+    assert seen[-1] == "running CLIPTextEncode (node 6)"
+    tracker.states({"4": {"state": "finished"}, "6": {"state": "finished"}})
+    assert seen[-1] == "2 of 6 nodes done"
+
+
+def test_a_reconnect_with_the_same_client_id_silences_the_old_socket(
+    server: LoopbackComfy,
+) -> None:
+    from websockets.sync.client import connect
+
+    url = server.url.replace("http://", "ws://") + "/ws?clientId=same"
+    with connect(url, proxy=None) as old, connect(url, proxy=None) as new:
+        assert json.loads(old.recv(timeout=2))["type"] == "status"
+        assert json.loads(new.recv(timeout=2))["type"] == "status"
+        httpx.post(
+            server.url + "/prompt", json={"prompt": empty_image_graph(), "client_id": "same"}
+        )
+        kinds = []
+        while "executing" not in kinds or kinds[-1] != "executing":
+            kinds.append(json.loads(new.recv(timeout=2))["type"])
+        with pytest.raises(TimeoutError):
+            old.recv(timeout=0.3)  # still open, and told nothing more
+
+
+def test_a_prompt_without_a_client_id_broadcasts_its_progress(
+    server: LoopbackComfy, client: ComfyClient
+) -> None:
+    response = httpx.post(server.url + "/prompt", json={"prompt": sampler_graph("anon/a")})
+    anon = response.json()["prompt_id"]
+    mine = client.queue_prompt(sampler_graph("mine/b"))
+    assert client.wait(mine).files()  # other prompts' broadcasts do not confuse the client
+    heard = {m["type"] for m in server.messages(client.client_id, anon)}
+    assert heard == {"progress", "progress_state"}  # executing/executed/execution_*: not sent
+
+
+def test_a_cpu_out_of_memory_is_oom_in_system_ram(
+    server: LoopbackComfy, client: ComfyClient
+) -> None:
+    server.fault("oom_cpu")
+    with pytest.raises(RenderFailed) as failed:
+        client.wait(client.queue_prompt(sampler_graph()))
+    assert failed.value.failure_class == "oom"
+    assert "system RAM" in str(failed.value) and "DefaultCPUAllocator" in str(failed.value)
+    assert is_oom("MemoryError", "") and not is_oom("IndexError", "index 3 is out of bounds")
 
 
 def test_progress_is_monotonic_and_ends_near_one(
@@ -828,6 +977,29 @@ def test_backend_preflight_names_a_missing_checkpoint_before_queueing(tmp_path: 
         assert ("POST", "/prompt") not in server.requests
         # The cached list was re-read once before giving up (a model may just have landed).
         assert server.requests.count(("GET", "/object_info")) == 2
+
+
+def test_a_missing_model_is_stored_as_missing_model_and_names_the_setting(tmp_path: Path) -> None:
+    from render.gpu import ComfyStatsProbe
+    from render.worker import WorkerOptions, open_queue, run_worker
+    from studio.config import Settings
+
+    models = {k: v for k, v in DEFAULT_MODELS.items() if k[0] != "CheckpointLoaderSimple"}
+    with running(models=models, gpu=True) as server:
+        settings = Settings(home=tmp_path, comfyui_url=server.url, render_backend="comfyui")
+        queue = open_queue(settings)
+        backend = backend_for(server)
+        try:
+            job = queue.enqueue(frame_spec(width=512, height=512), backend="comfyui")
+            run_worker(settings, {"comfyui": backend}, ComfyStatsProbe(server.url), once=True,
+                       queue=queue, options=WorkerOptions(poll_s=0.02, progress_interval_s=0.05))
+            record = queue.record(job.id)
+        finally:
+            queue.close()
+    assert (record.status, record.failure_class, record.attempts) == ("failed", "missing_model", 1)
+    # The message names the setting that picks another model, not just "choose another".
+    assert "put it in ComfyUI/models/checkpoints" in record.message
+    assert "studio prompts --frame-model" in record.message and "frame_model" in record.message
 
 
 def test_backend_preflight_names_the_rife_pack(tmp_path: Path, server: LoopbackComfy) -> None:

@@ -9,15 +9,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from comfy_loopback import running
 
+from render.comfy import ComfyBackend
 from render.gpu import (
     ComfyStatsProbe,
     NvmlGpuProbe,
     can_ever_fit,
     fits,
+    is_cpu,
     probe_detail,
     select_gpu_probe,
 )
+from render.health import probe_comfyui, probe_gpu
+from render.manifest import read_manifest
+from render.worker import WorkerOptions, open_queue, run_worker
+from studio.config import Settings
+from studio.model import RenderSpec
 from studio.ports import GpuProbe, GpuSnapshot
 
 # Recorded from a real ComfyUI 0.3.64 (see tests/fixtures/comfyui/README.md).
@@ -97,8 +105,8 @@ def test_comfy_stats_probe_reads_the_recorded_cpu_server(stats_server):
     payloads["/system_stats"] = (200, raw)
     device = json.loads(raw)["devices"][0]
     snap = ComfyStatsProbe(url + "/").snapshot()
-    assert snap.available
-    assert snap.name == "cpu (system RAM)"
+    assert not snap.available and is_cpu(snap)  # a --cpu server: no GPU
+    assert snap.name == "cpu (system RAM, no GPU)"
     assert snap.total_mb == pytest.approx(device["vram_total"] / MIB)
     assert snap.free_mb == pytest.approx(device["vram_free"] / MIB)
 
@@ -157,3 +165,97 @@ def test_nvml_session_without_a_gpu_is_harmless():
 def test_select_gpu_probe():
     assert isinstance(select_gpu_probe("http://127.0.0.1:8188"), ComfyStatsProbe)
     assert isinstance(select_gpu_probe(None), NvmlGpuProbe)
+
+
+# --------------------------------------------------------------------------- a --cpu ComfyUI
+
+
+def test_a_cpu_server_is_no_gpu_and_is_not_vram_gated(stats_server):
+    url, payloads = stats_server
+    payloads["/system_stats"] = (200, SAMPLE.read_bytes())  # the recorded --cpu server
+    probe = ComfyStatsProbe(url)
+    snap = probe.snapshot()
+    assert is_cpu(snap) and not snap.available  # system RAM is not VRAM
+    assert "--cpu" in probe.detail
+    # Its jobs are not held for VRAM it does not have, whatever the preset asks.
+    assert fits(snap, 500_000) and can_ever_fit(snap, 500_000)
+    assert not is_cpu(GpuSnapshot(available=False)) and not fits(GpuSnapshot(available=False), 1)
+
+
+def _frame(preset: str, shot: str = "1A") -> RenderSpec:
+    return RenderSpec(
+        kind="frame", project_id="p", scene_id="sc1", shot_id=shot, which="start", seed=7,
+        width=512, height=512, preset=preset, prompts={"frame": "a lighthouse keeper at dusk"},
+    )
+
+
+FAST_WORKER = WorkerOptions(poll_s=0.02, heartbeat_s=0.1, progress_interval_s=0.05, cancel_check_s=0.02,
+                            sample_vram_s=0.02)
+
+
+def test_the_worker_renders_on_a_cpu_server_and_records_no_vram(tmp_path: Path) -> None:
+    # 4 GiB of RAM, a preset that asks for 10 GiB of VRAM: on a GPU it would wait forever.
+    with running(cpu_ram=(4 * 2**30, 3 * 2**30)) as server:
+        settings = Settings(home=tmp_path, comfyui_url=server.url, render_backend="comfyui")
+        queue = open_queue(settings)
+        try:
+            job = queue.enqueue(_frame("production-stable"), backend="comfyui")
+            backend = ComfyBackend(server.url)
+            run_worker(settings, {"comfyui": backend}, ComfyStatsProbe(server.url), once=True,
+                       queue=queue, options=FAST_WORKER)
+            backend.client.close()
+            record = queue.record(job.id)
+        finally:
+            queue.close()
+    assert record.status == "done", record.message
+    assert record.peak_vram_mb is None and record.vram_samples == ()
+    manifest = read_manifest(Path(record.output_dir or ""))
+    assert manifest.peak_vram_mb is None and "cpu" in manifest.gpu
+
+
+def test_a_cpu_out_of_memory_falls_back_to_a_lower_preset(tmp_path: Path) -> None:
+    with running() as server:
+        server.fault("oom_cpu")
+        settings = Settings(home=tmp_path, comfyui_url=server.url, render_backend="comfyui")
+        queue = open_queue(settings)
+        try:
+            job = queue.enqueue(_frame("production-stable"), backend="comfyui")
+            backend = ComfyBackend(server.url)
+            run_worker(settings, {"comfyui": backend}, ComfyStatsProbe(server.url), once=True,
+                       queue=queue, options=FAST_WORKER)
+            backend.client.close()
+            record = queue.record(job.id)
+            events = [e.message for e in queue.events(job_id=job.id)]
+        finally:
+            queue.close()
+    assert record.status == "done", record.message
+    assert record.fallback_from == "production-stable" and record.preset != "production-stable"
+    assert any("out of" in m and "retrying once" in m for m in events), events
+
+
+def test_doctor_says_what_renders_really_do_with_the_server_down(tmp_path: Path) -> None:
+    down = Settings(home=tmp_path, comfyui_url="http://127.0.0.1:9", render_backend="comfyui")
+    said = probe_gpu(down)
+    assert said.state == "no gpu" and "wait in the queue" in said.detail
+    assert "renders use the CPU animatic" not in said.detail
+    assert "wait in the queue" in probe_comfyui(down).detail
+    # What really happens: the ComfyUI job waits for a GPU; nothing renders it elsewhere.
+    queue = open_queue(down)
+    try:
+        job = queue.enqueue(_frame("fast"), backend="comfyui")
+        run_worker(down, {"comfyui": ComfyBackend(down.comfyui_url or "")},
+                   ComfyStatsProbe(down.comfyui_url or "", timeout_s=0.5), once=True, queue=queue,
+                   options=FAST_WORKER)
+        assert queue.record(job.id).status == "waiting_vram"
+    finally:
+        queue.close()
+    animatic = Settings(home=tmp_path, render_backend="animatic", comfyui_url="http://127.0.0.1:9")
+    assert "renders use the CPU animatic" in probe_gpu(animatic).detail
+
+
+def test_doctor_on_a_cpu_server(tmp_path: Path) -> None:
+    with running() as server:
+        settings = Settings(home=tmp_path, comfyui_url=server.url, render_backend="comfyui")
+        gpu, comfy = probe_gpu(settings), probe_comfyui(settings)
+    assert gpu.state == "no gpu" and "--cpu" in gpu.detail and "on the CPU" in gpu.detail
+    assert comfy.ok and "on the CPU" in comfy.detail

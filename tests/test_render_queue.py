@@ -111,6 +111,37 @@ def test_a_queue_from_before_vram_samples_is_migrated(tmp_path: Path):
         q.close()
 
 
+def test_a_queue_from_before_missing_model_keeps_its_jobs_and_stores_the_class(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``missing_model`` was stored as ``error`` (the CHECK did not allow it): the table is
+    rebuilt with every row kept, and a job fails as ``missing_model``."""
+    with monkeypatch.context() as old_code:
+        old_code.setattr(SqliteRenderQueue, "MIGRATIONS", MIGRATIONS[:2])
+        q = SqliteRenderQueue(tmp_path / "studio.db", tmp_path / "renders")
+        try:
+            assert q.schema_version() == 2
+            earlier = q.enqueue(make_spec(shot="1A"), backend="animatic", idempotency_key="a")
+        finally:
+            q.close()
+    q = SqliteRenderQueue(tmp_path / "studio.db", tmp_path / "renders")
+    try:
+        assert q.schema_version() == len(MIGRATIONS)
+        assert q.job(earlier.id).status == "queued"
+        later = q.enqueue(make_spec(shot="1B"), backend="comfyui", idempotency_key="b")
+        assert q.record(later.id).seq > q.record(earlier.id).seq
+        claimed = q.claim_next("w1", "gpu0")
+        assert claimed is not None and claimed.id == earlier.id
+        assert q.start(earlier.id, "w1") is not None
+        q.finish(earlier.id, "w1", "failed", message="no checkpoint", failure_class="missing_model")
+        assert q.job(earlier.id).failure_class == "missing_model"
+        indexes = {r[0] for r in q.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"render_jobs_runnable", "render_jobs_by_project", "render_jobs_by_worker",
+                "render_jobs_by_slot"} <= indexes
+    finally:
+        q.close()
+
+
 def test_enqueue_and_list(queue: SqliteRenderQueue):
     job = queue.enqueue(make_spec(shot="1A"), backend="animatic", idempotency_key="k1")
     assert job.status == "queued" and job.attempts == 0 and job.progress == 0

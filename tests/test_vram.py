@@ -151,3 +151,16 @@ def test_gpu_check_sees_an_allocation():
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "OK:" in out.stdout or "SKIP:" in out.stdout
+
+
+def test_a_cpu_comfyui_server_is_not_sampled_as_vram() -> None:
+    """A ``--cpu`` server reports system RAM in its VRAM fields: that is no VRAM trace."""
+    from comfy_loopback import running
+
+    from render.gpu import ComfyStatsProbe
+
+    with running() as server:
+        sampler = VramSampler(ComfyStatsProbe(server.url), interval_s=0.01)
+        with sampler:
+            time.sleep(0.05)
+    assert sampler.samples == () and sampler.peak_used_mb is None and sampler.failures == 0
