@@ -125,7 +125,7 @@ def _draw_water(
     bottom = cv.h
     img = cv.img
     _sky(cv, hy, plan, look, rng)
-    grey = setting.weather in ("overcast", "storm", "rain", "fog")
+    grey = setting.weather in ("overcast", "storm", "rain", "fog", "snow")
     water_far = _lit("#8fa3b0" if grey else "#6f98b8", look, tod, 0.75)
     water_near = _lit("#4c6373" if grey else "#2f5f86", look, tod, 0.75)
     # what stands on the far side: a far shore for a lake or a river, open sea otherwise

@@ -121,7 +121,8 @@ WEATHER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rain", ("rain", "rains", "raining", "rainy", "rainfall", "drizzle", "drizzling",
               "downpour", "shower", "showers", "pours down", "pouring down", "raindrops")),
     ("fog", ("fog", "foggy", "mist", "misty", "haze", "hazy", "smog", "murk")),
-    ("overcast", ("overcast", "cloudy", "clouded", "leaden", "grey sky", "gray sky",
+    ("overcast", ("overcast", "cloudy", "clouded", "leaden", "grey sky", "gray sky", "grey lake",
+                  "gray lake", "grey clouds", "gray clouds", "grey morning", "grey river",
                   "grey skies", "gray skies", "grey sea", "gray sea", "grey day", "gray day",
                   "grey light", "gray light", "grey water", "gray water", "dull sky", "bleak")),
     ("sun", ("sun", "sunny", "sunshine", "sunlight", "sunlit", "blazing", "scorching",
@@ -165,6 +166,10 @@ PROP_WORDS = (
     "candle",
 )
 
+_DETERMINED = re.compile(
+    r"\b(?:a|an|the|her|his|their|its|my|your|our|this|that|two|three|some|[A-Za-z]+'s)\s+"
+    r"(?P<between>(?:[a-z][a-z-]*\s+){0,3})$",
+)
 _NEGATED = re.compile(r"\b(no|not|without|never|nor)\s+(an?\s+|the\s+|any\s+)?$")
 
 
@@ -304,16 +309,21 @@ def named_props(action: str, names: tuple[str, ...] = (), limit: int = 3) -> tup
     ``studio.caps``) that are not a character, a sound or shorthand, then the objects of
     :data:`PROP_WORDS` it mentions; upper-cased, in order, at most ``limit``."""
     text = _ascii(action)
-    upper_names = {n.upper() for n in names}
+    upper_names = {w for n in names for w in n.upper().split()}
     out: list[str] = []
     for match in CAPS_RUN.finditer(text):
         phrase = " ".join(match.group().split())
-        words = phrase.split()
-        if phrase in upper_names or any(w in upper_names for w in words):
-            continue
-        if len(re.sub(r"[^A-Z]", "", phrase)) < 3:
+        words = [re.sub(r"'S$", "", w) for w in phrase.split()]
+        if any(w in upper_names for w in words) or len(re.sub(r"[^A-Z]", "", phrase)) < 3:
             continue
         if all(w in NOT_PROPS | EMPHASIS for w in words) or (len(words) == 1 and phrase in SOUNDS):
+            continue
+        # a prop follows a determiner ('a small pink CLAIM TICKET'); a lone caps verb after
+        # its subject is a sound ('the bell JANGLES'), as studio.assets reads the convention
+        before = _DETERMINED.search(text[: match.start()])
+        if before is None:
+            continue
+        if len(words) == 1 and before["between"] and re.search(r"(S|ED|ING)$", phrase):
             continue
         if phrase not in out:
             out.append(phrase)
