@@ -54,6 +54,8 @@ def _sky(cv: _Canvas, hy: int, plan: _Plan, look: _Look, rng: np.random.Generato
     top, low = look.sky_top, look.sky_low
     if plan.tod == "day":
         top, low = _mix(top, _hex_bgr("#7fa6c9"), 0.35), _mix(low, _hex_bgr("#dce6ee"), 0.3)
+    if weather == "sun" and plan.tod == "day":  # a clear, deeper blue
+        top, low = _mix(top, _hex_bgr("#4f8fd0"), 0.35), _mix(low, _hex_bgr("#cfe3f2"), 0.3)
     if weather in ("overcast", "storm", "rain", "fog", "snow"):
         grey = {"storm": 0.55, "overcast": 0.75, "rain": 0.7, "fog": 0.85, "snow": 0.8}[weather]
         g = _luma(_mix(top, low, 0.5))
@@ -161,14 +163,14 @@ def _draw_water(
         )
     near_ground = None
     if kind == "beach" or "beach" in features:
-        near_ground = ("#cdb98c", "#b49a6a", 0.62)
+        near_ground = ("#cdb98c", "#b49a6a", 0.4)
     elif kind in ("lake", "river"):
-        near_ground = ("#6d7f52", "#4f603b", 0.78)
+        near_ground = ("#6d7f52", "#4f603b", 0.5)
     elif kind == "sea" and "jetty" not in features:
-        near_ground = ("#8a8478", "#5e5a52", 0.8)  # a shingle shore
+        near_ground = ("#8a8478", "#5e5a52", 0.5)  # a shingle shore
     if near_ground is not None:
         far_c, near_c, at = near_ground
-        shore = hy + int((bottom - hy) * at)
+        shore = min(bottom - 2, cv.y(plan.horizon + (1 - plan.horizon) * at))  # under the feet
         xs = np.linspace(0, cv.w, 24)
         ys = shore + (np.sin(xs / cv.w * 7 + rng.uniform(0, 6)) * cv.s(0.015)).astype(int)
         poly = np.array(
