@@ -53,6 +53,9 @@ PICTURE = H - max(24, round(H * 0.2))  # the caption strip is below the picture
         ("EXT. NOWHERE - DAY", "No sea in sight, just a road.", "street", "street", "", "day"),
         ("EXT. THE ZONE - DAY", "Mia waits.", "unknown", "unknown", "", "day"),
         ("INT. THE VOID - DAY", "", "unknown", "room", "", "day"),
+        # weather words that are a person's verbs are no weather; 'cars pass' is no mountain
+        ("EXT. THE ZONE - DAY", "Mia storms out past the cars that pass.", "unknown", "unknown",
+         "", "day"),
         # no time in the heading: the action's light
         ("EXT. JETTY", "Stars over the water.", "jetty", "water", "", "night"),
     ],

@@ -56,7 +56,7 @@ def _gradient(
 ) -> np.ndarray:
     t = np.linspace(0.0, 1.0, max(h, 1), dtype=np.float32)[:, None] ** power
     col = top[None, :] * (1 - t) + bottom[None, :] * t
-    return np.repeat(col[:, None, :], w, axis=1)
+    return np.broadcast_to(col[:, None, :], (col.shape[0], w, 3))  # a read-only view
 
 
 def _c(colour: np.ndarray) -> tuple[float, float, float]:

@@ -65,7 +65,7 @@ SETTINGS: dict[str, tuple[bool, tuple[str, ...]]] = {
     "mountain": (
         False,
         ("mountain", "mountains", "mountainside", "peak", "summit", "ridge", "valley", "hill",
-         "hills", "hillside", "glacier", "pass"),
+         "hills", "hillside", "glacier", "mountain pass"),
     ),
     "snow": (False, ("snowfield", "tundra", "ice field", "frozen lake", "ski slope", "arctic")),
     # rooms
@@ -169,6 +169,11 @@ PROP_WORDS = (
 _DETERMINED = re.compile(
     r"\b(?:a|an|the|her|his|their|its|my|your|our|this|that|two|three|some|[A-Za-z]+'s)\s+"
     r"(?P<between>(?:[a-z][a-z-]*\s+){0,3})$",
+)
+# weather words used as verbs of people: 'she storms out', 'he showers', 'they rain blows'
+_VERB_WEATHER = re.compile(
+    r"\b(storm|shower|rain)(s|ed|ing)?\s+(out|off|in|into|away|past|through|up|down|over|"
+    r"across|back|blows|punches|kisses|insults|questions)\b"
 )
 _NEGATED = re.compile(r"\b(no|not|without|never|nor)\s+(an?\s+|the\s+|any\s+)?$")
 
@@ -282,7 +287,7 @@ def read_setting(
     features = frozenset(
         k for k, pattern in _SETTING_RES.items() if _found(pattern, f"{place} {scene} {shot}")
     )
-    everything = _lower(heading, location, scene_text, action)
+    everything = _VERB_WEATHER.sub(" ", _lower(heading, location, scene_text, action))
     weather = next((name for name, rx in _WEATHER_RES if _found(rx, everything)), "")
     time_words = time_of_day or heading_time
     if _HEADING_TIMES.search(time_words):
