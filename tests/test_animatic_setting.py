@@ -9,10 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from render.animatic import draw_panel
+from render.animatic import AnimaticCardRenderer, draw_panel
 from render.animatic.setting import named_props, read_setting
 from studio.headings import split_heading
 from studio.model import RenderSpec
+from studio.ports import FrameSpec
 from tests.test_animatic import NOIR, make_spec
 
 W, H = 640, 360
@@ -235,3 +236,15 @@ def test_the_style_palette_still_colours_the_place() -> None:
     noir = picture(scene("EXT. JETTY - DAY", style=NOIR))
     plain = picture(scene("EXT. JETTY - DAY", style=None))
     assert np.abs(noir - plain).mean() > 3
+
+
+def test_a_location_card_draws_the_place_its_description_names() -> None:
+    spec = FrameSpec(kind="location", title="Lookout", prompt="a wooden jetty on a grey sea",
+                     width=480, height=480, extra={"int_ext": "EXT", "time_of_day": "DAY"})  # fmt: skip
+    png = AnimaticCardRenderer().render_frame(spec)
+    card = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).astype(np.int32)
+    picture_bottom = 480 - AnimaticCardRenderer._band(480)  # above the caption band
+    lower = card[picture_bottom - 40 : picture_bottom - 4]
+    side, centre = lower[:, 10:50], lower[:, 200:280]
+    assert ((side[..., 0] >= side[..., 2]) & ~green(side)).mean() > 0.8  # water
+    assert (centre[..., 2] > centre[..., 0] + 8).mean() > 0.6  # the jetty's planks

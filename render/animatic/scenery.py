@@ -787,6 +787,8 @@ def draw_backdrop(cv: _Canvas, plan: _Plan, look: _Look, rng: np.random.Generato
             _harbour(cv, plan, look, rng, min(cv.h - 1, max(1, cv.y(plan.horizon))))
         if setting is not None and setting.kind == "alley":
             _alley_walls(cv, plan, look, rng)
+        if setting is not None and setting.weather == "snow":
+            _snow_cover(cv, plan, look)
     elif family == "water":
         _draw_water(cv, plan, look, rng, lights)
     else:
@@ -794,6 +796,14 @@ def draw_backdrop(cv: _Canvas, plan: _Plan, look: _Look, rng: np.random.Generato
     if not plan.lights_on:
         lights = [(x, y, r * 0.25, c * 0.4, k) for x, y, r, c, k in lights]
     return lights
+
+
+def _snow_cover(cv: _Canvas, plan: _Plan, look: _Look) -> None:
+    """Snow lying on the road and the pavements: the ground below the horizon whitened."""
+    hy = min(cv.h - 1, max(1, cv.y(plan.horizon)))
+    snow = _lit("#eef2f5", look, plan.tod, 0.85)
+    ground = cv.img[hy:].astype(np.float32)
+    cv.img[hy:] = np.clip(ground * 0.4 + snow * 0.6, 0, 255).astype(np.uint8)
 
 
 def _alley_walls(cv: _Canvas, plan: _Plan, look: _Look, rng: np.random.Generator) -> None:
