@@ -1,9 +1,10 @@
 """The CPU animatic: storyboard panels and moving clips drawn from the shot data.
 
-No model, no GPU: a panel is composed from what the shot says (setting, time of day, who is
-in it and how prominent, the camera's framing, the action and dialogue) in the locked
-style's palette, and a clip moves a virtual camera over a larger-than-frame canvas of the
-start panel while dissolving towards the end panel. Everything is deterministic: the only
+No model, no GPU: a panel is composed from what the shot says (the place, time of day,
+weather and props read from the heading and the action; who is in it and how prominent, the
+camera's framing, the action and dialogue) in the locked style's palette, and a clip moves
+a virtual camera over a larger-than-frame canvas of the start panel while dissolving towards
+the end panel. Everything is deterministic: the only
 randomness is ``np.random.default_rng`` seeded from the spec's seed and the shot's text.
 
 Frame layout: the picture on top (a wide, ~2.3:1 frame) and a caption strip below with the
@@ -12,9 +13,10 @@ Per clip frame only a warp, a blend and the timecode are computed: the canvases,
 strip and the chips are drawn once per shot.
 
 The package is cut on the drawing pipeline's seams, each module importing only the ones
-before it: ``text`` and ``colour`` (helpers), ``staging`` (the shot read into a plan),
-``motion`` (the camera path), ``drawing`` (the plan drawn), ``frame`` (the layout and the
-composed canvas), ``hud`` (burn-ins), ``clip`` (panels and clips), ``cards`` (asset image
+before it: ``text`` and ``colour`` (helpers), ``setting`` (the table of places, weather and
+light, and the scene's words read against it), ``staging`` (the shot read into a plan),
+``motion`` (the camera path), ``drawing`` (the plan drawn), ``scenery`` (a backdrop per
+setting, the weather, the named props), ``frame`` (the layout and the composed canvas), ``hud`` (burn-ins), ``clip`` (panels and clips), ``cards`` (asset image
 keys) and ``backend`` (the render backend). The camera vocabulary is ``studio.camera``.
 """
 

@@ -21,7 +21,7 @@ from studio.model import RenderSpec, slugify
 from studio.pngmeta import read_figures
 from studio.ports import FrameSpec
 
-ANIMATIC_VERSION = "animatic-2"  # 2: one camera vocabulary (BCU drawn as a big close-up)
+ANIMATIC_VERSION = "animatic-3"  # 3: the backdrop follows the setting; 2: one camera vocabulary
 
 
 def _versions() -> dict[str, str]:

@@ -22,7 +22,6 @@ from render.animatic.colour import (
 from render.animatic.drawing import (
     _c,
     _Canvas,
-    _draw_backdrop,
     _draw_figure,
     _draw_insert,
     _figure_box,
@@ -32,6 +31,8 @@ from render.animatic.drawing import (
     _rain,
 )
 from render.animatic.frame import _type
+from render.animatic.scenery import draw_backdrop, fog_veil, weather
+from render.animatic.setting import read_setting
 from render.animatic.staging import _RAIN_RE, _Figure, _Plan, _time_of_day, _words
 from render.animatic.text import _ascii, _fit, _font, _put, wrap_text
 from studio.camera import Framing
@@ -143,11 +144,19 @@ class AnimaticCardRenderer:
             seed_key=("card", spec.title),
         )
         if spec.kind == "location":
-            plan = replace(plan, framing=Framing("ews"), wall_scale=0.8, horizon=0.5)
-            lights = _draw_backdrop(cv, plan, look, rng)
+            # the place its name and description name (render.animatic.setting)
+            setting = read_setting(
+                location=spec.title, time_of_day=tod, interior=interior, scene_text=spec.prompt
+            )
+            plan = replace(
+                plan, framing=Framing("ews"), wall_scale=0.8, horizon=0.5, setting=setting
+            )
+            lights = draw_backdrop(cv, plan, look, rng)
             _glow(cv, lights)
-            if plan.rain and not interior:
+            fog_veil(cv, plan, look)
+            if plan.rain and not interior and setting.weather != "storm":
                 _rain(cv.img, (0, 0, cv.w, cv.h), look, rng)
+            weather(cv, plan, look, rng)
             _finish(cv, look, plan, rng)
         elif spec.kind == "character":
             cv.img[:] = _gradient(

@@ -1,4 +1,4 @@
-"""Drawing a planned panel: backdrops (exteriors, rooms, rain), figures with their
+"""Drawing a planned panel: the street and room backdrops, rain, figures with their
 condition marks and labels, props, inserts and title cards."""
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ import numpy as np
 from render.animatic.colour import _desaturate, _hex_bgr, _Look, _mix
 from render.animatic.motion import CANVAS_MARGIN
 from render.animatic.staging import (
-    _BRIDGE,
-    _CITY,
     _COLOUR_WORDS,
     _LAMP,
     _TABLE,
-    _TREES,
-    _WATER,
     _Figure,
     _Plan,
 )
 from render.animatic.text import _ascii, _fit, _Font, _font, _put, wrap_text
 
 _Light = tuple[int, int, float, np.ndarray, float]
+# Rooms whose own furniture (render.animatic.scenery) stands where the table would.
+_OWN_FURNITURE = frozenset(
+    {"bedroom", "hospital", "church", "corridor", "classroom", "bar", "office"}
+)
 
 
 class _Canvas:
@@ -56,7 +56,7 @@ def _gradient(
 ) -> np.ndarray:
     t = np.linspace(0.0, 1.0, max(h, 1), dtype=np.float32)[:, None] ** power
     col = top[None, :] * (1 - t) + bottom[None, :] * t
-    return np.repeat(col[:, None, :], w, axis=1)
+    return np.broadcast_to(col[:, None, :], (col.shape[0], w, 3))  # a read-only view
 
 
 def _c(colour: np.ndarray) -> tuple[float, float, float]:
@@ -79,18 +79,6 @@ def _glow(cv: _Canvas, lights: list[_Light], strength: float = 1.0) -> None:
     cv.img[:] = np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _draw_backdrop(cv: _Canvas, plan: _Plan, look: _Look, rng: np.random.Generator) -> list[_Light]:
-    """Sky/ground or a room in one-point perspective; returns the practical lights."""
-    lights: list[_Light] = []
-    if plan.interior:
-        _draw_room(cv, plan, look, rng, lights)
-    else:
-        _draw_exterior(cv, plan, look, rng, lights)
-    if not plan.lights_on:
-        lights = [(x, y, r * 0.25, c * 0.4, k) for x, y, r, c, k in lights]
-    return lights
-
-
 def _draw_exterior(
     cv: _Canvas, plan: _Plan, look: _Look, rng: np.random.Generator, lights: list[_Light]
 ) -> None:
@@ -102,28 +90,27 @@ def _draw_exterior(
     img[hy:] = _gradient(cv.h - hy, cv.w, look.ground_far, look.ground_near).astype(np.uint8)
     night = plan.tod in ("night", "dusk")
     wet = plan.rain or " wet " in plan.place
-    water = bool(_WATER.search(plan.place))
-    city = bool(_CITY.search(plan.place)) or bool(_BRIDGE.search(plan.place)) or water
-    # far silhouettes: a skyline or a tree line along the horizon
+    # the setting read from the scene decides (render.animatic.setting): a street, a
+    # harbour's quay, a bridge over water
+    setting = plan.setting
+    water = setting is not None and (
+        setting.kind in ("harbour", "bridge") or (setting.family == "street" and setting.water)
+    )
+    # far silhouettes: a skyline along the horizon
     x = -cv.w // 20
     sil = _mix(look.sky_low, look.dark, 0.42 if plan.framing.drawn == "ews" else 0.55)
     window_colour = _mix(look.practical, look.warm, 0.3)
     while x < cv.w:
-        if city:
-            bw = int(rng.uniform(0.03, 0.09) * cv.w)
-            bh = int(rng.uniform(0.02, 0.09 if water else 0.16) * cv.s(1.0))
-            cv2.rectangle(img, (x, hy - bh), (x + bw, hy), _c(sil), -1)
-            if night:
-                for _ in range(int(rng.integers(0, 4))):
-                    wx = x + int(rng.uniform(0.15, 0.8) * bw)
-                    wy = hy - int(rng.uniform(0.2, 0.85) * bh)
-                    ws = max(2, cv.h // 160)
-                    cv2.rectangle(img, (wx, wy), (wx + ws, wy + ws), _c(window_colour), -1)
-            x += bw + int(rng.uniform(0, 0.02) * cv.w)
-        else:
-            r = int(rng.uniform(0.02, 0.05) * cv.w)
-            cv2.circle(img, (x, hy - r // 3), r, _c(_mix(sil, look.cool, 0.2)), -1, cv2.LINE_AA)
-            x += int(r * 1.2)
+        bw = int(rng.uniform(0.03, 0.09) * cv.w)
+        bh = int(rng.uniform(0.02, 0.09 if water else 0.16) * cv.s(1.0))
+        cv2.rectangle(img, (x, hy - bh), (x + bw, hy), _c(sil), -1)
+        if night:
+            for _ in range(int(rng.integers(0, 4))):
+                wx = x + int(rng.uniform(0.15, 0.8) * bw)
+                wy = hy - int(rng.uniform(0.2, 0.85) * bh)
+                ws = max(2, cv.h // 160)
+                cv2.rectangle(img, (wx, wy), (wx + ws, wy + ws), _c(window_colour), -1)
+        x += bw + int(rng.uniform(0, 0.02) * cv.w)
     bottom = cv.h - 1
     if water:
         # the water: the lower ground becomes a band of reflections; a quay in front
@@ -156,85 +143,70 @@ def _draw_exterior(
         t0 = (ground_top - hy) / max(1, bottom - hy)
         start = (int(vpx + (bx - vpx) * t0), ground_top)
         cv2.line(img, start, (bx, bottom), pave, lw, cv2.LINE_AA)
-    if _BRIDGE.search(plan.place) or city:
-        # a railing or kerb running into the distance on the vanishing point's far side,
-        # lamp posts along it (lit at dusk and night)
-        side = -1 if plan.vp >= 0.5 else 1
-        near_x = int(cv.w * (0.5 + side * 0.62))
-        rail_far = (vpx, hy)
-        rail_near = (near_x, hy + int((bottom - hy) * 0.55))
-        base_near = (near_x, hy + int((bottom - hy) * 0.95))
-        post_colour = _mix(look.dark, look.ground_far, 0.25)
-        cv2.line(img, rail_far, rail_near, _c(post_colour), max(2, cv.h // 150), cv2.LINE_AA)
-        cv2.line(img, rail_far, base_near, _c(post_colour), max(1, cv.h // 260), cv2.LINE_AA)
-        for j in range(1, 16):
-            t = 1 - 0.84**j
-            px = int(rail_far[0] + (rail_near[0] - rail_far[0]) * t)
-            py = int(rail_far[1] + (rail_near[1] - rail_far[1]) * t)
-            by = int(rail_far[1] + (base_near[1] - rail_far[1]) * t)
+    # a railing or kerb running into the distance on the vanishing point's far side,
+    # lamp posts along it (lit at dusk and night)
+    side = -1 if plan.vp >= 0.5 else 1
+    near_x = int(cv.w * (0.5 + side * 0.62))
+    rail_far = (vpx, hy)
+    rail_near = (near_x, hy + int((bottom - hy) * 0.55))
+    base_near = (near_x, hy + int((bottom - hy) * 0.95))
+    post_colour = _mix(look.dark, look.ground_far, 0.25)
+    cv2.line(img, rail_far, rail_near, _c(post_colour), max(2, cv.h // 150), cv2.LINE_AA)
+    cv2.line(img, rail_far, base_near, _c(post_colour), max(1, cv.h // 260), cv2.LINE_AA)
+    for j in range(1, 16):
+        t = 1 - 0.84**j
+        px = int(rail_far[0] + (rail_near[0] - rail_far[0]) * t)
+        py = int(rail_far[1] + (rail_near[1] - rail_far[1]) * t)
+        by = int(rail_far[1] + (base_near[1] - rail_far[1]) * t)
+        cv2.line(
+            img,
+            (px, py),
+            (px, by),
+            _c(post_colour),
+            max(1, int(cv.h / 400 * (0.5 + 2 * t))),
+            cv2.LINE_AA,
+        )
+        if j % 3 == 0:
+            height = int((by - hy) * 1.6)
+            head = (px, by - height)
             cv2.line(
                 img,
-                (px, py),
                 (px, by),
+                head,
                 _c(post_colour),
-                max(1, int(cv.h / 400 * (0.5 + 2 * t))),
+                max(1, int(cv.h / 300 * (0.5 + 2 * t))),
                 cv2.LINE_AA,
             )
-            if j % 3 == 0:
-                height = int((by - hy) * 1.6)
-                head = (px, by - height)
-                cv2.line(
-                    img,
-                    (px, by),
-                    head,
-                    _c(post_colour),
-                    max(1, int(cv.h / 300 * (0.5 + 2 * t))),
-                    cv2.LINE_AA,
-                )
-                cv2.line(
-                    img,
-                    head,
-                    (px - side * int(height * 0.08), head[1]),
-                    _c(post_colour),
-                    max(1, int(cv.h / 300 * (0.5 + 2 * t))),
-                    cv2.LINE_AA,
-                )
-                bulb = (px - side * int(height * 0.08), head[1] + max(2, int(height * 0.02)))
-                lit = night and plan.lights_on
-                cv2.circle(
-                    img,
-                    bulb,
-                    max(2, int(height * 0.025)),
-                    _c(look.practical if lit else _mix(look.light, look.dark, 0.4)),
-                    -1,
-                    cv2.LINE_AA,
-                )
-                if lit:
-                    lights.append((bulb[0], bulb[1], max(6.0, height * 0.35), look.practical, 1.0))
-                    if wet:  # a streak of reflected light on the wet ground under the lamp
-                        lights.append(
-                            (
-                                bulb[0],
-                                by + int(height * 0.45),
-                                max(4.0, height * 0.2),
-                                look.practical * 0.7,
-                                3.0,
-                            )
-                        )
-    if _TREES.search(plan.place) and not city:
-        for _ in range(5):
-            tx = int(rng.uniform(0, cv.w))
-            ty = hy + int(rng.uniform(0.05, 0.2) * cv.h)
-            r = int(rng.uniform(0.04, 0.08) * cv.h)
-            cv2.line(img, (tx, ty), (tx, ty - 3 * r), _c(look.dark), max(2, r // 5), cv2.LINE_AA)
+            cv2.line(
+                img,
+                head,
+                (px - side * int(height * 0.08), head[1]),
+                _c(post_colour),
+                max(1, int(cv.h / 300 * (0.5 + 2 * t))),
+                cv2.LINE_AA,
+            )
+            bulb = (px - side * int(height * 0.08), head[1] + max(2, int(height * 0.02)))
+            lit = night and plan.lights_on
             cv2.circle(
                 img,
-                (tx, ty - 3 * r),
-                int(r * 1.6),
-                _c(_mix(look.dark, look.cool, 0.3)),
+                bulb,
+                max(2, int(height * 0.025)),
+                _c(look.practical if lit else _mix(look.light, look.dark, 0.4)),
                 -1,
                 cv2.LINE_AA,
             )
+            if lit:
+                lights.append((bulb[0], bulb[1], max(6.0, height * 0.35), look.practical, 1.0))
+                if wet:  # a streak of reflected light on the wet ground under the lamp
+                    lights.append(
+                        (
+                            bulb[0],
+                            by + int(height * 0.45),
+                            max(4.0, height * 0.2),
+                            look.practical * 0.7,
+                            3.0,
+                        )
+                    )
 
 
 def _draw_room(
@@ -314,7 +286,8 @@ def _draw_room(
     )
     # furniture and practical light
     table_y = int(hy + cv.s(0.3 * s))
-    if _TABLE.search(plan.place) or plan.framing.drawn in ("ews", "ws"):
+    furnished = plan.setting is not None and plan.setting.kind in _OWN_FURNITURE
+    if not furnished and (_TABLE.search(plan.place) or plan.framing.drawn in ("ews", "ws")):
         tw = int(half_w * 0.9)
         tx = vpx - tw // 2 + int(half_w * 0.25 * (1 if window_left else -1))
         th = max(3, int(cv.s(0.05 * s)))

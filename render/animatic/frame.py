@@ -10,7 +10,6 @@ import numpy as np
 from render.animatic.colour import _look, _stable
 from render.animatic.drawing import (
     _Canvas,
-    _draw_backdrop,
     _draw_figure,
     _draw_insert,
     _draw_label,
@@ -19,6 +18,7 @@ from render.animatic.drawing import (
     _glow,
     _rain,
 )
+from render.animatic.scenery import draw_backdrop, draw_chip, draw_props, fog_veil, weather
 from render.animatic.staging import Which, _Plan, _plan
 from render.animatic.text import _Font, _font
 from studio.model import RenderSpec
@@ -87,8 +87,10 @@ def _draw_plan(plan: _Plan, spec: RenderSpec, which: Which, layout: _Layout) -> 
             _rain(cv.img, (0, 0, cv.w, cv.h), look, shot_rng, density=0.6)
         _finish(cv, look, plan, shot_rng)
         return cv.img
-    lights = _draw_backdrop(cv, plan, look, backdrop_rng)
+    lights = draw_backdrop(cv, plan, look, backdrop_rng)
     _glow(cv, lights)
+    fog_veil(cv, plan, look)
+    props = draw_props(cv, plan, look)
     light_dir = -1 if plan.vp > 0.5 else 1
     if lights:
         light_dir = 1 if lights[0][0] < cv.x(0.5) else -1
@@ -107,12 +109,19 @@ def _draw_plan(plan: _Plan, spec: RenderSpec, which: Which, layout: _Layout) -> 
         _draw_figure(cv, fig, look, light_dir, shot_rng)
     for fig in (f for f in plan.figures if f.prominence == "over"):
         _draw_figure(cv, fig, look, light_dir, shot_rng, blur=1.0)
-    if plan.rain and not plan.interior:
-        rain_rng = np.random.default_rng(
-            [spec.seed, _stable("rain", spec.shot.id if spec.shot else "", which) % 2**32]
-        )
+    rain_rng = np.random.default_rng(
+        [spec.seed, _stable("rain", spec.shot.id if spec.shot else "", which) % 2**32]
+    )
+    storm = plan.setting is not None and plan.setting.weather == "storm"
+    if plan.rain and not plan.interior and not storm:
         _rain(cv.img, (0, 0, cv.w, cv.h), look, rain_rng, density=1.0, length=0.05)
+    weather(cv, plan, look, rain_rng)
     _finish(cv, look, plan, shot_rng)
+    for name, where in props:
+        draw_chip(cv.img, name, where, fonts["label"])
+    setting = plan.setting
+    if setting is not None and setting.kind == "unknown" and setting.label:
+        draw_chip(cv.img, setting.label, cv.pt(0.03, 0.86), fonts["label"], centred=False)
     for fig in plan.figures:
         if fig.label:
             _draw_label(cv.img, fig, cv, fonts["label"])

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 from render.animatic.colour import UNSET_COLOUR, _hex_bgr, _hue_shift, _stable, character_colour
+from render.animatic.setting import Setting, read_setting
 from render.animatic.text import _ascii
 from studio.camera import Framing, parse_camera
 from studio.caps import (
@@ -52,6 +53,47 @@ _RAIN_RE = re.compile(r"\b(rain\w*|drizzl\w*|downpour|storm\w*|showers?|pour(s|i
 
 def _frame_prompt(spec: RenderSpec) -> str:
     return " ".join(v for k, v in spec.prompts.items() if "frame" in k.lower())
+
+
+_PROMPT_PARTS = re.compile(r"\b(Setting|Props):\s*(.*?)(?=\s+[A-Z][a-z]+:\s|$)", re.DOTALL)
+
+
+def _scene_words(spec: RenderSpec) -> str:
+    """The scene's own description the spec carries: a shot setting that is a spot rather
+    than a heading ("the counter"), and the frame prompt's Setting and Props (the location's
+    description from stage 5); a hand-written frame prompt is read whole."""
+    shot = spec.shot
+    parts = []
+    if shot and shot.setting and split_heading(shot.setting)[0] is IntExt.NONE:
+        parts.append(shot.setting)
+    prompt = _frame_prompt(spec)
+    found = _PROMPT_PARTS.findall(prompt)
+    parts.extend(text for _, text in found) if found else parts.append(prompt)
+    return " ".join(parts)
+
+
+def _setting(spec: RenderSpec) -> Setting:
+    """Where the shot happens (render.animatic.setting): a shot setting written as a
+    heading replaces the scene's heading, as in the prompts; the spec's time of day, when
+    given, is the light."""
+    shot = spec.shot
+    heading, location = spec.scene_heading, spec.location
+    own = split_heading(shot.setting) if shot and shot.setting else None
+    if own is not None and own[0] is not IntExt.NONE and own[1]:
+        heading, location = shot.setting, own[1]
+    names = tuple(c.name.strip().upper() for c in spec.characters) + tuple(
+        c.name.strip().upper() for c in (shot.characters if shot else ())
+    )
+    time_of_day = spec.time_of_day or split_heading(heading)[2]
+    return read_setting(
+        heading=heading or (shot.setting if shot else ""),
+        location=location,
+        time_of_day=time_of_day,
+        interior=_interior(spec),
+        scene_text=_scene_words(spec),
+        action=shot.action if shot else "",
+        names=names,
+    )
 
 
 def _raining(spec: RenderSpec) -> bool:
@@ -156,6 +198,7 @@ class _Plan:
     dof: float = 0.0
     wall_scale: float = 1.0
     seed_key: tuple[object, ...] = ()
+    setting: Setting | None = None
 
 
 # (full body height in view heights, view y of the top of the head) for a primary figure
@@ -236,18 +279,6 @@ _LIGHTS_ON = re.compile(
     r"\b(switch\w* on|turns? on|stutter\w* on|flicker\w* on|lights? up|come on|comes on|"
     r"strikes? a match)\b"
 )
-_WATER = re.compile(
-    r"\b(harbou?r|canal|river|sea|lake|ocean|beach|port|dock\w*|quay|pier|shore|bay|pond)\b"
-)
-_BRIDGE = re.compile(r"\b(bridge|railing\w*|balcon\w*|walkway|overpass)\b")
-
-
-_CITY = re.compile(
-    r"\b(street|road|city|alley|avenue|town|square|rooftop\w*|market|bus|car park|parking)\b"
-)
-_TREES = re.compile(r"\b(forest|wood\w*|park|garden|field|orchard|tree\w*|meadow|countryside)\b")
-
-
 _TABLE = re.compile(r"\b(bench|workbench|table|counter|desk|bar|altar)\b")
 _LAMP = re.compile(r"\b(lamp|lantern|candle\w*|bulb|light)\b")
 
@@ -305,7 +336,8 @@ def _plan(spec: RenderSpec, which: Which) -> _Plan:
     shot = spec.shot
     framing = parse_camera(shot.camera if shot else "")
     interior = _interior(spec)
-    tod = _time_of_day(spec.time_of_day, spec.scene_heading)
+    setting = _setting(spec)
+    tod = setting.tod
     place = _words(
         spec.location, shot.setting if shot else "", spec.scene_heading, _frame_prompt(spec)
     )
@@ -323,13 +355,15 @@ def _plan(spec: RenderSpec, which: Which) -> _Plan:
         interior=interior,
         tod=tod,
         place=place,
-        rain=_raining(spec),
+        rain=setting.wet or _raining(spec),
         horizon=horizon,
         vp=0.5 + float(rng.uniform(-0.08, 0.08)),
         figures=[],
         dof=_DOF.get(kind, 0.0),
-        wall_scale=_WALL_SCALE.get(kind, 1.0),
+        # a corridor's far wall is small and far away: long side walls
+        wall_scale=_WALL_SCALE.get(kind, 1.0) * (0.4 if setting.kind == "corridor" else 1.0),
         seed_key=(spec.seed, spec.scene_id, spec.location),
+        setting=setting,
     )
     people, known = _cast(spec)
     names = [n for n, _ in people]
