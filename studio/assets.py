@@ -535,24 +535,13 @@ def _introduced_people(scenes: Sequence[Scene]) -> list[str]:
 # --------------------------------------------------------------------------- reference images
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-MAX_IMAGE_SIDE = 8192
-MIN_IMAGE_SIDE = 64
-IMAGE_KEY_SIDE = 1024  # an uploaded reference is stored at most this many pixels wide/high
-_IMAGE_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
 
 
-def read_reference_image(name: str, data: bytes) -> bytes:
-    """A user's reference image as the PNG an image key is stored as, or ``BadInput``.
-
-    The file name must be a safe single name (``uploads.check_filename``); the bytes must
-    be a PNG, JPEG or WebP that decodes completely, at most 20 MB and 8192 pixels a side
-    (a decompression bomb is refused before it is decoded), at least 64 pixels a side.
-    The picture is re-encoded (its metadata dropped) and scaled to fit 1024 pixels."""
-    import io
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
+def check_reference_upload(name: str, data: bytes) -> str:
+    """The checks a reference image passes before it is decoded: a safe single file name
+    (``uploads.check_filename``), not empty, at most 20 MB. Returns the name as messages
+    show it; decoding (format, pixel limits, a decompression bomb) is the
+    ``ReferenceImages`` adapter's job."""
     from studio.uploads import _human, _show, check_filename
 
     check_filename(name)
@@ -564,40 +553,4 @@ def read_reference_image(name: str, data: bytes) -> bytes:
             f"{shown} is {_human(len(data))}, over the {_human(MAX_IMAGE_BYTES)} limit for a "
             "reference image: export it smaller (a 1024-pixel JPEG is plenty)"
         )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                kind = probe.format or ""
-                width, height = probe.size
-            if kind not in _IMAGE_FORMATS:
-                raise BadInput(
-                    f"{shown} is not a PNG, JPEG or WebP image"
-                    + (f" (it is {kind})" if kind else "")
-                    + ": save it as one of those and upload it again"
-                )
-            if max(width, height) > MAX_IMAGE_SIDE:
-                raise BadInput(
-                    f"{shown} is {width}×{height} pixels, over the {MAX_IMAGE_SIDE}-pixel limit "
-                    "a side: scale it down and upload it again"
-                )
-            if min(width, height) < MIN_IMAGE_SIDE:
-                raise BadInput(
-                    f"{shown} is only {width}×{height} pixels: a reference image needs at least "
-                    f"{MIN_IMAGE_SIDE} pixels a side"
-                )
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    except BadInput:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadInput(f"{shown} holds too many pixels to open safely: scale it down and upload it again") from None
-    except UnidentifiedImageError:
-        raise BadInput(f"{shown} is not an image: upload a PNG, JPEG or WebP file") from None
-    except (OSError, SyntaxError, ValueError, EOFError):
-        raise BadInput(f"{shown} is cut short or damaged: export the image again and upload it") from None
-    picture.thumbnail((IMAGE_KEY_SIDE, IMAGE_KEY_SIDE))
-    out = io.BytesIO()
-    picture.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    return shown

@@ -86,6 +86,14 @@ class FrameRenderer(Protocol):
     def render_frame(self, spec: FrameSpec) -> bytes: ...
 
 
+@runtime_checkable
+class ReferenceImages(Protocol):
+    """Decodes a user's reference image into the PNG an image key is stored as; raises
+    ``BadInput`` (naming the file as ``shown``) for anything that is not a usable picture."""
+
+    def to_image_key(self, data: bytes, shown: str) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class GpuSnapshot:
     """Free/total VRAM in MiB; ``available`` False is the normal 'no GPU' state."""

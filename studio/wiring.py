@@ -67,6 +67,7 @@ def build_studio(settings: Settings, *, autostart_worker: bool = False) -> Studi
     from qa.runlog import RunLog
     from render.animatic import AnimaticCardRenderer
     from render.gpu import select_gpu_probe
+    from render.images import PillowReferenceImages
     from render.presets import preset_table
     from render.queue_port import QueuePort
     from render.worker import ensure_worker, open_queue
@@ -78,6 +79,7 @@ def build_studio(settings: Settings, *, autostart_worker: bool = False) -> Studi
         probes=probes(settings),
         presets=preset_table(),
         frame_renderer=AnimaticCardRenderer(),
+        reference_images=PillowReferenceImages(),
         render_queue=QueuePort(open_queue(settings)),
         gpu_probe=select_gpu_probe(settings.comfyui_url),
         drain_queue=lambda: run_worker(settings, once=True),

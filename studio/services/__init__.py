@@ -26,6 +26,7 @@ from studio.ports import (
     Probe,
     ProbeResult,
     QaEngine,
+    ReferenceImages,
     RenderQueue,
     RunRecorder,
 )
@@ -77,6 +78,7 @@ class Studio:
         presets: Mapping[str, Mapping[str, Any]],
         probes: Sequence[Probe | Callable[[], ProbeResult]] = (),
         frame_renderer: FrameRenderer | None = None,
+        reference_images: ReferenceImages | None = None,
         render_queue: RenderQueue | None = None,
         gpu_probe: GpuProbe | None = None,
         drain_queue: Callable[[], None] | None = None,
@@ -90,7 +92,9 @@ class Studio:
         self.store = store
         self.timeline = self.workspace.timeline
         # Without a renderer adapter, image keys are palette placeholder cards.
-        self.planning = PlanningService(self.workspace, frame_renderer or PlaceholderCardRenderer())
+        self.planning = PlanningService(
+            self.workspace, frame_renderer or PlaceholderCardRenderer(), reference_images
+        )
         self.production = ProductionService(
             self.workspace,
             self.planning,

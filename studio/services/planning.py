@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from studio import assets as asset_rules
 from studio import breakdown, continuity, pipeline, prompts
-from studio.errors import BadInput, Conflict, GateClosed, NotFound
+from studio.errors import BackendUnavailable, BadInput, Conflict, GateClosed, NotFound
 from studio.model import (
     Asset,
     AssetKind,
@@ -35,7 +35,7 @@ from studio.model import (
     slugify,
 )
 from studio.names import clean_name, name_problem
-from studio.ports import FrameRenderer, FrameSpec
+from studio.ports import FrameRenderer, FrameSpec, ReferenceImages
 from studio.services.workspace import Workspace, validation_message
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, scene_key
@@ -133,8 +133,14 @@ class PromptView:
 class PlanningService:
     """Stages 5-9 over a :class:`Workspace`; image keys come from ``frame_renderer``."""
 
-    def __init__(self, workspace: Workspace, frame_renderer: FrameRenderer) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        frame_renderer: FrameRenderer,
+        reference_images: ReferenceImages | None = None,
+    ) -> None:
         self._ws = workspace
+        self.reference_images = reference_images
         self.settings = workspace.settings
         self.store = workspace.store
         self.timeline = workspace.timeline
@@ -409,7 +415,13 @@ class PlanningService:
     def upload_image_key(self, project_ref: str, asset_id: str, filename: str, data: bytes) -> CommitRow:
         """Use the user's own reference image as an asset's image key (checked to be a real
         PNG, JPEG or WebP picture, re-encoded as PNG)."""
-        png = asset_rules.read_reference_image(filename, data)
+        shown = asset_rules.check_reference_upload(filename, data)
+        if self.reference_images is None:
+            raise BackendUnavailable(
+                "reading reference images needs the image adapter: start the studio with "
+                "`make run` or `studio`, which wire it"
+            )
+        png = self.reference_images.to_image_key(data, shown)
         state = self._ws.state(project_ref)
         self._ws.require(state, Stage.ASSETS)
         asset = state.assets.get(asset_id)
