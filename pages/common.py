@@ -76,7 +76,7 @@ def get_studio() -> Studio:
     studio = st.session_state.get(STUDIO_KEY)
     if studio is None:
         st.error(
-            "The studio is not open: start the app with `streamlit run streamlit_app.py` "
+            "The studio is not open: start the app with `make run` "
             "and check the data dir (AIUTEUR_HOME) is writable."
         )
         st.stop()

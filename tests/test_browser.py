@@ -1,5 +1,5 @@
 """The studio in a real browser: Debian's Chromium driven by playwright against the app served
-by ``streamlit run`` on 127.0.0.1, as a filmmaker opens it.
+by ``app_server.py`` (what ``make run`` starts) on 127.0.0.1, as a filmmaker opens it.
 
 The walk: the projects page, open a project whose screenplay carries a note, a boneyard and
 a dual-dialogue pair, read it in stage 4, then edit the writer's own Fountain source (the
@@ -84,7 +84,7 @@ def app_url(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "AIUTEUR_HOME": str(home), "AIUTEUR_AUTOSTART_WORKER": "false"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.address",
+        [sys.executable, "app_server.py", "--server.address",
          "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
