@@ -56,8 +56,10 @@ st.set_page_config(page_title="Aiuteur Studio", page_icon=":material/movie:", la
 
 
 @st.cache_resource(show_spinner="Opening the studio…")
-def open_studio(home: str) -> Studio:
-    """One Studio per data dir for the whole server (keyed by the home path)."""
+def open_studio(home: str, settings_key: str) -> Studio:
+    """One Studio per data dir and settings for the whole server: keyed by the home path and
+    the settings in force, so settings saved on the Settings page open a Studio that uses
+    them at the next run."""
     settings = load_settings(home)
     studio = build_studio(settings, autostart_worker=settings.autostart_worker)
     if studio.start_worker is not None:
@@ -77,7 +79,7 @@ def backend_status(home: str, _studio: Studio) -> list[dict]:
 def start_studio() -> Studio | None:
     try:
         settings = load_settings()
-        studio = open_studio(str(settings.home))
+        studio = open_studio(str(settings.home), settings.model_dump_json())
     except (StudioError, OSError, ValueError) as exc:
         st.error(f"The studio could not open its data dir: {exc}", icon=":material/error:")
         studio = None

@@ -12,7 +12,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from studio.config import Settings
+from studio.config import Settings, load_settings, save_settings
 from studio.model import FileRole, InputMode, Stage
 from studio.wiring import build_studio
 
@@ -432,3 +432,74 @@ def test_no_page_allows_raw_html():
     sources = [ROOT / "streamlit_app.py", *sorted((ROOT / "pages").glob("*.py"))]
     offenders = [p.name for p in sources if "unsafe_allow_html=True" in p.read_text()]
     assert offenders == []
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def test_settings_are_edited_in_the_app_and_kept_in_the_data_dir(home):
+    at = open_app()
+    at.switch_page("pages/settings.py").run()
+    assert_ok(at)
+    assert at.selectbox(key="set_render_backend").value == "animatic"
+    at.selectbox(key="set_render_backend").set_value("comfyui")
+    at.text_input(key="set_comfyui_url").input("http://gpu.lan:8188")
+    at.number_input(key="set_price_per_gpu_hour").set_value(0.8)
+    at.text_input(key="set_allowed_hosts").input("studio.lan")
+    at.button(key="settings_save").click().run()
+    assert_ok(at)
+    assert not at.error, texts(at.error)
+    assert "Settings saved: Render backend, ComfyUI address, Price per GPU-hour, Allowed hosts." in texts(at.success)
+    assert (home / "settings.toml").is_file()
+    saved = load_settings(home)
+    assert (saved.render_backend, saved.comfyui_url, saved.price_per_gpu_hour, saved.allowed_hosts) == (
+        "comfyui", "http://gpu.lan:8188", 0.8, ("studio.lan",))
+    # The app's Studio now works with them (stage 10's "change it in Settings" is true).
+    assert at.session_state["studio"].settings.render_backend == "comfyui"
+    assert at.selectbox(key="set_render_backend").value == "comfyui"
+
+    at = open_app()  # a new session (a restart reads the same file)
+    at.switch_page("pages/settings.py").run()
+    assert at.text_input(key="set_comfyui_url").value == "http://gpu.lan:8188"
+
+
+def test_a_bad_setting_is_explained_in_words_and_nothing_is_written(home):
+    at = open_app()
+    at.switch_page("pages/settings.py").run()
+    at.text_input(key="set_comfyui_url").input("gpu.lan:8188")
+    at.text_input(key="set_allowed_hosts").input("http://evil.example/")
+    at.button(key="settings_save").click().run()
+    assert_ok(at)
+    shown = texts(at.error).replace("\\", "")  # the message is shown Markdown-escaped
+    assert "ComfyUI address: must be a web address like http://127.0.0.1:8188" in shown
+    assert "Allowed hosts:" in shown
+    assert "comfyui_url" not in shown and "Value error" not in shown
+    assert not (home / "settings.toml").exists()
+
+
+def test_a_setting_from_the_environment_wins_and_is_locked_on_the_page(home, monkeypatch):
+    monkeypatch.setenv("AIUTEUR_RENDER_BACKEND", "animatic")
+    save_settings(home, {"comfyui_url": "http://gpu.lan:8188"})
+    (home / "settings.toml").write_text(
+        (home / "settings.toml").read_text() + 'render_backend = "comfyui"\n')
+    at = open_app()
+    at.switch_page("pages/settings.py").run()
+    assert_ok(at)
+    assert at.session_state["studio"].settings.render_backend == "animatic"  # env beats file
+    assert at.selectbox(key="set_render_backend").disabled
+    assert "set by `AIUTEUR_RENDER_BACKEND` (environment)" in texts(at.caption)
+    assert not at.text_input(key="set_comfyui_url").disabled
+
+
+def test_project_parameters_errors_use_words_not_field_names(studio):
+    project = studio.create_project("Lengths")
+    at = open_app(project.id)
+    at.switch_page("pages/stage1_input.py").run()
+    at.text_area(key="tonal_precision").input(TONE)
+    at.text_input(key="target_min").input("5:00")
+    at.text_input(key="target_max").input("3:00")
+    at.button(key="save_params").click().run()
+    assert_ok(at)
+    shown = texts(at.error)
+    assert "longest target length must not be shorter than the shortest" in shown
+    assert "target_max_s" not in shown and "Value error" not in shown

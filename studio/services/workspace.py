@@ -86,10 +86,29 @@ class Workspace:
         return {scene_key(doc.scene.id): doc}
 
 
+# Field names of the models people fill in, in the words the pages use.
+FIELD_WORDS = {
+    "target_min_s": "shortest target length",
+    "target_max_s": "longest target length",
+    "tonal_precision": "tonal precision",
+    "project_type": "project type",
+    "content_rating": "content rating",
+    "input_mode": "input mode",
+    "written_style": "written style",
+}
+
+
 def validation_message(what: str, exc: ValidationError) -> str:
-    """A pydantic error as one sentence (the first four problems)."""
+    """A pydantic error as one sentence in words (the first four problems): a validator's own
+    message as it is, others after the field's name in words, never "target_max_s: Value
+    error"."""
     parts = []
     for error in exc.errors()[:4]:
-        where = ".".join(str(p) for p in error["loc"]) or what
-        parts.append(f"{where}: {error['msg']}")
+        message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if error["type"] in ("value_error", "assertion_error"):
+            parts.append(message)
+            continue
+        names = [str(p) for p in error["loc"] if not isinstance(p, int)]
+        where = " ".join(FIELD_WORDS.get(n, n.replace("_", " ")) for n in names) or what
+        parts.append(f"{where}: {message.replace('Input should be', 'should be')}")
     return f"invalid {what}: " + "; ".join(parts)
