@@ -88,7 +88,8 @@ def start_studio() -> Studio | None:
 
 
 def project_picker(studio: Studio) -> None:
-    """The sidebar project selector, kept in step with ``session_state["project_id"]``."""
+    """The sidebar project selector, kept in step with ``session_state["project_id"]``; the
+    selection (project, branch, scene) goes into the URL."""
     try:
         projects = studio.list_projects()
     except StudioError as exc:
@@ -99,6 +100,10 @@ def project_picker(studio: Studio) -> None:
     if selected not in ids:
         selected = None
         common.select_project(None)
+    current = next((p for p in projects if p.id == selected), None)
+    common.remember_place(
+        selected, current.branch if current else None, st.session_state.get(common.SCENE_KEY)
+    )
     if not projects:
         st.caption("No projects yet: create one on the Projects page.")
         return
@@ -116,7 +121,6 @@ def project_picker(studio: Studio) -> None:
         placeholder="Choose a project",
         on_change=lambda: common.select_project(st.session_state.get("sidebar_project")),
     )
-    current = next((p for p in projects if p.id == selected), None)
     if current is not None:
         st.caption(f":material/call_split: Branch `{current.branch}` · {current.scenes} scene(s)")
 
@@ -248,6 +252,8 @@ def stage_page(stage: Stage, gates: dict[Stage, Gate]) -> st.Page:
 
 
 studio = start_studio()
+if studio is not None:
+    common.restore_place(studio)  # a reload or a bookmark: the place named in the URL
 with st.sidebar:
     st.markdown("#### :material/movie_edit: Aiuteur Studio")
     if studio is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 from studio.config import Settings, load_settings, save_settings
 from studio.model import FileRole, InputMode, Stage
@@ -503,3 +504,80 @@ def test_project_parameters_errors_use_words_not_field_names(studio):
     shown = texts(at.error)
     assert "longest target length must not be shorter than the shortest" in shown
     assert "target_max_s" not in shown and "Value error" not in shown
+
+
+# ----------------------------------------------------------------------------- the URL
+
+
+def reload_app(query: dict[str, str], url_path: str) -> AppTest:
+    """A new browser session opening a URL (F5, a bookmark): its page path and query string
+    decide the first run (a page's hash is the hash of its url path, as Streamlit names it)."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params.update(query)
+    at._page_hash = calc_hash(url_path)
+    at.run()
+    assert_ok(at)
+    return at
+
+
+def test_the_url_carries_the_project_branch_and_scene(studio, sample_project):
+    pid = sample_project.id
+    scenes = [doc.scene for doc in studio.state(pid).ordered_scenes()]
+    assert len(scenes) >= 2
+    at = open_app()
+    at.sidebar.selectbox(key="sidebar_project").set_value(pid).run()
+    assert at.query_params == {"project": pid, "branch": "main"}
+    at.switch_page("pages/stage7_shots.py").run()
+    at.selectbox(key="scene_picker_7").set_value(scenes[1].id).run()
+    assert_ok(at)
+    assert at.query_params == {"project": pid, "branch": "main", "scene": scenes[1].id}
+
+    # F5 on that URL: a new session comes back to the project and the scene.
+    again = reload_app(dict(at.query_params), "stage-7")
+    assert "Pick or create a project" not in texts(again.info)
+    assert [t.value for t in again.title] == ["Stage 7 — Shot list"]
+    assert again.session_state["project_id"] == pid
+    assert again.selectbox(key="scene_picker_7").value == scenes[1].id
+    assert again.sidebar.selectbox(key="sidebar_project").value == pid
+    assert again.query_params == {"project": pid, "branch": "main", "scene": scenes[1].id}
+
+
+def test_another_project_in_the_sidebar_drops_the_scene_from_the_url(studio, sample_project):
+    other = studio.create_project("Other")
+    scene = studio.state(sample_project.id).ordered_scenes()[1].scene
+    at = reload_app({"project": sample_project.id, "scene": scene.id}, "stage-7")
+    assert at.query_params["scene"] == scene.id
+    at.sidebar.selectbox(key="sidebar_project").set_value(other.id).run()
+    assert_ok(at)
+    assert at.query_params == {"project": other.id, "branch": "main"}
+
+
+def test_an_unknown_project_or_scene_in_the_url_is_said_in_words(studio, sample_project):
+    at = reload_app({"project": "no-such-project"}, "stage-7")
+    assert "This link names a project that is not in this studio" in texts(at.warning)
+    assert "Pick or create a project on the Projects page first." in texts(at.info)
+    assert "project" not in at.query_params
+
+    first = studio.state(sample_project.id).ordered_scenes()[0].scene
+    at = reload_app({"project": sample_project.id, "scene": "sc-404"}, "stage-7")
+    assert "This link names a scene that branch `main` does not have" in texts(at.warning)
+    assert at.selectbox(key="scene_picker_7").value == first.id
+    assert at.query_params["scene"] == first.id
+    at.run()  # said once
+    assert "This link names a scene" not in texts(at.warning)
+
+
+def test_a_link_to_another_branch_offers_the_switch(studio, sample_project):
+    pid = sample_project.id
+    studio.create_branch(pid, "alt-ending")
+    at = reload_app({"project": pid, "branch": "no-such-branch"}, "stage-4")
+    assert "This link names branch `no-such-branch`" in texts(at.warning)
+    assert at.query_params["branch"] == "main"
+
+    at = reload_app({"project": pid, "branch": "alt-ending"}, "stage-4")
+    assert studio.project(pid).active_branch == "main"  # opening a link changes nothing
+    assert "This link is for branch `alt-ending`" in texts(at.success)
+    at.button(key="hdr_branch_switch").click().run()
+    assert_ok(at)
+    assert studio.project(pid).active_branch == "alt-ending"
+    assert at.query_params["branch"] == "alt-ending"
