@@ -141,23 +141,33 @@ def job_name(job) -> str:
         return "The film"
     if job.kind == "assemble":
         return "Scene cut"
+    if job.kind == "frame" and job.which:
+        return f"Shot {job.shot_id} {job.which} frame"
     return f"Shot {job.shot_id} {job.kind}"
 
 
+def finished_toast(jobs: list) -> tuple[str, str]:
+    """One toast for every job that finished since the last look: what finished, and how."""
+    icon = (":material/check_circle:" if all(job.status == "done" for job in jobs)
+            else ":material/error:")
+    if len(jobs) == 1:
+        return common.escape_markdown(f"{job_name(jobs[0])}: {jobs[0].status}"), icon
+    counts = Counter(job.status for job in jobs)
+    how = ", ".join(f"{n} {status}" for status, n in counts.items())
+    names = ", ".join(job_name(job) for job in jobs[:3]) + (", …" if len(jobs) > 3 else "")
+    return common.escape_markdown(f"{len(jobs)} renders finished ({how}): {names}"), icon
+
+
 def finished_jobs(jobs: list) -> tuple[list[tuple[str, str]], bool]:
-    """Toasts for the jobs that left the queue since the last look, and whether any job is
-    still in flight; remembers what is in flight now (per browser session)."""
+    """The toast for the jobs that left the queue since the last look (none, or one that
+    names them all), and whether any job is still in flight; remembers what is in flight now
+    (per browser session), so a rerun does not say it again."""
     by_id = {job.id: job for job in jobs}
     active = {job.id: job_name(job) for job in jobs if job.status in ACTIVE_JOBS}
     seen = st.session_state.get(QUEUE_SEEN_KEY, {})
     st.session_state[QUEUE_SEEN_KEY] = active
-    toasts = [
-        (f"{name}: {by_id[job_id].status}",
-         ":material/check_circle:" if by_id[job_id].status == "done" else ":material/error:")
-        for job_id, name in seen.items()
-        if job_id not in active and job_id in by_id
-    ]
-    return toasts, bool(active)
+    finished = [by_id[job_id] for job_id in seen if job_id not in active and job_id in by_id]
+    return ([finished_toast(finished)] if finished else []), bool(active)
 
 
 def queue_counts(studio: Studio, project_id: str) -> None:

@@ -581,3 +581,42 @@ def test_a_link_to_another_branch_offers_the_switch(studio, sample_project):
     assert_ok(at)
     assert studio.project(pid).active_branch == "alt-ending"
     assert at.query_params["branch"] == "alt-ending"
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+def test_the_project_created_message_shows_the_name_literally(studio):
+    at = open_app()
+    # The "**bold** [x](http://e)" is refused for its "/" (names are file-safe).
+    at.text_input(key="new_project_name").input("**bold** [x](mailto:e)")
+    at.button(key="new_project_submit").click().run()
+    assert_ok(at)
+    assert [t.value for t in at.title] == ["Stage 1 — Input"]
+    shown = texts(at.success)
+    assert "Project “\\*\\*bold\\*\\* \\[x\\]\\(mailto\\:e\\)” created" in shown
+
+
+def test_finished_renders_are_told_once_in_one_toast(studio):
+    from flows import SHORT, lock_phase_a, lock_through_prompts
+
+    project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    lock_phase_a(studio, project.id)
+    lock_through_prompts(studio, project.id, (1,))
+    sid = studio.state(project.id).ordered_scenes()[0].scene.id
+    studio.set_frame_mode(project.id, sid, "quick")
+    jobs = studio.render_frames(project.id, sid)
+    assert len(jobs) >= 2  # a shot's start and end frames at least
+    at = open_app(project.id)
+    assert not at.toast
+    studio.drain_queue()
+    at.run()
+    assert_ok(at)
+    toasts = [t.value for t in at.toast]
+    assert len(toasts) == 1, toasts
+    assert toasts[0].startswith(f"{len(jobs)} renders finished \\({len(jobs)} done\\)")
+    assert "start frame" in toasts[0] and "end frame" in toasts[0]
+    at.run()
+    at.switch_page("pages/stage10_frames.py").run()
+    assert_ok(at)
+    assert not at.toast  # a rerun or another page does not say it again
