@@ -198,12 +198,43 @@ def project_page(title: str) -> tuple[Studio, Project]:
     return studio, project
 
 
+# The Studio verbs that can take seconds, and what the page says while one runs (a spinner
+# Streamlit shows only once the call has taken half a second).
+SLOW_ACTIONS: dict[str, str] = {
+    "new_project": "Importing the screenplay…",
+    "import_screenplay": "Importing the screenplay…",
+    "import_staged": "Importing the screenplay…",
+    "import_sample": "Importing the sample screenplay…",
+    "save_script_text": "Saving the script…",
+    "approve_script": "Approving the script…",
+    "refresh_assets": "Finding the assets in the script…",
+    "generate_image_key": "Drawing the image key…",
+    "bulk_image_keys": "Drawing the image keys…",
+    "lock_style": "Updating the style lock…",
+    "lock_asset": "Updating the asset lock…",
+    "lock_shots": "Checking and locking the shot list…",
+    "lock_visual_state": "Checking and locking the visual state…",
+    "lock_prompts": "Checking and locking the prompts…",
+    "lock_frames": "Checking and locking the frames…",
+    "render_frames": "Queuing the frame renders…",
+    "region_edit": "Queuing the region edit…",
+    "confirm_render": "Queuing the clip renders…",
+    "assemble_film": "Queuing the film assembly…",
+    "switch": "Switching branch…",
+}
+
+
 def act(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-    """Run one Studio action; a StudioError becomes an ``st.error`` box and ``None``.
+    """Run one Studio action; a StudioError becomes an ``st.error`` box and ``None``. A slow
+    one (:data:`SLOW_ACTIONS`) shows a spinner while it runs.
 
     The message is escaped: it often quotes user text (a file or project name)."""
+    busy = SLOW_ACTIONS.get(getattr(action, "__name__", ""))
     try:
-        return action(*args, **kwargs)
+        if busy is None:
+            return action(*args, **kwargs)
+        with st.spinner(busy, show_time=True):
+            return action(*args, **kwargs)
     except StudioError as exc:
         st.error(escape_markdown(str(exc)), icon=":material/error:")
         return None

@@ -620,3 +620,29 @@ def test_finished_renders_are_told_once_in_one_toast(studio):
     at.switch_page("pages/stage10_frames.py").run()
     assert_ok(at)
     assert not at.toast  # a rerun or another page does not say it again
+
+
+def test_slow_studio_actions_show_that_they_run(studio):
+    """Import, lock and render enqueue (and the other verbs that can take seconds) run under
+    a spinner in ``common.act``, found by the bound verb's name."""
+    from pages import common
+
+    assert all(getattr(studio, name).__name__ == name for name in common.SLOW_ACTIONS)
+    for name in ("import_staged", "import_sample", "lock_shots", "lock_prompts", "lock_frames",
+                 "lock_asset", "render_frames", "confirm_render", "assemble_film"):
+        assert common.SLOW_ACTIONS[name].endswith("…"), name
+
+
+def test_a_reload_during_a_render_shows_the_same_page_and_the_queue(studio):
+    from flows import SHORT, lock_phase_a, lock_through_prompts
+
+    project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    lock_phase_a(studio, project.id)
+    lock_through_prompts(studio, project.id, (1,))
+    sid = studio.state(project.id).ordered_scenes()[0].scene.id
+    studio.set_frame_mode(project.id, sid, "quick")
+    jobs = studio.render_frames(project.id, sid)
+    at = reload_app({"project": project.id, "branch": "main", "scene": sid}, "stage-10")
+    assert [t.value for t in at.title] == ["Stage 10 — Anchor frames"]
+    assert f"Render queue: {len(jobs)} queued" in texts(at.sidebar.caption)
+    assert len(at.progress) == len(jobs)  # the polling fragment's bars
