@@ -115,3 +115,9 @@ def test_a_foreign_host_is_refused_and_the_studios_own_names_work(server: int, t
 )
 def test_host_name_of_a_header(header, name):
     assert host_name(header) == name
+
+
+def test_make_run_starts_the_guarded_launcher():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "app_server.py" in recipe and "streamlit run" not in recipe
