@@ -11,6 +11,9 @@ Answered: 127.0.0.1, localhost and the host names of the ``allowed_hosts`` setti
 (``AIUTEUR_ALLOWED_HOSTS`` or the Settings page; a change on the page holds from the next
 request). A websocket must also come from a page of one of those hosts (its ``Origin``).
 
+It also routes the first request of a fresh server through the app's ``st.navigation``, so a
+bookmark opened after a restart shows its page without a "Page not found" box.
+
 An entry point like ``streamlit_app.py``: the studio core never imports Streamlit or the web
 server; this file does, and only this file knows the server's middleware hook.
 """
@@ -138,11 +141,24 @@ def install_host_guard(allowed: Callable[[], Collection[str]]) -> None:
     starlette_app.create_streamlit_middleware = with_guard
 
 
+def route_by_navigation() -> None:
+    """Route every run, the process's first included, through ``st.navigation``.
+
+    Until its first ``st.navigation`` call a Streamlit process takes a ``pages/`` folder for
+    the legacy multipage layout: the first request of a fresh server for a bookmarked page
+    (``/stage-7?project=…``) got a "Page not found" box before the app found the page
+    itself. The app always calls ``st.navigation``, which sets this same flag."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    PagesManager.uses_pages_directory = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """``streamlit run streamlit_app.py`` with the options given, behind the host guard."""
     from streamlit.web import cli
 
     install_host_guard(AllowedHosts())
+    route_by_navigation()
     args = ["run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     return cli.main(args=args, prog_name="streamlit")
 

@@ -64,7 +64,7 @@ common.show_flash()
 
 st.subheader("Backends and hosts", anchor=False)
 st.caption(
-    f"Saved in `{common.escape_markdown(settings.settings_path)}`. An `AIUTEUR_*` environment "
+    f"Saved in {common.inline_code(settings.settings_path)}. An `AIUTEUR_*` environment "
     "variable wins over this page: a field it sets is locked here."
 )
 fields = common.act(studio.settings_fields) or []

@@ -168,36 +168,43 @@ def test_a_filmmaker_opens_a_project_and_edits_the_writers_own_script(app_url: s
     assert saved == SCRIPT.decode().replace("You're late.", "You're late again.")
 
 
-def test_a_reload_comes_back_to_the_same_project_and_scene(app_url: str, tmp_path: Path):
+def test_a_bookmark_and_a_reload_come_back_to_the_same_project_and_scene(app_url: str, tmp_path: Path):
+    """A bookmark opened on a fresh server (the first request of its process), then F5 after
+    picking another scene: the same page, project and scene each time, no "Page not found"."""
     from playwright.sync_api import expect, sync_playwright
+
+    studio = build_studio(Settings(home=tmp_path / "home"))
+    project = studio.list_projects()[0]
+    first, second = (doc.scene for doc in studio.state(project.id).ordered_scenes())
+    studio.store.close()
+
+    def same_place(page, heading: str) -> None:
+        body = page.locator('[data-testid="stMain"]')
+        expect(body.get_by_role("heading", name="Stage 7 — Shot list")).to_be_visible()
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        expect(body.get_by_text("Pick or create a project")).to_have_count(0)
+        expect(body.get_by_text("The Jetty").first).to_be_visible()
+        expect(body.get_by_role("combobox", name="Scene")).to_have_value(heading)
+        assert "Traceback" not in body.inner_text()
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(app_url)
+        page.goto(f"{app_url}/stage-7?project={project.id}&branch=main&scene={second.id}")
         _settle(page)
-        page.locator('[data-testid="stMain"]').get_by_role("button", name="Open").click()
+        same_place(page, f"2. {second.heading}")
+        _shot(page, tmp_path, "4-stage7-bookmark")
+
+        page.locator('[data-testid="stMain"]').get_by_role("combobox", name="Scene").click()
+        page.get_by_role("option", name=f"1. {first.heading}").click()
         _settle(page)
-        page.get_by_role("link", name="7 · Shot list").click()
-        _settle(page)
-        body = page.locator('[data-testid="stMain"]')
-        body.get_by_role("combobox", name="Scene").click()
-        page.get_by_role("option", name="2. INT. BOATHOUSE - DAY").click()
-        _settle(page)
-        expect(body.get_by_role("combobox", name="Scene")).to_have_value("2. INT. BOATHOUSE - DAY")
-        assert "project=" in page.url and "scene=" in page.url and "/stage-7" in page.url
-        _shot(page, tmp_path, "4-stage7-scene2")
+        assert f"scene={first.id}" in page.url and f"project={project.id}" in page.url
 
         page.reload()  # F5
         _settle(page)
-        body = page.locator('[data-testid="stMain"]')
-        expect(body.get_by_role("heading", name="Stage 7 — Shot list")).to_be_visible()
-        expect(body.get_by_text("Pick or create a project")).to_have_count(0)
-        expect(body.get_by_text("The Jetty").first).to_be_visible()
-        expect(body.get_by_role("combobox", name="Scene")).to_have_value("2. INT. BOATHOUSE - DAY")
-        assert "Traceback" not in body.inner_text()
+        same_place(page, f"1. {first.heading}")
         _shot(page, tmp_path, "5-stage7-reloaded")
         assert not errors, errors
         browser.close()
