@@ -7,7 +7,12 @@ explicit navigation Streamlit's legacy auto-discovery would take over.
 Every page gets a ``url_path`` that differs from its file name on purpose: until the first
 ``st.navigation`` call of a process Streamlit still routes by the legacy ``pages/`` names,
 and a matching name would run that page file alone, without this script (no Studio, no
-sidebar). With distinct paths such a request falls through to this script.
+sidebar). With distinct paths such a request falls through to this script. (``make run``
+starts the app through ``app_server.py``, which also spares a fresh server's first request
+the "Page not found" box of that legacy routing.)
+
+The URL carries the place, ``?project=…&branch=…&scene=…`` (``pages.common.restore_place`` /
+``remember_place``), so a reload or a bookmark comes back to the same page, project and scene.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "llm_backend": get_args(LlmBackend),
     "render_backend": get_args(RenderBackend),
 }
+LLM_FIELDS = ("llm_backend", "ollama_url", "ollama_model", "lmstudio_url", "llamacpp_model_path")
 HELP = {
     "llm_backend": "offline uses no model: only the deterministic tools (mode D, import).",
     "ollama_url": "Where Ollama listens. Empty means the default.",
@@ -72,9 +73,9 @@ values = {field.name: shown(field.name, field.value) for field in fields}
 common.seed_widgets("settings", repr(sorted(values.items())),
                     {f"set_{name}": value for name, value in values.items()})
 with st.form("settings_form"):
-    left, right = st.columns(2)
-    for index, field in enumerate(fields):
-        with left if index % 2 == 0 else right:
+    llm_col, render_col = st.columns(2)  # the text models on the left, rendering on the right
+    for field in fields:
+        with llm_col if field.name in LLM_FIELDS else render_col:
             widget(field, f"set_{field.name}")
     save = st.form_submit_button("Save settings", key="settings_save", icon=":material/save:",
                                  type="primary")
