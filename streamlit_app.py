@@ -210,7 +210,8 @@ def bring_in(studio: Studio, project_id: str) -> None:
     is new."""
     st.session_state.setdefault(QUEUE_SYNCED_KEY, set()).add(project_id)
     try:
-        studio.sync_renders(project_id)
+        with st.spinner("Bringing in finished renders…"):
+            studio.sync_renders(project_id)
     except StudioError as exc:
         st.toast(f"Finished renders could not be brought in: {exc}", icon=":material/error:")
 
