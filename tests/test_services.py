@@ -169,9 +169,10 @@ def test_second_import_needs_a_new_branch(studio, sample_project):
 
 def test_params_validation_and_staging(studio):
     project = studio.create_project("Staged")
-    with pytest.raises(BadInput, match="tonal_precision"):
+    # Messages in words, not field names (issue 10: never "target_max_s: Value error").
+    with pytest.raises(BadInput, match="tonal precision: String should have at least 10"):
         studio.save_params(project.id, {"tonal_precision": "short"})
-    with pytest.raises(BadInput, match="target_max_s"):
+    with pytest.raises(BadInput, match="^invalid project parameters: the longest target length must not be shorter"):
         studio.save_params(project.id, {"tonal_precision": "Dry, deadpan", "target_min_s": 300, "target_max_s": 200})
     studio.save_params(project.id, ProjectParams(tonal_precision="Dry and deadpan comedy", genres=("comedy",)))
     studio.stage_file(project.id, "two.fountain", TWO_SCENES, role=FileRole.PRIMARY)
