@@ -29,8 +29,9 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# app_server.py is `streamlit run streamlit_app.py` behind a Host-header guard (README "Hosts").
 run: install
-	$(BIN)/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
+	$(BIN)/python app_server.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -7,7 +7,12 @@ explicit navigation Streamlit's legacy auto-discovery would take over.
 Every page gets a ``url_path`` that differs from its file name on purpose: until the first
 ``st.navigation`` call of a process Streamlit still routes by the legacy ``pages/`` names,
 and a matching name would run that page file alone, without this script (no Studio, no
-sidebar). With distinct paths such a request falls through to this script.
+sidebar). With distinct paths such a request falls through to this script. (``make run``
+starts the app through ``app_server.py``, which also spares a fresh server's first request
+the "Page not found" box of that legacy routing.)
+
+The URL carries the place, ``?project=…&branch=…&scene=…`` (``pages.common.restore_place`` /
+``remember_place``), so a reload or a bookmark comes back to the same page, project and scene.
 """
 
 from __future__ import annotations
@@ -56,8 +61,10 @@ st.set_page_config(page_title="Aiuteur Studio", page_icon=":material/movie:", la
 
 
 @st.cache_resource(show_spinner="Opening the studio…")
-def open_studio(home: str) -> Studio:
-    """One Studio per data dir for the whole server (keyed by the home path)."""
+def open_studio(home: str, settings_key: str) -> Studio:
+    """One Studio per data dir and settings for the whole server: keyed by the home path and
+    the settings in force, so settings saved on the Settings page open a Studio that uses
+    them at the next run."""
     settings = load_settings(home)
     studio = build_studio(settings, autostart_worker=settings.autostart_worker)
     if studio.start_worker is not None:
@@ -77,7 +84,7 @@ def backend_status(home: str, _studio: Studio) -> list[dict]:
 def start_studio() -> Studio | None:
     try:
         settings = load_settings()
-        studio = open_studio(str(settings.home))
+        studio = open_studio(str(settings.home), settings.model_dump_json())
     except (StudioError, OSError, ValueError) as exc:
         st.error(f"The studio could not open its data dir: {exc}", icon=":material/error:")
         studio = None
@@ -86,7 +93,8 @@ def start_studio() -> Studio | None:
 
 
 def project_picker(studio: Studio) -> None:
-    """The sidebar project selector, kept in step with ``session_state["project_id"]``."""
+    """The sidebar project selector, kept in step with ``session_state["project_id"]``; the
+    selection (project, branch, scene) goes into the URL."""
     try:
         projects = studio.list_projects()
     except StudioError as exc:
@@ -97,6 +105,10 @@ def project_picker(studio: Studio) -> None:
     if selected not in ids:
         selected = None
         common.select_project(None)
+    current = next((p for p in projects if p.id == selected), None)
+    common.remember_place(
+        selected, current.branch if current else None, st.session_state.get(common.SCENE_KEY)
+    )
     if not projects:
         st.caption("No projects yet: create one on the Projects page.")
         return
@@ -114,7 +126,6 @@ def project_picker(studio: Studio) -> None:
         placeholder="Choose a project",
         on_change=lambda: common.select_project(st.session_state.get("sidebar_project")),
     )
-    current = next((p for p in projects if p.id == selected), None)
     if current is not None:
         st.caption(f":material/call_split: Branch `{current.branch}` · {current.scenes} scene(s)")
 
@@ -135,23 +146,33 @@ def job_name(job) -> str:
         return "The film"
     if job.kind == "assemble":
         return "Scene cut"
+    if job.kind == "frame" and job.which:
+        return f"Shot {job.shot_id} {job.which} frame"
     return f"Shot {job.shot_id} {job.kind}"
 
 
+def finished_toast(jobs: list) -> tuple[str, str]:
+    """One toast for every job that finished since the last look: what finished, and how."""
+    icon = (":material/check_circle:" if all(job.status == "done" for job in jobs)
+            else ":material/error:")
+    if len(jobs) == 1:
+        return common.escape_markdown(f"{job_name(jobs[0])}: {jobs[0].status}"), icon
+    counts = Counter(job.status for job in jobs)
+    how = ", ".join(f"{n} {status}" for status, n in counts.items())
+    names = ", ".join(job_name(job) for job in jobs[:3]) + (", …" if len(jobs) > 3 else "")
+    return common.escape_markdown(f"{len(jobs)} renders finished ({how}): {names}"), icon
+
+
 def finished_jobs(jobs: list) -> tuple[list[tuple[str, str]], bool]:
-    """Toasts for the jobs that left the queue since the last look, and whether any job is
-    still in flight; remembers what is in flight now (per browser session)."""
+    """The toast for the jobs that left the queue since the last look (none, or one that
+    names them all), and whether any job is still in flight; remembers what is in flight now
+    (per browser session), so a rerun does not say it again."""
     by_id = {job.id: job for job in jobs}
     active = {job.id: job_name(job) for job in jobs if job.status in ACTIVE_JOBS}
     seen = st.session_state.get(QUEUE_SEEN_KEY, {})
     st.session_state[QUEUE_SEEN_KEY] = active
-    toasts = [
-        (f"{name}: {by_id[job_id].status}",
-         ":material/check_circle:" if by_id[job_id].status == "done" else ":material/error:")
-        for job_id, name in seen.items()
-        if job_id not in active and job_id in by_id
-    ]
-    return toasts, bool(active)
+    finished = [by_id[job_id] for job_id in seen if job_id not in active and job_id in by_id]
+    return ([finished_toast(finished)] if finished else []), bool(active)
 
 
 def queue_counts(studio: Studio, project_id: str) -> None:
@@ -189,7 +210,8 @@ def bring_in(studio: Studio, project_id: str) -> None:
     is new."""
     st.session_state.setdefault(QUEUE_SYNCED_KEY, set()).add(project_id)
     try:
-        studio.sync_renders(project_id)
+        with st.spinner("Bringing in finished renders…"):
+            studio.sync_renders(project_id)
     except StudioError as exc:
         st.toast(f"Finished renders could not be brought in: {exc}", icon=":material/error:")
 
@@ -246,6 +268,8 @@ def stage_page(stage: Stage, gates: dict[Stage, Gate]) -> st.Page:
 
 
 studio = start_studio()
+if studio is not None:
+    common.restore_place(studio)  # a reload or a bookmark: the place named in the URL
 with st.sidebar:
     st.markdown("#### :material/movie_edit: Aiuteur Studio")
     if studio is not None:

@@ -25,6 +25,11 @@ STUDIO_KEY = "studio"
 PROJECT_KEY = "project_id"
 FLASH_KEY = "_flash"
 NEW_BRANCH_KEY = "_created_branch"
+# The place (project, branch, scene) in the URL, so a reload or a bookmark comes back to it.
+PLACE_PARAMS = ("project", "branch", "scene")
+PLACE_KEY = "_place_in_url"  # what this session last wrote to the URL
+LINK_BRANCH_KEY = "_link_branch"  # (project id, branch) a link asked for, offered in the header
+LINK_SCENE_KEY = "_link_scene"  # a scene id a link asked for, checked by current_scene
 
 DASHBOARD = "pages/dashboard.py"
 HISTORY = "pages/history.py"
@@ -71,12 +76,18 @@ def escape_markdown(text: object) -> str:
     return "  \n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line.strip()) for line in lines)
 
 
+def inline_code(text: object) -> str:
+    """``text`` as a Markdown code span, which renders literally (backslash escapes would
+    show); a backtick inside, the one character that could end it, becomes a quote."""
+    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
+
+
 def get_studio() -> Studio:
     """The Studio that ``streamlit_app.py`` built (stops the page when there is none)."""
     studio = st.session_state.get(STUDIO_KEY)
     if studio is None:
         st.error(
-            "The studio is not open: start the app with `streamlit run streamlit_app.py` "
+            "The studio is not open: start the app with `make run` "
             "and check the data dir (AIUTEUR_HOME) is writable."
         )
         st.stop()
@@ -84,7 +95,73 @@ def get_studio() -> Studio:
 
 
 def select_project(project_id: str | None) -> None:
+    if st.session_state.get(PROJECT_KEY) != project_id:
+        st.session_state.pop(SCENE_KEY, None)  # scene ids belong to one project
     st.session_state[PROJECT_KEY] = project_id
+
+
+def restore_place(studio: Studio) -> None:
+    """Take the project, branch and scene from the URL when it names a place this session did
+    not write there: a reload (F5), a bookmark or a shared link. Call before the sidebar.
+
+    An unknown project or scene is said in words; a branch other than the project's active
+    one is offered as a switch in the project header (opening a link changes nothing)."""
+    url = {name: st.query_params.get(name) for name in PLACE_PARAMS}
+    written = st.session_state.get(PLACE_KEY) or {}
+    if not any(value and value != written.get(name) for name, value in url.items()):
+        return
+    st.session_state[PLACE_KEY] = {**written, **{k: v for k, v in url.items() if v}}
+    project_id = url["project"] or st.session_state.get(PROJECT_KEY)
+    if not project_id:
+        return
+    try:
+        project = studio.project(project_id)
+    except StudioError:
+        st.warning(
+            f"This link names a project that is not in this studio "
+            f"({escape_markdown(project_id)}): pick one in the sidebar or on the Projects page.",
+            icon=":material/link_off:",
+        )
+        return
+    if url["project"]:
+        select_project(project.id)
+    if url["scene"]:
+        st.session_state[SCENE_KEY] = url["scene"]
+        st.session_state[LINK_SCENE_KEY] = url["scene"]
+    branch = url["branch"]
+    if branch and branch != project.active_branch:
+        try:
+            names = {row["name"] for row in studio.branches(project.id)}
+        except StudioError:
+            names = set()
+        if branch in names:
+            st.session_state[LINK_BRANCH_KEY] = (project.id, branch)
+        else:
+            st.warning(
+                f"This link names branch {inline_code(branch)}, which "
+                f"{escape_markdown(project.name)} does not have: showing branch "
+                f"{inline_code(project.active_branch)}.",
+                icon=":material/link_off:",
+            )
+
+
+def remember_place(project_id: str | None, branch: str | None, scene_id: str | None) -> None:
+    """Put the place in the URL (``?project=…&branch=…&scene=…``) where it is not already."""
+    place = {"project": project_id, "branch": branch if project_id else None,
+             "scene": scene_id if project_id else None}
+    for name, value in place.items():
+        if value and st.query_params.get(name) != value:
+            st.query_params[name] = value
+        elif not value and name in st.query_params:
+            del st.query_params[name]
+    st.session_state[PLACE_KEY] = {name: value for name, value in place.items() if value}
+
+
+def remember_scene(scene_id: str) -> None:
+    """The scene a page settled on, in the URL beside the project and branch already there."""
+    if st.query_params.get("scene") != scene_id:
+        st.query_params["scene"] = scene_id
+    st.session_state[PLACE_KEY] = {**st.session_state.get(PLACE_KEY, {}), "scene": scene_id}
 
 
 def current_project() -> Project | None:
@@ -121,12 +198,43 @@ def project_page(title: str) -> tuple[Studio, Project]:
     return studio, project
 
 
+# The Studio verbs that can take seconds, and what the page says while one runs (a spinner
+# Streamlit shows only once the call has taken half a second).
+SLOW_ACTIONS: dict[str, str] = {
+    "new_project": "Importing the screenplay…",
+    "import_screenplay": "Importing the screenplay…",
+    "import_staged": "Importing the screenplay…",
+    "import_sample": "Importing the sample screenplay…",
+    "save_script_text": "Saving the script…",
+    "approve_script": "Approving the script…",
+    "refresh_assets": "Finding the assets in the script…",
+    "generate_image_key": "Drawing the image key…",
+    "bulk_image_keys": "Drawing the image keys…",
+    "lock_style": "Updating the style lock…",
+    "lock_asset": "Updating the asset lock…",
+    "lock_shots": "Checking and locking the shot list…",
+    "lock_visual_state": "Checking and locking the visual state…",
+    "lock_prompts": "Checking and locking the prompts…",
+    "lock_frames": "Checking and locking the frames…",
+    "render_frames": "Queuing the frame renders…",
+    "region_edit": "Queuing the region edit…",
+    "confirm_render": "Queuing the clip renders…",
+    "assemble_film": "Queuing the film assembly…",
+    "switch": "Switching branch…",
+}
+
+
 def act(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-    """Run one Studio action; a StudioError becomes an ``st.error`` box and ``None``.
+    """Run one Studio action; a StudioError becomes an ``st.error`` box and ``None``. A slow
+    one (:data:`SLOW_ACTIONS`) shows a spinner while it runs.
 
     The message is escaped: it often quotes user text (a file or project name)."""
+    busy = SLOW_ACTIONS.get(getattr(action, "__name__", ""))
     try:
-        return action(*args, **kwargs)
+        if busy is None:
+            return action(*args, **kwargs)
+        with st.spinner(busy, show_time=True):
+            return action(*args, **kwargs)
     except StudioError as exc:
         st.error(escape_markdown(str(exc)), icon=":material/error:")
         return None
@@ -222,9 +330,17 @@ def current_scene(studio: Studio, project: Project, stage: Stage) -> tuple[int, 
         st.stop()
     ids = [scene.id for scene in scenes]
     chosen = st.session_state.get(SCENE_KEY)
+    linked = st.session_state.pop(LINK_SCENE_KEY, None)
     if chosen not in ids:
+        if linked is not None and linked == chosen:
+            st.warning(
+                f"This link names a scene that branch {inline_code(project.active_branch)} "
+                f"does not have ({escape_markdown(chosen)}): showing scene 1.",
+                icon=":material/link_off:",
+            )
         chosen = ids[0]
         st.session_state[SCENE_KEY] = chosen
+    remember_scene(chosen)
     # One widget per page: a picker shared by the pages would keep the previous page's
     # value in the browser while the hub (or another page) changed SCENE_KEY.
     key = f"scene_picker_{int(stage)}"
@@ -269,8 +385,15 @@ def project_header(project: Project) -> None:
     with branch_col.popover("Create branch", icon=":material/add:"):
         _create_branch_form(studio, project)
     created = st.session_state.get(NEW_BRANCH_KEY)
+    linked = st.session_state.get(LINK_BRANCH_KEY)
     if created and created[0] == project.id:
-        _offer_switch(studio, project, created[1])
+        _offer_switch(studio, project, created[1], f"Branch `{created[1]}` created. Switch to it now?")
+    elif linked and linked[0] == project.id and linked[1] != project.active_branch:
+        _offer_switch(
+            studio, project, linked[1],
+            f"This link is for branch `{linked[1]}`; the project is on branch "
+            f"`{project.active_branch}`. Switch to `{linked[1]}`?",
+        )
     show_flash()
 
 
@@ -290,16 +413,18 @@ def _create_branch_form(studio: Studio, project: Project) -> None:
             st.rerun()
 
 
-def _offer_switch(studio: Studio, project: Project, branch: str) -> None:
-    st.success(f"Branch `{branch}` created. Switch to it now?", icon=":material/call_split:")
+def _offer_switch(studio: Studio, project: Project, branch: str, question: str) -> None:
+    st.success(question, icon=":material/call_split:")
     switch_col, stay_col, _ = st.columns([1, 1, 4])
     label = f"Switch to {escape_markdown(branch)}"
     if switch_col.button(label, key="hdr_branch_switch", type="primary"):
         result = act(studio.switch, project.id, branch)
         if result is not None:
             st.session_state.pop(NEW_BRANCH_KEY, None)
+            st.session_state.pop(LINK_BRANCH_KEY, None)
             flash(f"Now on branch `{result.branch}`.")
             st.rerun()
     if stay_col.button("Stay here", key="hdr_branch_stay"):
         st.session_state.pop(NEW_BRANCH_KEY, None)
+        st.session_state.pop(LINK_BRANCH_KEY, None)
         st.rerun()

@@ -23,7 +23,10 @@ with new_col.popover("New project", icon=":material/add:", type="primary", width
         project = common.act(studio.create_project, name or "")
         if project is not None:
             common.select_project(project.id)
-            common.flash(f"Project “{project.name}” created. Set its parameters, then import a script.")
+            common.flash(
+                f"Project “{common.escape_markdown(project.name)}” created. Set its parameters, "
+                "then import a script."
+            )
             st.switch_page(common.STAGE1)
 
 if not projects:

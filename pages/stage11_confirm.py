@@ -93,8 +93,8 @@ def cost_panel(estimate) -> None:
             st.caption(":material/memory: " + no_gpu)
     if estimate.money is None:
         st.caption(
-            ":material/payments: To see the cost in money, set your price per GPU-hour before "
-            "starting the app, e.g. `AIUTEUR_PRICE_PER_GPU_HOUR=0.80 streamlit run streamlit_app.py`."
+            ":material/payments: To see the cost in money, set your price per GPU-hour in "
+            "Settings (or `AIUTEUR_PRICE_PER_GPU_HOUR=0.80` before starting the app)."
         )
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
-from studio.config import Settings
+from studio.config import Settings, load_settings, save_settings
 from studio.model import FileRole, InputMode, Stage
 from studio.wiring import build_studio
 
@@ -432,3 +433,216 @@ def test_no_page_allows_raw_html():
     sources = [ROOT / "streamlit_app.py", *sorted((ROOT / "pages").glob("*.py"))]
     offenders = [p.name for p in sources if "unsafe_allow_html=True" in p.read_text()]
     assert offenders == []
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def test_settings_are_edited_in_the_app_and_kept_in_the_data_dir(home):
+    at = open_app()
+    at.switch_page("pages/settings.py").run()
+    assert_ok(at)
+    assert at.selectbox(key="set_render_backend").value == "animatic"
+    at.selectbox(key="set_render_backend").set_value("comfyui")
+    at.text_input(key="set_comfyui_url").input("http://gpu.lan:8188")
+    at.number_input(key="set_price_per_gpu_hour").set_value(0.8)
+    at.text_input(key="set_allowed_hosts").input("studio.lan")
+    at.button(key="settings_save").click().run()
+    assert_ok(at)
+    assert not at.error, texts(at.error)
+    assert "Settings saved: Render backend, ComfyUI address, Price per GPU-hour, Allowed hosts." in texts(at.success)
+    assert (home / "settings.toml").is_file()
+    saved = load_settings(home)
+    assert (saved.render_backend, saved.comfyui_url, saved.price_per_gpu_hour, saved.allowed_hosts) == (
+        "comfyui", "http://gpu.lan:8188", 0.8, ("studio.lan",))
+    # The app's Studio now works with them (stage 10's "change it in Settings" is true).
+    assert at.session_state["studio"].settings.render_backend == "comfyui"
+    assert at.selectbox(key="set_render_backend").value == "comfyui"
+
+    at = open_app()  # a new session (a restart reads the same file)
+    at.switch_page("pages/settings.py").run()
+    assert at.text_input(key="set_comfyui_url").value == "http://gpu.lan:8188"
+
+
+def test_a_bad_setting_is_explained_in_words_and_nothing_is_written(home):
+    at = open_app()
+    at.switch_page("pages/settings.py").run()
+    at.text_input(key="set_comfyui_url").input("gpu.lan:8188")
+    at.text_input(key="set_allowed_hosts").input("http://evil.example/")
+    at.button(key="settings_save").click().run()
+    assert_ok(at)
+    shown = texts(at.error).replace("\\", "")  # the message is shown Markdown-escaped
+    assert "ComfyUI address: must be a web address like http://127.0.0.1:8188" in shown
+    assert "Allowed hosts:" in shown
+    assert "comfyui_url" not in shown and "Value error" not in shown
+    assert not (home / "settings.toml").exists()
+
+
+def test_a_setting_from_the_environment_wins_and_is_locked_on_the_page(home, monkeypatch):
+    monkeypatch.setenv("AIUTEUR_RENDER_BACKEND", "animatic")
+    save_settings(home, {"comfyui_url": "http://gpu.lan:8188"})
+    (home / "settings.toml").write_text(
+        (home / "settings.toml").read_text() + 'render_backend = "comfyui"\n')
+    at = open_app()
+    at.switch_page("pages/settings.py").run()
+    assert_ok(at)
+    assert at.session_state["studio"].settings.render_backend == "animatic"  # env beats file
+    assert at.selectbox(key="set_render_backend").disabled
+    assert "set by `AIUTEUR_RENDER_BACKEND` (environment)" in texts(at.caption)
+    assert not at.text_input(key="set_comfyui_url").disabled
+
+
+def test_project_parameters_errors_use_words_not_field_names(studio):
+    project = studio.create_project("Lengths")
+    at = open_app(project.id)
+    at.switch_page("pages/stage1_input.py").run()
+    at.text_area(key="tonal_precision").input(TONE)
+    at.text_input(key="target_min").input("5:00")
+    at.text_input(key="target_max").input("3:00")
+    at.button(key="save_params").click().run()
+    assert_ok(at)
+    shown = texts(at.error)
+    assert "longest target length must not be shorter than the shortest" in shown
+    assert "target_max_s" not in shown and "Value error" not in shown
+
+
+# ----------------------------------------------------------------------------- the URL
+
+
+def reload_app(query: dict[str, str], url_path: str) -> AppTest:
+    """A new browser session opening a URL (F5, a bookmark): its page path and query string
+    decide the first run (a page's hash is the hash of its url path, as Streamlit names it)."""
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params.update(query)
+    at._page_hash = calc_hash(url_path)
+    at.run()
+    assert_ok(at)
+    return at
+
+
+def test_the_url_carries_the_project_branch_and_scene(studio, sample_project):
+    pid = sample_project.id
+    scenes = [doc.scene for doc in studio.state(pid).ordered_scenes()]
+    assert len(scenes) >= 2
+    at = open_app()
+    at.sidebar.selectbox(key="sidebar_project").set_value(pid).run()
+    assert at.query_params == {"project": pid, "branch": "main"}
+    at.switch_page("pages/stage7_shots.py").run()
+    at.selectbox(key="scene_picker_7").set_value(scenes[1].id).run()
+    assert_ok(at)
+    assert at.query_params == {"project": pid, "branch": "main", "scene": scenes[1].id}
+
+    # F5 on that URL: a new session comes back to the project and the scene.
+    again = reload_app(dict(at.query_params), "stage-7")
+    assert "Pick or create a project" not in texts(again.info)
+    assert [t.value for t in again.title] == ["Stage 7 — Shot list"]
+    assert again.session_state["project_id"] == pid
+    assert again.selectbox(key="scene_picker_7").value == scenes[1].id
+    assert again.sidebar.selectbox(key="sidebar_project").value == pid
+    assert again.query_params == {"project": pid, "branch": "main", "scene": scenes[1].id}
+
+
+def test_another_project_in_the_sidebar_drops_the_scene_from_the_url(studio, sample_project):
+    other = studio.create_project("Other")
+    scene = studio.state(sample_project.id).ordered_scenes()[1].scene
+    at = reload_app({"project": sample_project.id, "scene": scene.id}, "stage-7")
+    assert at.query_params["scene"] == scene.id
+    at.sidebar.selectbox(key="sidebar_project").set_value(other.id).run()
+    assert_ok(at)
+    assert at.query_params == {"project": other.id, "branch": "main"}
+
+
+def test_an_unknown_project_or_scene_in_the_url_is_said_in_words(studio, sample_project):
+    at = reload_app({"project": "no-such-project"}, "stage-7")
+    assert "This link names a project that is not in this studio" in texts(at.warning)
+    assert "Pick or create a project on the Projects page first." in texts(at.info)
+    assert "project" not in at.query_params
+
+    first = studio.state(sample_project.id).ordered_scenes()[0].scene
+    at = reload_app({"project": sample_project.id, "scene": "sc-404"}, "stage-7")
+    assert "This link names a scene that branch `main` does not have" in texts(at.warning)
+    assert at.selectbox(key="scene_picker_7").value == first.id
+    assert at.query_params["scene"] == first.id
+    at.run()  # said once
+    assert "This link names a scene" not in texts(at.warning)
+
+
+def test_a_link_to_another_branch_offers_the_switch(studio, sample_project):
+    pid = sample_project.id
+    studio.create_branch(pid, "alt-ending")
+    at = reload_app({"project": pid, "branch": "no-such-branch"}, "stage-4")
+    assert "This link names branch `no-such-branch`" in texts(at.warning)
+    assert at.query_params["branch"] == "main"
+
+    at = reload_app({"project": pid, "branch": "alt-ending"}, "stage-4")
+    assert studio.project(pid).active_branch == "main"  # opening a link changes nothing
+    assert "This link is for branch `alt-ending`" in texts(at.success)
+    at.button(key="hdr_branch_switch").click().run()
+    assert_ok(at)
+    assert studio.project(pid).active_branch == "alt-ending"
+    assert at.query_params["branch"] == "alt-ending"
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+def test_the_project_created_message_shows_the_name_literally(studio):
+    at = open_app()
+    # The issue's "**bold** [x](http://e)" is refused for its "/" (names are file-safe).
+    at.text_input(key="new_project_name").input("**bold** [x](mailto:e)")
+    at.button(key="new_project_submit").click().run()
+    assert_ok(at)
+    assert [t.value for t in at.title] == ["Stage 1 — Input"]
+    shown = texts(at.success)
+    assert "Project “\\*\\*bold\\*\\* \\[x\\]\\(mailto\\:e\\)” created" in shown
+
+
+def test_finished_renders_are_told_once_in_one_toast(studio):
+    from flows import SHORT, lock_phase_a, lock_through_prompts
+
+    project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    lock_phase_a(studio, project.id)
+    lock_through_prompts(studio, project.id, (1,))
+    sid = studio.state(project.id).ordered_scenes()[0].scene.id
+    studio.set_frame_mode(project.id, sid, "quick")
+    jobs = studio.render_frames(project.id, sid)
+    assert len(jobs) >= 2  # a shot's start and end frames at least
+    at = open_app(project.id)
+    assert not at.toast
+    studio.drain_queue()
+    at.run()
+    assert_ok(at)
+    toasts = [t.value for t in at.toast]
+    assert len(toasts) == 1, toasts
+    assert toasts[0].startswith(f"{len(jobs)} renders finished \\({len(jobs)} done\\)")
+    assert "start frame" in toasts[0] and "end frame" in toasts[0]
+    at.run()
+    at.switch_page("pages/stage10_frames.py").run()
+    assert_ok(at)
+    assert not at.toast  # a rerun or another page does not say it again
+
+
+def test_slow_studio_actions_show_that_they_run(studio):
+    """Import, lock and render enqueue (and the other verbs that can take seconds) run under
+    a spinner in ``common.act``, found by the bound verb's name."""
+    from pages import common
+
+    assert all(getattr(studio, name).__name__ == name for name in common.SLOW_ACTIONS)
+    for name in ("import_staged", "import_sample", "lock_shots", "lock_prompts", "lock_frames",
+                 "lock_asset", "render_frames", "confirm_render", "assemble_film"):
+        assert common.SLOW_ACTIONS[name].endswith("…"), name
+
+
+def test_a_reload_during_a_render_shows_the_same_page_and_the_queue(studio):
+    from flows import SHORT, lock_phase_a, lock_through_prompts
+
+    project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    lock_phase_a(studio, project.id)
+    lock_through_prompts(studio, project.id, (1,))
+    sid = studio.state(project.id).ordered_scenes()[0].scene.id
+    studio.set_frame_mode(project.id, sid, "quick")
+    jobs = studio.render_frames(project.id, sid)
+    at = reload_app({"project": project.id, "branch": "main", "scene": sid}, "stage-10")
+    assert [t.value for t in at.title] == ["Stage 10 — Anchor frames"]
+    assert f"Render queue: {len(jobs)} queued" in texts(at.sidebar.caption)
+    assert len(at.progress) == len(jobs)  # the polling fragment's bars

@@ -1,5 +1,5 @@
 """The studio in a real browser: Debian's Chromium driven by playwright against the app served
-by ``streamlit run`` on 127.0.0.1, as a filmmaker opens it.
+by ``app_server.py`` (what ``make run`` starts) on 127.0.0.1, as a filmmaker opens it.
 
 The walk: the projects page, open a project whose screenplay carries a note, a boneyard and
 a dual-dialogue pair, read it in stage 4, then edit the writer's own Fountain source (the
@@ -84,7 +84,7 @@ def app_url(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "AIUTEUR_HOME": str(home), "AIUTEUR_AUTOSTART_WORKER": "false"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.address",
+        [sys.executable, "app_server.py", "--server.address",
          "127.0.0.1", "--server.port", str(port), "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
@@ -166,3 +166,45 @@ def test_a_filmmaker_opens_a_project_and_edits_the_writers_own_script(app_url: s
     saved = studio.script_fountain(project.id)
     assert "You're late again." in saved
     assert saved == SCRIPT.decode().replace("You're late.", "You're late again.")
+
+
+def test_a_bookmark_and_a_reload_come_back_to_the_same_project_and_scene(app_url: str, tmp_path: Path):
+    """A bookmark opened on a fresh server (the first request of its process), then F5 after
+    picking another scene: the same page, project and scene each time, no "Page not found"."""
+    from playwright.sync_api import expect, sync_playwright
+
+    studio = build_studio(Settings(home=tmp_path / "home"))
+    project = studio.list_projects()[0]
+    first, second = (doc.scene for doc in studio.state(project.id).ordered_scenes())
+    studio.store.close()
+
+    def same_place(page, heading: str) -> None:
+        body = page.locator('[data-testid="stMain"]')
+        expect(body.get_by_role("heading", name="Stage 7 — Shot list")).to_be_visible()
+        expect(page.get_by_text("Page not found")).to_have_count(0)
+        expect(body.get_by_text("Pick or create a project")).to_have_count(0)
+        expect(body.get_by_text("The Jetty").first).to_be_visible()
+        expect(body.get_by_role("combobox", name="Scene")).to_have_value(heading)
+        assert "Traceback" not in body.inner_text()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{app_url}/stage-7?project={project.id}&branch=main&scene={second.id}")
+        _settle(page)
+        same_place(page, f"2. {second.heading}")
+        _shot(page, tmp_path, "4-stage7-bookmark")
+
+        page.locator('[data-testid="stMain"]').get_by_role("combobox", name="Scene").click()
+        page.get_by_role("option", name=f"1. {first.heading}").click()
+        _settle(page)
+        assert f"scene={first.id}" in page.url and f"project={project.id}" in page.url
+
+        page.reload()  # F5
+        _settle(page)
+        same_place(page, f"1. {first.heading}")
+        _shot(page, tmp_path, "5-stage7-reloaded")
+        assert not errors, errors
+        browser.close()

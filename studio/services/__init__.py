@@ -30,7 +30,7 @@ from studio.ports import (
     RenderQueue,
     RunRecorder,
 )
-from studio.services.health import HealthService
+from studio.services.health import HealthService, SettingField
 from studio.services.history import HistoryService, VaultGroup
 from studio.services.intake import (
     ASSET_SHEET_TAG,
@@ -232,6 +232,8 @@ class Studio:
     # HealthService
     doctor = _Verb("health", HealthService.doctor)
     fsck = _Verb("health", HealthService.fsck)
+    settings_fields = _Verb("health", HealthService.settings_fields)
+    save_settings = _Verb("health", HealthService.save_settings)
 
 
 __all__ = [
@@ -241,6 +243,7 @@ __all__ = [
     "ImportResult",
     "ProjectSummary",
     "Scene",
+    "SettingField",
     "Studio",
     "VaultGroup",
     "Workspace",

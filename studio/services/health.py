@@ -1,12 +1,33 @@
-"""``studio doctor`` and ``fsck``: every backend probed, the store checked."""
+"""``studio doctor`` and ``fsck``: every backend probed, the store checked; the settings as
+the Settings page shows and saves them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from studio import config
+from studio.config import Settings
 from studio.errors import StudioError
 from studio.ports import Probe, ProbeResult
 from studio.services.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class SettingField:
+    """One editable setting: its value in force and where that value comes from."""
+
+    name: str
+    label: str
+    value: Any
+    source: str  # "environment", "settings file" or "default"
+    env_var: str
+
+    @property
+    def editable(self) -> bool:
+        """An environment variable wins over the page: such a field is shown, not edited."""
+        return self.source != "environment"
 
 
 class HealthService:
@@ -38,3 +59,23 @@ class HealthService:
 
     def fsck(self) -> list[str]:
         return self.store.fsck()
+
+    def settings_fields(self) -> list[SettingField]:
+        """The editable settings in force, each with its source (environment, file, default)."""
+        overridden = config.env_overrides()
+        stored = config.read_settings_file(self.settings.home)
+        return [
+            SettingField(
+                name, label, getattr(self.settings, name),
+                "environment" if name in overridden
+                else "settings file" if name in stored else "default",
+                f"AIUTEUR_{name.upper()}",
+            )
+            for name, label in config.EDITABLE.items()
+        ]
+
+    def save_settings(self, changes: Mapping[str, Any]) -> Settings:
+        """Store changed settings in the data dir's settings.toml (atomically) and return the
+        settings now in force; the app opens a new Studio with them. Refuses a field an
+        AIUTEUR_* variable sets, and invalid values, writing nothing."""
+        return config.save_settings(self.settings.home, changes)
