@@ -23,13 +23,15 @@ import stat
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from render.backend import RenderFailed
+from render.reaper import popen
 
 PROTOCOLS = "file,pipe"
 # The encoder settings every animatic clip and every re-encode use (and the benchmark floor).
@@ -106,9 +108,8 @@ def run_ffmpeg(args: Sequence[str], *, timeout: float) -> str:
     """
     argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", *args]
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(  # noqa: S603 - argv list, no shell, inputs checked
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
-        )
+        # In the reaper's process group: it dies with this process, even on SIGKILL.
+        proc = popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -760,9 +761,7 @@ class RawEncoder:
             "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps),
             "-i", "-", "-an", *X264_ARGS, "-f", "mp4", "-y", str(self.tmp),
         ]
-        self.proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err
-        )
+        self.proc = popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
@@ -821,3 +820,92 @@ class RawEncoder:
         except (OSError, ValueError):
             return ""
 
+
+
+# --------------------------------------------------------------------------- clip post-processing
+
+_OOM_MARKERS = ("cannot allocate memory", "out of memory", "not enough memory", "enomem")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    failure = getattr(exc, "failure_class", "")
+    return failure == "oom" or any(m in str(exc).lower() for m in _OOM_MARKERS)
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    """What :func:`post_process` did: one record per step (see ``render.manifest.PostStep``)
+    and what the clip is afterwards (probed)."""
+
+    steps: tuple[dict[str, object], ...]
+    final: dict[str, int | float]
+
+
+def post_process(
+    clip: Path,
+    *,
+    interpolate_fps: int | None = None,
+    upscale_by: float | None = None,
+    interpolate_mode: str = "mci",
+    timeout: float = 600.0,
+    stopped: Callable[[], bool] | None = None,
+) -> PostOutcome:
+    """Interpolate and/or upscale a rendered clip in place (in that order).
+
+    Each step writes a new file next to ``clip``; only a step that succeeded replaces it. A
+    step that fails — out of memory, a timeout, ffmpeg refusing — keeps the clip as it was
+    before that step, records why, and skips the steps after it. Nothing here raises for a
+    failed step; the clip is always there afterwards.
+    """
+    clip = Path(clip)
+    root = clip.parent
+    plan: list[tuple[str, str, Callable[[Path, Path], VideoInfo]]] = []
+    if interpolate_fps:
+        method = f"ffmpeg minterpolate ({interpolate_mode}) to {int(interpolate_fps)} fps"
+        plan.append(("interpolate", method, lambda src, dst: interpolate(
+            src, dst, int(interpolate_fps), mode=interpolate_mode, roots=[root], timeout=timeout)))
+    if upscale_by:
+        def _up(src: Path, dst: Path) -> VideoInfo:
+            before = probe(src, roots=[root])
+            w = min(8192, int(round(before.width * upscale_by)))
+            h = min(8192, int(round(before.height * upscale_by)))
+            return upscale(src, dst, w, h, roots=[root], timeout=timeout)
+
+        plan.append(("upscale", f"ffmpeg lanczos x{upscale_by:g}", _up))
+    steps: list[dict[str, object]] = []
+    failed = ""
+    for name, method, run in plan:
+        if failed or (stopped is not None and stopped()):
+            why = f"not run: the {failed} step failed" if failed else "not run: the job was stopped"
+            steps.append({"step": name, "method": method, "status": "skipped", "reason": why})
+            continue
+        out = root / f"post_{name}_{clip.name}"
+        t0 = time.monotonic()
+        try:
+            info = run(clip, out)
+        except (RenderFailed, OSError, MemoryError) as exc:
+            with contextlib.suppress(FileNotFoundError):
+                out.unlink()
+            oom = _is_oom(exc)
+            steps.append({
+                "step": name, "method": method, "status": "out of memory" if oom else "failed",
+                "seconds": round(time.monotonic() - t0, 3),
+                "reason": f"{'out of memory' if oom else str(exc) or type(exc).__name__}; "
+                          "the clip was kept without this step",
+            })
+            failed = name
+            continue
+        os.replace(out, clip)
+        steps.append({
+            "step": name, "method": method, "status": "done",
+            "seconds": round(time.monotonic() - t0, 3),
+            "fps": info.fps, "width": info.width, "height": info.height,
+        })
+    final = probe(clip, roots=[root])
+    return PostOutcome(
+        steps=tuple(steps),
+        final={"fps": final.fps, "width": final.width, "height": final.height,
+               "frames": final.frames, "duration_s": final.duration_s},
+    )
