@@ -602,12 +602,48 @@ def _concat_list_entry(name: str) -> str:
     return "file '" + name.replace("'", "'\\''") + "'\n"
 
 
+class TruncatedClip(RenderFailed):
+    """A clip (or the joined output) is much shorter than it should be: refused."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "validation", retryable=False)
+
+
+def _short_by(actual_s: float, expected_s: float) -> bool:
+    """Whether ``actual_s`` falls short of ``expected_s`` by more than rounding can explain
+    (a model's frame-count rounding, a frame or two): 0.25 s or 5 %, whichever is more."""
+    return actual_s < expected_s - max(0.25, 0.05 * expected_s)
+
+
+def _seconds(info: VideoInfo) -> float:
+    return info.frames / info.fps if info.fps and info.frames else info.duration_s
+
+
+def check_lengths(
+    infos: Sequence[VideoInfo], expected: Sequence[float | None], labels: Sequence[str]
+) -> None:
+    """Refuse a clip much shorter than the shot list expects (a truncated render would
+    otherwise cut into a film of the wrong length without a word)."""
+    short = [
+        f"{label}'s clip is {_seconds(info):.1f} s ({info.frames} frames) where {want:.1f} s is expected"
+        for info, want, label in zip(infos, expected, labels, strict=True)
+        if want and _short_by(_seconds(info), want)
+    ]
+    if short:
+        raise TruncatedClip(
+            "refused to assemble a truncated clip: " + "; ".join(short)
+            + ". Re-render it (it may have been cut short by a crash or a full disk)"
+        )
+
+
 def concat(
     clips: Sequence[Path | str],
     out: Path | str,
     *,
     roots: Sequence[Path | str] | None = None,
     timeout: float = 300.0,
+    expected_s: Sequence[float | None] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> ConcatResult:
     """Join ``clips`` in order into ``out``.
 
@@ -616,11 +652,21 @@ def concat(
     scaled/padded to the first clip's size and frame rate and re-encoded with the concat
     filter; a clip without audio gets silence when others have audio. The result says
     whether the output has audio.
+
+    ``expected_s`` (seconds per clip, None where unknown): each clip's real length (probed:
+    frames / fps) is checked against it and a clip much shorter is refused
+    (:class:`TruncatedClip`, naming it by ``labels``). The joined output's length is always
+    checked against the sum of its clips' and refused when it falls short.
     """
     if not clips:
         raise UnsafeInput("nothing to assemble: no clips given")
     checked = [check_input(c, roots) for c in clips]
     target = _check_output(out)
+    names = list(labels) if labels is not None else [f"clip {i + 1}" for i in range(len(checked))]
+    infos = [probe(real, timeout=min(timeout, PROBE_TIMEOUT_S)) for real, _ in checked]
+    if expected_s is not None:
+        check_lengths(infos, list(expected_s), names)
+    total = sum(_seconds(i) for i in infos)
     signatures = [_copy_signature(real, fmt) for real, fmt in checked]
     copyable = signatures[0] is not None and all(s == signatures[0] for s in signatures)
     with tempfile.TemporaryDirectory(prefix="studio-concat-") as work, _publishing(target) as tmp:
@@ -629,6 +675,11 @@ def concat(
         else:
             _concat_reencode(checked, tmp, timeout)
         info = probe(tmp, timeout=min(timeout, PROBE_TIMEOUT_S))
+        if _short_by(_seconds(info), total):
+            raise TruncatedClip(
+                f"the assembled video is {_seconds(info):.1f} s long where its {len(infos)} clips "
+                f"add up to {total:.1f} s: refused (ffmpeg dropped part of it)"
+            )
     return ConcatResult(
         path=target, stream_copy=copyable, has_audio=info.has_audio,
         duration_s=info.duration_s, clips=len(checked), info=info,

@@ -508,7 +508,7 @@ class Worker:
         needs_gpu = getattr(backend, "needs_gpu", None)
         if needs_gpu is None:
             needs_gpu = backend_uses_gpu(job.backend)
-        needed = gpu_need(preset, spec.kind) if needs_gpu else 0
+        needed = gpu_need(preset, spec.kind, end_frame="end_frame" in spec.inputs) if needs_gpu else 0
         gpu_name = ""
         if needed > 0:
             self._unload_llm()
