@@ -43,8 +43,8 @@ from render.manifest import PostStep, PublishError, build_manifest, hash_inputs,
 from render.post import PostOutcome, post_process
 from render.presets import Preset, PresetError, backend_uses_gpu, get_preset, gpu_need, lower
 from render.queue import FAILURE_CLASSES, JobRecord, QueueError, SqliteRenderQueue, process_start
-from render.workers import pid_alive
 from render.vram import DEFAULT_INTERVAL_S, MAX_SAMPLES, VramSampler
+from render.workers import pid_alive
 from studio.config import Settings, load_settings
 from studio.model import RenderSpec
 from studio.ports import GpuProbe, GpuSnapshot
