@@ -875,7 +875,10 @@ class RawEncoder:
 
 # --------------------------------------------------------------------------- clip post-processing
 
-_OOM_MARKERS = ("cannot allocate memory", "out of memory", "not enough memory", "enomem")
+# How ffmpeg fails when the machine has no memory for it: malloc failing, thread stacks
+# that cannot be mapped (pthread_create: EAGAIN), killed by the kernel's OOM killer (exit -9).
+_OOM_MARKERS = ("cannot allocate memory", "out of memory", "not enough memory", "enomem",
+                "pthread_create() failed", "resource temporarily unavailable", "(exit -9)")
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -835,3 +835,48 @@ def test_ffmpeg_children_die_with_a_killed_worker(tmp_path: Path):
         wait_for(lambda: not pid_alive(ffmpeg), timeout=15)
     finally:
         queue.close()
+
+
+def _small_clip(post: PostSpec, shot: str) -> RenderSpec:
+    return RenderSpec(
+        kind="clip", project_id="p", scene_id="sc-1", shot_id=shot, preset="fast", seed=7,
+        width=320, height=180, fps=12, duration_s=1.0, prompts={"video": "a slow push in"}, post=post,
+    )
+
+
+def test_post_processing_runs_after_the_clip_and_is_recorded(settings: Settings, queue: SqliteRenderQueue):
+    from render.animatic import AnimaticBackend
+    from render.post import probe
+
+    job = queue.enqueue(_small_clip(PostSpec(interpolate_fps=24, upscale=2.0), "1A"), backend="animatic",
+                        idempotency_key="post")
+    with worker_thread(settings, {"animatic": AnimaticBackend(roots=[settings.home])}, FakeGpuProbe(BIG_GPU)):
+        wait_for(lambda: queue.job(job.id).status in ("done", "failed"), timeout=120)
+    info = queue.job(job.id)
+    assert info.status == "done", info.message
+    manifest = read_manifest(Path(info.outputs[0]).parent)
+    steps = [(s.step, s.status) for s in manifest.post]
+    assert steps == [("interpolate", "done"), ("upscale", "done")]
+    assert manifest.post[0].method.startswith("ffmpeg minterpolate") and manifest.post[0].fps == 24
+    assert manifest.post[1].method == "ffmpeg lanczos x2" and (manifest.post[1].width, manifest.post[1].height) == (640, 360)
+    assert all(s.seconds > 0 for s in manifest.post) and manifest.timings_s["post_s"] > 0
+    assert manifest.final["fps"] == 24 and (manifest.final["width"], manifest.final["height"]) == (640, 360)
+    video = probe(next(p for p in info.outputs if p.endswith(".mp4")))
+    assert (video.fps, video.width, video.height, video.frames) == (24.0, 640, 360, manifest.final["frames"])
+
+
+def test_a_failed_post_step_publishes_the_clip_as_rendered(settings: Settings, queue: SqliteRenderQueue):
+    from render.animatic import AnimaticBackend
+
+    job = queue.enqueue(_small_clip(PostSpec(interpolate_fps=240), "2A"), backend="animatic", idempotency_key="f")
+    options = WorkerOptions(**{**FAST.__dict__, "post_timeout_s": 0.05})
+    with worker_thread(settings, {"animatic": AnimaticBackend(roots=[settings.home])}, FakeGpuProbe(BIG_GPU),
+                       options=options):
+        wait_for(lambda: queue.job(job.id).status in ("done", "failed"), timeout=120)
+    info = queue.job(job.id)
+    assert info.status == "done", info.message
+    manifest = read_manifest(Path(info.outputs[0]).parent)
+    (step,) = manifest.post
+    assert step.step == "interpolate" and step.status == "failed"
+    assert "timeout" in step.reason and step.reason.endswith("the clip was kept without this step")
+    assert manifest.final["fps"] == 12 and manifest.final["width"] == 320
