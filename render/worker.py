@@ -644,8 +644,9 @@ class Worker:
         folder = self.queue.renders_dir
         why = exc.strerror or type(exc).__name__
         where = f" ({exc.filename})" if exc.filename else ""
+        state = "is not writable" if _transient_storage(exc) else "cannot be used"
         message = (
-            f"the renders folder {folder} is not writable: {why}{where}; fix its permissions "
+            f"the renders folder {folder} {state}: {why}{where}; fix its permissions "
             f"or free some space — retrying in {delay:.0f} s"
         )
         log.warning("job %s: %s", job.id, message)
