@@ -263,7 +263,7 @@ def cmd_render(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_worker(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     from studio.wiring import run_worker
 
-    done = run_worker(studio.settings, once=args.once, foreground=True)
+    done = run_worker(studio.settings, once=args.once)
     return {"stopped": True, "jobs": done}, f"worker stopped ({done} job(s) taken to an end)"
 
 

@@ -26,18 +26,15 @@ def probes(settings: Settings) -> list[Callable[[], ProbeResult]]:
     return [lambda check=check: check(settings) for check in checks]
 
 
-def run_worker(settings: Settings, *, once: bool = False, foreground: bool = False) -> int:
-    """The render worker in this process: ``drain_queue`` (``once``), or with
-    ``foreground`` ``studio worker``, which stops cleanly on SIGTERM/SIGINT (the running
-    job is handed back, no attempt counted) and writes ``logs/worker.log``."""
+def run_worker(settings: Settings, *, once: bool = False) -> int:
+    """The render worker in this process: ``studio worker``, or ``drain_queue`` with
+    ``once``. In the main thread SIGTERM/SIGINT stop it cleanly (the running job is handed
+    back, no attempt counted); it writes ``logs/worker.log`` like the app's worker."""
     from render.gpu import select_gpu_probe
     from render.worker import build_backends, serve, worker_log
-    from render.worker import run_worker as worker_loop
 
     probe = select_gpu_probe(settings.comfyui_url)
-    if foreground:
-        return serve(settings, build_backends(settings), probe, once=once, log_file=worker_log(settings))
-    return worker_loop(settings, build_backends(settings), probe, once=once)
+    return serve(settings, build_backends(settings), probe, once=once, log_file=worker_log(settings))
 
 
 def bench_render(settings: Settings) -> tuple[dict[str, Any], str]:
