@@ -297,15 +297,16 @@ approved = sum(row.complete for row in view.rows)
 render_col, preset_col, stats_col = st.columns([1.6, 1, 2], vertical_alignment="bottom")
 preset = preset_col.selectbox("Preset", list(studio.presets), key=f"fr_preset_{scene.id}",
                               disabled=not editable, help="Frame size and VRAM; Fast is plenty for anchors.")
+batch = None
 if view.mode == "control":
     nxt = view.next_control
     label = f"Render next: {nxt[0]} {nxt[1]}" if nxt else "Every frame is approved"
 else:
-    missing = sum(row.start is None for row in view.rows) + sum(
-        row.needs_end and row.end is None for row in view.rows
-    )
+    # What the bulk render will queue and cost, before it runs (the same frames it renders).
+    batch = common.act(studio.frames_estimate, project.id, scene.id, preset=preset)
+    missing = batch.count if batch is not None else 0
     nxt = None
-    label = f"Render frames ({missing} missing)" if missing else "Render frames"
+    label = f"Render frames ({missing} to make)" if missing else "Render frames"
 pending_review = view.mode == "control" and nxt is not None and any(
     row.shot.id == nxt[0] and getattr(row, nxt[1]) is not None for row in view.rows
 )
@@ -324,6 +325,8 @@ stats_col.markdown(
     f":gray-badge[{len(view.rows)} shot(s)] :green-badge[{approved} complete] "
     + (":green-badge[:material/lock: locked]" if view.locked else "")
 )
+if view.mode == "quick" and batch is not None and batch.count and editable:
+    st.caption(":material/payments: Before you render: " + common.escape_markdown(batch.describe()) + ".")
 
 watched = tuple(job.id for row in view.rows for job in row.jobs if job.status in ACTIVE)
 st.fragment(job_monitor, run_every=POLL_S if watched else None)(watched)

@@ -80,6 +80,23 @@ def cost_panel(estimate) -> None:
         + f" :gray-badge[{estimate.shots} shot(s)] :gray-badge[{estimate.frame_pairs} frame pair(s)]"
         f" :gray-badge[:material/timer: {estimate.clip_seconds:g} s of video]"
     )
+    models: dict[str, list[str]] = {}
+    for cost in estimate.per_shot:
+        models.setdefault(f"{cost.model} ({cost.frames})", []).append(cost.shot_id)
+    if estimate.backend != "animatic" and models:
+        st.caption(
+            ":material/movie: What will run: "
+            + "; ".join(
+                f"{common.escape_markdown(model)} for shot(s) {common.escape_markdown(', '.join(ids))}"
+                for model, ids in models.items()
+            )
+            + ". A start+end-frame shot always runs the first-last-frame model."
+        )
+    if estimate.post:
+        st.caption(
+            ":material/auto_awesome: After each clip: " + common.escape_markdown(", ".join(estimate.post))
+            + " (on the CPU: adds wall time, no GPU-seconds)."
+        )
     if estimate.card_vram_mb is None:
         no_gpu = (
             "**No GPU seen**: no NVIDIA driver answers on this machine and no ComfyUI server "
@@ -167,7 +184,23 @@ preset = preset_col.selectbox(
     format_func=lambda name: f"{name} — {studio.presets[name]['width']}×{studio.presets[name]['height']}",
     help="Resolution, steps and VRAM need; an out-of-memory failure retries once at the next lower preset.",
 )
-estimate = common.act(studio.render_estimate, project.id, scene.id, backend=backend, preset=preset)
+suggested = studio.presets.get(preset, {})
+fps = int(suggested.get("fps", 24))
+interp_col, upscale_col = st.columns(2)
+interpolate = interp_col.checkbox(
+    f"Interpolate to {2 * fps} fps", value=bool(suggested.get("interpolation")),
+    key=f"confirm_interp_{scene.id}_{preset}", disabled=gate.locked,
+    help="After each clip renders: motion-compensated frame interpolation (ffmpeg minterpolate, "
+    "on the CPU; slow). If it fails or runs out of memory the clip is kept as rendered.",
+)
+upscale = upscale_col.checkbox(
+    "Upscale 2×", value=bool(suggested.get("upscale")),
+    key=f"confirm_upscale_{scene.id}_{preset}", disabled=gate.locked,
+    help="After each clip renders: a 2× lanczos upscale (ffmpeg, on the CPU). If it fails the clip "
+    "is kept as rendered. Each step is recorded in the clip's manifest.",
+)
+estimate = common.act(studio.render_estimate, project.id, scene.id, backend=backend, preset=preset,
+                      interpolate=interpolate, upscale=upscale)
 if estimate is None:
     st.stop()
 
@@ -191,7 +224,8 @@ if st.button(
     "Confirm & render", key=f"confirm_render_{scene.id}", icon=":material/play_circle:", type="primary",
     disabled=blocked is not None, help=blocked or "Locks this confirmation and queues one clip per shot.",
 ):
-    jobs = common.act(studio.confirm_render, project.id, scene.id, backend=backend, preset=preset)
+    jobs = common.act(studio.confirm_render, project.id, scene.id, backend=backend, preset=preset,
+                      interpolate=interpolate, upscale=upscale)
     if jobs is not None:
         common.flash(f"Render confirmed: {len(jobs)} clip job(s) queued for scene {number}.")
         st.rerun()

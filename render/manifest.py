@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from render.backend import RenderOutput
 from render.presets import Preset
@@ -41,6 +41,21 @@ _CHUNK = 1024 * 1024
 
 class PublishError(Exception):
     """An output folder could not be published (nothing in it, a symlink, a reserved name)."""
+
+
+class PostStep(BaseModel):
+    """One post-processing step of a clip, as the manifest records it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step: str
+    method: str
+    status: str
+    seconds: float = 0.0
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    reason: str = ""
 
 
 class RenderManifest(Manifest):
@@ -66,6 +81,12 @@ class RenderManifest(Manifest):
     spec_sha256: str
     gpu: str = ""
     created_at: str
+    # Post-processing that ran after the render (stage 11's opt-in extras), one entry per
+    # step: step, method, status ("done", "failed", "out of memory", "skipped"), seconds,
+    # and the fps / size it produced or the reason the clip was kept without it.
+    post: list[PostStep] = Field(default_factory=list)
+    # What the published clip really is (probed): fps, width, height, frames, duration_s.
+    final: dict[str, int | float] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,6 +172,8 @@ def build_manifest(
     preset: Preset | None = None,
     peak_vram_mb: float | None = None,
     input_hashes: Mapping[str, str] | None = None,
+    post: Iterable[PostStep] = (),
+    final: Mapping[str, int | float] | None = None,
 ) -> RenderManifest:
     """The manifest of one render. ``output`` / ``out_dir`` give the primary file and the
     backend's facts (models, workflow hash, peak VRAM, versions); ``input_hashes`` may be
@@ -208,6 +231,8 @@ def build_manifest(
         spec_sha256=spec_sha256(spec),
         gpu=gpu,
         created_at=now_iso(),
+        post=list(post),
+        final=dict(final or {}),
     )
 
 

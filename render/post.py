@@ -23,13 +23,15 @@ import stat
 import struct
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from render.backend import RenderFailed
+from render.reaper import popen
 
 PROTOCOLS = "file,pipe"
 # The encoder settings every animatic clip and every re-encode use (and the benchmark floor).
@@ -106,9 +108,8 @@ def run_ffmpeg(args: Sequence[str], *, timeout: float) -> str:
     """
     argv = [ffmpeg_exe(), "-nostdin", "-hide_banner", *args]
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(  # noqa: S603 - argv list, no shell, inputs checked
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
-        )
+        # In the reaper's process group: it dies with this process, even on SIGKILL.
+        proc = popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -601,12 +602,48 @@ def _concat_list_entry(name: str) -> str:
     return "file '" + name.replace("'", "'\\''") + "'\n"
 
 
+class TruncatedClip(RenderFailed):
+    """A clip (or the joined output) is much shorter than it should be: refused."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "validation", retryable=False)
+
+
+def _short_by(actual_s: float, expected_s: float) -> bool:
+    """Whether ``actual_s`` falls short of ``expected_s`` by more than rounding can explain
+    (a model's frame-count rounding, a frame or two): 0.25 s or 5 %, whichever is more."""
+    return actual_s < expected_s - max(0.25, 0.05 * expected_s)
+
+
+def _seconds(info: VideoInfo) -> float:
+    return info.frames / info.fps if info.fps and info.frames else info.duration_s
+
+
+def check_lengths(
+    infos: Sequence[VideoInfo], expected: Sequence[float | None], labels: Sequence[str]
+) -> None:
+    """Refuse a clip much shorter than the shot list expects (a truncated render would
+    otherwise cut into a film of the wrong length without a word)."""
+    short = [
+        f"{label}'s clip is {_seconds(info):.1f} s ({info.frames} frames) where {want:.1f} s is expected"
+        for info, want, label in zip(infos, expected, labels, strict=True)
+        if want and _short_by(_seconds(info), want)
+    ]
+    if short:
+        raise TruncatedClip(
+            "refused to assemble a truncated clip: " + "; ".join(short)
+            + ". Re-render it (it may have been cut short by a crash or a full disk)"
+        )
+
+
 def concat(
     clips: Sequence[Path | str],
     out: Path | str,
     *,
     roots: Sequence[Path | str] | None = None,
     timeout: float = 300.0,
+    expected_s: Sequence[float | None] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> ConcatResult:
     """Join ``clips`` in order into ``out``.
 
@@ -615,11 +652,21 @@ def concat(
     scaled/padded to the first clip's size and frame rate and re-encoded with the concat
     filter; a clip without audio gets silence when others have audio. The result says
     whether the output has audio.
+
+    ``expected_s`` (seconds per clip, None where unknown): each clip's real length (probed:
+    frames / fps) is checked against it and a clip much shorter is refused
+    (:class:`TruncatedClip`, naming it by ``labels``). The joined output's length is always
+    checked against the sum of its clips' and refused when it falls short.
     """
     if not clips:
         raise UnsafeInput("nothing to assemble: no clips given")
     checked = [check_input(c, roots) for c in clips]
     target = _check_output(out)
+    names = list(labels) if labels is not None else [f"clip {i + 1}" for i in range(len(checked))]
+    infos = [probe(real, timeout=min(timeout, PROBE_TIMEOUT_S)) for real, _ in checked]
+    if expected_s is not None:
+        check_lengths(infos, list(expected_s), names)
+    total = sum(_seconds(i) for i in infos)
     signatures = [_copy_signature(real, fmt) for real, fmt in checked]
     copyable = signatures[0] is not None and all(s == signatures[0] for s in signatures)
     with tempfile.TemporaryDirectory(prefix="studio-concat-") as work, _publishing(target) as tmp:
@@ -628,6 +675,11 @@ def concat(
         else:
             _concat_reencode(checked, tmp, timeout)
         info = probe(tmp, timeout=min(timeout, PROBE_TIMEOUT_S))
+        if _short_by(_seconds(info), total):
+            raise TruncatedClip(
+                f"the assembled video is {_seconds(info):.1f} s long where its {len(infos)} clips "
+                f"add up to {total:.1f} s: refused (ffmpeg dropped part of it)"
+            )
     return ConcatResult(
         path=target, stream_copy=copyable, has_audio=info.has_audio,
         duration_s=info.duration_s, clips=len(checked), info=info,
@@ -760,9 +812,7 @@ class RawEncoder:
             "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps),
             "-i", "-", "-an", *X264_ARGS, "-f", "mp4", "-y", str(self.tmp),
         ]
-        self.proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err
-        )
+        self.proc = popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err)
         self.frames = 0
 
     def write(self, frame: np.ndarray) -> None:
@@ -821,3 +871,95 @@ class RawEncoder:
         except (OSError, ValueError):
             return ""
 
+
+
+# --------------------------------------------------------------------------- clip post-processing
+
+# How ffmpeg fails when the machine has no memory for it: malloc failing, thread stacks
+# that cannot be mapped (pthread_create: EAGAIN), killed by the kernel's OOM killer (exit -9).
+_OOM_MARKERS = ("cannot allocate memory", "out of memory", "not enough memory", "enomem",
+                "pthread_create() failed", "resource temporarily unavailable", "(exit -9)")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    failure = getattr(exc, "failure_class", "")
+    return failure == "oom" or any(m in str(exc).lower() for m in _OOM_MARKERS)
+
+
+@dataclass(frozen=True)
+class PostOutcome:
+    """What :func:`post_process` did: one record per step (see ``render.manifest.PostStep``)
+    and what the clip is afterwards (probed)."""
+
+    steps: tuple[dict[str, object], ...]
+    final: dict[str, int | float]
+
+
+def post_process(
+    clip: Path,
+    *,
+    interpolate_fps: int | None = None,
+    upscale_by: float | None = None,
+    interpolate_mode: str = "mci",
+    timeout: float = 600.0,
+    stopped: Callable[[], bool] | None = None,
+) -> PostOutcome:
+    """Interpolate and/or upscale a rendered clip in place (in that order).
+
+    Each step writes a new file next to ``clip``; only a step that succeeded replaces it. A
+    step that fails — out of memory, a timeout, ffmpeg refusing — keeps the clip as it was
+    before that step, records why, and skips the steps after it. Nothing here raises for a
+    failed step; the clip is always there afterwards.
+    """
+    clip = Path(clip)
+    root = clip.parent
+    plan: list[tuple[str, str, Callable[[Path, Path], VideoInfo]]] = []
+    if interpolate_fps:
+        method = f"ffmpeg minterpolate ({interpolate_mode}) to {int(interpolate_fps)} fps"
+        plan.append(("interpolate", method, lambda src, dst: interpolate(
+            src, dst, int(interpolate_fps), mode=interpolate_mode, roots=[root], timeout=timeout)))
+    if upscale_by:
+        def _up(src: Path, dst: Path) -> VideoInfo:
+            before = probe(src, roots=[root])
+            w = min(8192, int(round(before.width * upscale_by)))
+            h = min(8192, int(round(before.height * upscale_by)))
+            return upscale(src, dst, w, h, roots=[root], timeout=timeout)
+
+        plan.append(("upscale", f"ffmpeg lanczos x{upscale_by:g}", _up))
+    steps: list[dict[str, object]] = []
+    failed = ""
+    for name, method, run in plan:
+        if failed or (stopped is not None and stopped()):
+            why = f"not run: the {failed} step failed" if failed else "not run: the job was stopped"
+            steps.append({"step": name, "method": method, "status": "skipped", "reason": why})
+            continue
+        out = root / f"post_{name}_{clip.name}"
+        t0 = time.monotonic()
+        try:
+            info = run(clip, out)
+        except (RenderFailed, OSError, MemoryError) as exc:
+            with contextlib.suppress(FileNotFoundError):
+                out.unlink()
+            oom = _is_oom(exc)
+            steps.append({
+                "step": name, "method": method, "status": "out of memory" if oom else "failed",
+                "seconds": round(time.monotonic() - t0, 3),
+                "reason": f"{'out of memory' if oom else str(exc) or type(exc).__name__}; "
+                          "the clip was kept without this step",
+            })
+            failed = name
+            continue
+        os.replace(out, clip)
+        steps.append({
+            "step": name, "method": method, "status": "done",
+            "seconds": round(time.monotonic() - t0, 3),
+            "fps": info.fps, "width": info.width, "height": info.height,
+        })
+    final = probe(clip, roots=[root])
+    return PostOutcome(
+        steps=tuple(steps),
+        final={"fps": final.fps, "width": final.width, "height": final.height,
+               "frames": final.frames, "duration_s": final.duration_s},
+    )

@@ -29,6 +29,9 @@ class _Strict(BaseModel):
 class VramNeeds(_Strict):
     frame: int = Field(ge=0)
     clip: int = Field(ge=0)
+    # A clip with a start AND an end frame runs Wan 2.2 14B first-last-frame-to-video
+    # whatever the preset's video model (render/comfy.py): what that needs, when it differs.
+    clip_end_frame: int | None = Field(default=None, ge=0)
 
 
 class GpuSeconds(_Strict):
@@ -36,6 +39,7 @@ class GpuSeconds(_Strict):
 
     frame: float = Field(default=6.0, gt=0)
     clip_per_s: float = Field(default=12.0, gt=0)
+    clip_end_frame_per_s: float | None = Field(default=None, gt=0)  # see VramNeeds.clip_end_frame
 
 
 class BackendInfo(_Strict):
@@ -167,8 +171,9 @@ def vram_needed(preset: str | Preset, kind: str, backend: str, path: Path | None
     return gpu_need(get_preset(preset, path), kind)
 
 
-def gpu_need(preset: Preset, kind: str) -> int:
-    """MiB of free VRAM a GPU backend needs for ``kind`` at ``preset``."""
+def gpu_need(preset: Preset, kind: str, *, end_frame: bool = False) -> int:
+    """MiB of free VRAM a GPU backend needs for ``kind`` at ``preset``; ``end_frame``: a
+    clip from a start and an end frame (the first-last-frame model, see VramNeeds)."""
     current = preset
     if kind == "assemble":
         return 0
@@ -176,7 +181,10 @@ def gpu_need(preset: Preset, kind: str) -> int:
         return current.vram_mb.frame
     if kind == "clip":
         extras = current.extras_vram_mb if (current.interpolation or current.upscale) else 0
-        return max(current.vram_mb.clip, extras)
+        clip = current.vram_mb.clip
+        if end_frame and current.vram_mb.clip_end_frame is not None:
+            clip = current.vram_mb.clip_end_frame
+        return max(clip, extras)
     raise PresetError(f"unknown job kind {kind!r}: expected frame, clip, card or assemble")
 
 
@@ -191,6 +199,13 @@ def preset_table(path: Path | None = None) -> dict[str, dict[str, Any]]:
             "clip_vram_mb": max(preset.vram_mb.clip, preset.extras_vram_mb),
             "frame_gpu_s": preset.gpu_s.frame,
             "clip_gpu_s_per_s": preset.gpu_s.clip_per_s,
+            "clip_end_frame_vram_mb": max(
+                preset.vram_mb.clip_end_frame or preset.vram_mb.clip, preset.extras_vram_mb
+            ),
+            "clip_end_frame_gpu_s_per_s": preset.gpu_s.clip_end_frame_per_s or preset.gpu_s.clip_per_s,
+            "video_model": preset.video_model,
+            "interpolation": preset.interpolation,
+            "upscale": preset.upscale,
         }
         for name, preset in load_presets(path).items()
     }

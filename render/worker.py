@@ -15,6 +15,7 @@ and waits; other retryable failures back off (exponential, jittered, capped) unt
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -38,10 +39,12 @@ from pydantic import ValidationError
 
 from render.backend import Backend, RenderFailed, RenderOutput
 from render.gpu import can_ever_fit, fits, probe_detail, select_gpu_probe
-from render.manifest import PublishError, build_manifest, hash_inputs, publish
+from render.manifest import PostStep, PublishError, build_manifest, hash_inputs, publish
+from render.post import PostOutcome, post_process
 from render.presets import Preset, PresetError, backend_uses_gpu, get_preset, gpu_need, lower
 from render.queue import FAILURE_CLASSES, JobRecord, QueueError, SqliteRenderQueue, process_start
 from render.vram import DEFAULT_INTERVAL_S, MAX_SAMPLES, VramSampler
+from render.workers import pid_alive
 from studio.config import Settings, load_settings
 from studio.model import RenderSpec
 from studio.ports import GpuProbe, GpuSnapshot
@@ -49,6 +52,22 @@ from studio.ports import GpuProbe, GpuSnapshot
 log = logging.getLogger("render.worker")
 
 BackendFactory = Callable[[Settings], Mapping[str, Backend]]
+
+
+# A renders folder that cannot be written is a transient failure (the job is retried with
+# back-off, no attempt counted). The queue's failure classes have no "storage" yet (adding
+# one needs a migration of the render_jobs CHECK): it is stored as the transient class.
+STORAGE_FAILURE = "interrupted"
+_STORAGE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def _transient_storage(exc: OSError) -> bool:
+    return exc.errno in _STORAGE_ERRNOS
+
+
+def worker_log(settings: Settings) -> Path:
+    """The worker's log: the app's worker writes it, and so does ``studio worker``."""
+    return settings.logs_dir / "worker.log"
 
 
 def renders_dir(settings: Settings) -> Path:
@@ -226,6 +245,8 @@ class WorkerOptions:
     # VRAM over time while a GPU job runs (stored with the job; CPU jobs are not sampled).
     sample_vram_s: float = DEFAULT_INTERVAL_S
     max_vram_samples: int = MAX_SAMPLES
+    # The most one post-processing step (interpolation, upscale) of a clip may take.
+    post_timeout_s: float = 1800.0
 
 
 def lowered_spec(spec: RenderSpec, current: Preset, target: Preset) -> RenderSpec:
@@ -284,6 +305,7 @@ class Worker:
         self._last_unload = -1e9
         self._last_recover = time.monotonic()
         self._hb_stop = threading.Event()
+        self._storage_failures = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -357,7 +379,9 @@ class Worker:
                     self.stop_event.wait(self.options.poll_s)
                 except Exception:
                     log.exception("job %s: unexpected worker error", job.id)
-                    self._fail_quietly(job, "error", "the worker hit an unexpected error; see logs/worker.log")
+                    self._fail_quietly(
+                        job, "error", f"the worker hit an unexpected error; see {worker_log(self.settings)}"
+                    )
                 finally:
                     self.current_job = None
         finally:
@@ -484,7 +508,7 @@ class Worker:
         needs_gpu = getattr(backend, "needs_gpu", None)
         if needs_gpu is None:
             needs_gpu = backend_uses_gpu(job.backend)
-        needed = gpu_need(preset, spec.kind) if needs_gpu else 0
+        needed = gpu_need(preset, spec.kind, end_frame="end_frame" in spec.inputs) if needs_gpu else 0
         gpu_name = ""
         if needed > 0:
             self._unload_llm()
@@ -532,7 +556,10 @@ class Worker:
         """Run a started job to its end; returns the failure (None when done)."""
         opts = self.options
         tmp = self.queue.temp_dir(job, job.attempts)
-        tmp.mkdir(parents=True, exist_ok=False)
+        try:
+            tmp.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            return self._storage_unavailable(job, exc)
         deadline = time.monotonic() + preset.job_timeout_s
         state: dict[str, Any] = {"reason": None, "last_write": 0.0, "last_check": 0.0}
 
@@ -598,11 +625,68 @@ class Worker:
             if failure is not None:
                 return self._failed(job, spec, preset, failure)
             assert output is not None
+            post = self._post_process(spec, output, tmp, timings, deadline, stop_reason)
+            reason = stop_reason()
+            if reason is not None:
+                return self._stopped(job, reason, preset)
             return self._publish(job, spec, preset, output, tmp, gpu_name, input_hashes, timings,
-                                 sampler.peak_used_mb if sampler else None)
+                                 sampler.peak_used_mb if sampler else None, post)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def _storage_unavailable(self, job: JobRecord, exc: OSError) -> RenderFailed:
+        """The renders folder cannot be written (permissions, read-only, full): a transient
+        failure of the machine, not of the job. The job goes back to the queue with back-off
+        and no attempt counted, with a message that names the folder."""
+        self._storage_failures += 1
+        delay = self.options.retry.delay(self._storage_failures, self.rng)
+        folder = self.queue.renders_dir
+        why = exc.strerror or type(exc).__name__
+        where = f" ({exc.filename})" if exc.filename else ""
+        state = "is not writable" if _transient_storage(exc) else "cannot be used"
+        message = (
+            f"the renders folder {folder} {state}: {why}{where}; fix its permissions "
+            f"or free some space — retrying in {delay:.0f} s"
+        )
+        log.warning("job %s: %s", job.id, message)
+        # Stored as "interrupted" (the queue's transient, not-counted class): the job never
+        # got to run. See STORAGE_FAILURE.
+        self.queue.requeue(job.id, self.worker_id, message=message, delay_s=delay,
+                           failure_class=STORAGE_FAILURE, refund_attempt=True)
+        return RenderFailed(message, "_stopped")
+
+    def _post_process(
+        self,
+        spec: RenderSpec,
+        output: RenderOutput,
+        tmp: Path,
+        timings: dict[str, float],
+        deadline: float,
+        stop_reason: Callable[[], str | None],
+    ) -> PostOutcome | None:
+        """A clip's opt-in post-processing (``spec.post``), after it rendered; a step that
+        fails keeps the clip as rendered and says why in the manifest."""
+        if spec.kind != "clip" or spec.post is None:
+            return None
+        if not (spec.post.interpolate_fps or spec.post.upscale):
+            return None
+        clip = next((Path(f) for f in output.files if str(f).endswith(".mp4")), None)
+        if clip is None:
+            return None
+        clip = clip if clip.is_absolute() else tmp / clip
+        t0 = time.monotonic()
+        timeout = max(1.0, min(self.options.post_timeout_s, deadline - t0))
+        outcome = post_process(
+            clip, interpolate_fps=spec.post.interpolate_fps, upscale_by=spec.post.upscale,
+            timeout=timeout, stopped=lambda: stop_reason() is not None,
+        )
+        timings["post_s"] = time.monotonic() - t0
+        for step in outcome.steps:
+            if step["status"] != "done":
+                log.warning("clip %s: post step %s %s: %s", spec.shot_id, step["step"], step["status"],
+                            step.get("reason", ""))
+        return outcome
 
     def _save_vram(self, job: JobRecord, sampler: VramSampler) -> None:
         """Store the run's VRAM samples with the job, whatever its outcome (an OOM's trace is
@@ -690,6 +774,7 @@ class Worker:
         input_hashes: dict[str, str],
         timings: dict[str, float],
         sampled_peak: float | None,
+        post: PostOutcome | None = None,
     ) -> RenderFailed | None:
         q, wid = self.queue, self.worker_id
         for path in output.files:
@@ -716,6 +801,8 @@ class Worker:
             preset=preset,
             peak_vram_mb=sampled_peak,
             input_hashes=input_hashes,
+            post=[PostStep.model_validate(step) for step in post.steps] if post else (),
+            final=post.final if post else None,
         )
         if not q.holds(job.id, wid):
             log.warning("job %s was taken from this worker before publishing; dropping it", job.id)
@@ -723,12 +810,20 @@ class Worker:
         t_pub = time.monotonic()
         try:
             published = publish(tmp, q.output_dir(job), manifest)
-        except (PublishError, OSError) as exc:
+        except OSError as exc:
+            if _transient_storage(exc):
+                return self._storage_unavailable(job, exc)
+            message = f"could not publish the output ({exc}); is the disk full?"
+            if q.finish(job.id, wid, "failed", message=message, failure_class="error"):
+                self.processed += 1
+            return RenderFailed(message, "error")
+        except PublishError as exc:
             message = f"could not publish the output ({exc}); is the disk full?"
             if q.finish(job.id, wid, "failed", message=message, failure_class="error"):
                 self.processed += 1
             return RenderFailed(message, "error")
         timings["publish_s"] = time.monotonic() - t_pub
+        self._storage_failures = 0
         note = f" (fell back from {job.fallback_from})" if job.fallback_from else ""
         if q.finish(job.id, wid, "done", message=f"done{note}", published=published,
                     peak_vram_mb=manifest.peak_vram_mb, timings={k: round(v, 4) for k, v in timings.items()}):
@@ -756,22 +851,91 @@ def run_worker(
     return worker.run(once=once)
 
 
+def serve(
+    settings: Settings,
+    backends: Mapping[str, Backend],
+    gpu_probe: GpuProbe,
+    *,
+    once: bool = False,
+    options: WorkerOptions | None = None,
+    log_file: Path | None = None,
+    stop_with: tuple[int, str | None] | None = None,
+) -> int:
+    """A worker in the foreground of this process: ``studio worker`` and
+    ``python -m render.worker``. SIGTERM or SIGINT stops it cleanly: the job it runs is
+    handed back to the queue (the attempt is not counted; the next worker resumes it) or,
+    if it is publishing, finished; then this returns and the process exits 0.
+
+    ``log_file`` also writes the ``render`` log there (``studio worker`` writes the same
+    ``logs/worker.log`` as the worker the app starts). ``stop_with`` (pid, start time) stops
+    the worker the same clean way once that process is gone: the app's worker stops with
+    the app. Returns the number of jobs it took to an end."""
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: _stop_on(stop, signum))
+    handler: logging.Handler | None = None
+    render_log = logging.getLogger("render")
+    old_level = render_log.level
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        render_log.addHandler(handler)
+        if render_log.getEffectiveLevel() > logging.INFO:
+            render_log.setLevel(logging.INFO)
+    watcher: threading.Thread | None = None
+    if stop_with is not None:
+        watcher = threading.Thread(target=_watch_parent, args=(stop_with, stop), name="worker-parent", daemon=True)
+        watcher.start()
+    try:
+        return run_worker(settings, backends, gpu_probe, stop_event=stop, once=once, options=options)
+    finally:
+        stop.set()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        if handler is not None:
+            render_log.removeHandler(handler)
+            render_log.setLevel(old_level)
+            handler.close()
+
+
+def _stop_on(stop: threading.Event, signum: int) -> None:
+    log.info("received %s: finishing or handing back the current job, then stopping",
+             signal.Signals(signum).name)
+    stop.set()
+
+
+def _watch_parent(parent: tuple[int, str | None], stop: threading.Event) -> None:
+    pid, start = parent
+    while not stop.wait(1.0):
+        if not pid_alive(pid, start):
+            log.info("the app that started this worker (pid %s) is gone: stopping", pid)
+            stop.set()
+
+
 # --------------------------------------------------------------------------- supervision
 
 
 def ensure_worker(
-    settings: Settings, *, slot: str = "gpu0", extra_args: Sequence[str] = ()
+    settings: Settings, *, slot: str = "gpu0", extra_args: Sequence[str] = (),
+    stop_with_caller: bool = True,
 ) -> int | None:
     """Start a detached worker for ``slot`` unless one is alive (pid alive and heartbeat
-    fresh); returns the live or new worker's pid, or None when it could not be started."""
+    fresh); returns the live or new worker's pid, or None when it could not be started.
+
+    With ``stop_with_caller`` (the app) the worker stops cleanly once this process is gone:
+    it does not outlive the app. A worker meant to run on its own is ``studio worker``."""
     settings.logs_dir.mkdir(parents=True, exist_ok=True)
     queue = open_queue(settings)
+    watch = ["--stop-with", f"{os.getpid()}:{process_start(os.getpid()) or ''}"] if stop_with_caller else []
 
     def spawn() -> tuple[int, str | None]:
-        with open(settings.logs_dir / "worker.log", "ab") as log_file:
+        with open(worker_log(settings), "ab") as log_file:
             proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own module
                 [sys.executable, "-m", "render.worker", "--home", str(settings.home),
-                 "--slot", slot, *extra_args],
+                 "--slot", slot, *watch, *extra_args],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -849,6 +1013,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--backend-factory",
         help="module:callable(settings) -> {name: backend}, replacing the built-in backends (tests)",
     )
+    parser.add_argument("--stop-with", help="PID[:START]: stop cleanly once that process is gone (the app)")
+    parser.add_argument("--log-file", type=Path, help="also write the log to this file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(args.home)
@@ -859,14 +1025,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImportError, AttributeError, ValueError) as exc:
         print(f"render worker: cannot load backends: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_with: tuple[int, str | None] | None = None
+    if args.stop_with:
+        pid_text, _, start = args.stop_with.partition(":")
+        if not pid_text.isdigit():
+            print(f"render worker: --stop-with wants PID[:START], not {args.stop_with!r}", file=sys.stderr)
+            return 2
+        stop_with = (int(pid_text), start or None)
     options = WorkerOptions(slot=args.slot, poll_s=max(0.01, args.poll), heartbeat_s=max(0.05, args.heartbeat),
                             sample_vram_s=max(0.05, args.vram_interval))
     try:
-        run_worker(settings, backends, select_gpu_probe(settings.comfyui_url),
-                   stop_event=stop, once=args.once, options=options)
+        serve(settings, backends, select_gpu_probe(settings.comfyui_url), once=args.once,
+              options=options, log_file=args.log_file, stop_with=stop_with)
     except QueueError as exc:
         print(f"render worker: {exc}", file=sys.stderr)
         return 1

@@ -273,8 +273,8 @@ def _job_line(job: Any) -> str:
 def cmd_worker(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     from studio.wiring import run_worker
 
-    run_worker(studio.settings, once=args.once)
-    return {"stopped": True}, "worker stopped"
+    done = run_worker(studio.settings, once=args.once)
+    return {"stopped": True, "jobs": done}, f"worker stopped ({done} job(s) taken to an end)"
 
 
 def cmd_demo(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["animatic", "comfyui"], default=None)
     p.add_argument("--preset", default="fast")
     p.add_argument("--wait", action="store_true", help="render here and bring the results in")
-    p = add("worker", cmd_worker, "run the render worker in the foreground")
+    p = add("worker", cmd_worker, "run the render worker in the foreground (SIGTERM or Ctrl-C stops it cleanly)")
     p.add_argument("--once", action="store_true", help="stop when the queue is empty")
     p = add("qa", cmd_qa, "QA verdicts and metrics of what was rendered, recorded in the run log")
     p.add_argument("project")

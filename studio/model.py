@@ -645,6 +645,14 @@ class RenderCharacter(Frozen):
 RenderKind = Literal["frame", "clip", "assemble", "card"]
 
 
+class PostSpec(Frozen):
+    """Opt-in post-processing of a clip once it has rendered (a preset's extras, chosen in
+    stage 11): frame interpolation to ``interpolate_fps``, an upscale by ``upscale``."""
+
+    interpolate_fps: int | None = Field(default=None, ge=2, le=240)
+    upscale: float | None = Field(default=None, gt=1, le=4)
+
+
 class RenderSpec(Frozen):
     """Everything a backend needs for one render job, built by the studio and executed by
     a worker process; the worker never reads the project store.
@@ -676,6 +684,10 @@ class RenderSpec(Frozen):
     prompts: dict[str, str] = Field(default_factory=dict)
     inputs: dict[str, str] = Field(default_factory=dict)
     region_prompt: str | None = None
+    post: PostSpec | None = None
+    # Assembly: the seconds the shot list expects of each ``clip_N`` input, by role; a
+    # clip much shorter than that (a truncated render) is refused, not cut in silently.
+    expected_s: dict[str, float] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- helpers

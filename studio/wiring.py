@@ -27,12 +27,14 @@ def probes(settings: Settings) -> list[Callable[[], ProbeResult]]:
 
 
 def run_worker(settings: Settings, *, once: bool = False) -> int:
-    """``studio worker``: the render worker in this process."""
+    """The render worker in this process: ``studio worker``, or ``drain_queue`` with
+    ``once``. In the main thread SIGTERM/SIGINT stop it cleanly (the running job is handed
+    back, no attempt counted); it writes ``logs/worker.log`` like the app's worker."""
     from render.gpu import select_gpu_probe
-    from render.worker import build_backends
-    from render.worker import run_worker as worker_loop
+    from render.worker import build_backends, serve, worker_log
 
-    return worker_loop(settings, build_backends(settings), select_gpu_probe(settings.comfyui_url), once=once)
+    probe = select_gpu_probe(settings.comfyui_url)
+    return serve(settings, build_backends(settings), probe, once=once, log_file=worker_log(settings))
 
 
 def bench_render(settings: Settings) -> tuple[dict[str, Any], str]:

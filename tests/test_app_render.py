@@ -326,3 +326,45 @@ def test_the_film_is_assembled_once_every_scene_is_done(studio, project):
     assert at.download_button(key="download_film").proto.label == "Download the film"
     assert len(at.get("video")) >= 2  # the scene cut and the film
     assert "0 queued · 0 running" in texts(at.sidebar.caption)
+
+
+# ----------------------------------------------------------------------------- cost before compute
+
+
+def _spec(studio, job_id):
+    from render.worker import open_queue
+
+    queue = open_queue(studio.settings)
+    try:
+        return queue.record(job_id).render_spec()
+    finally:
+        queue.close()
+
+
+def test_quick_mode_shows_the_bulk_estimate_before_rendering(studio, project):
+    sid = scene_ids(studio, project)[0]
+    studio.set_frame_mode(project, sid, "quick")
+    at = open_page(project, STAGE10, sid)
+    estimate = studio.frames_estimate(project, sid)
+    captions = [str(c.value) for c in at.caption]
+    assert any("Before you render:" in c and f"{estimate.count} anchor frames on animatic" in c
+               and "CPU only" in c for c in captions), (estimate, captions)
+    assert at.button(key=f"fr_render_{sid}").label == f"Render frames ({estimate.count} to make)"
+    assert studio.render_jobs(project, sid) == []
+
+
+def test_stage11_post_processing_choice_reaches_the_clip_jobs(studio, project):
+    first = scene_ids(studio, project)[0]
+    render_and_approve_frames(studio, project, 1)
+    at = open_page(project, STAGE11, first)
+    interp = at.checkbox(key=f"confirm_interp_{first}_fast")
+    upscale = at.checkbox(key=f"confirm_upscale_{first}_fast")
+    assert interp.label == "Interpolate to 48 fps" and not interp.value and not upscale.value  # opt-in
+    interp.check().run()
+    assert_ok(at)
+    assert "After each clip: interpolate to 48 fps" in texts(at.caption)
+    at.button(key=f"confirm_render_{first}").click().run()
+    assert_ok(at)
+    clips = [j for j in studio.render_jobs(project, first) if j.kind == "clip"]
+    assert clips and all(_spec(studio, j.id).post.interpolate_fps == 48 for j in clips)
+    assert all(_spec(studio, j.id).post.upscale is None for j in clips)

@@ -259,3 +259,26 @@ def time_shifted(path: Path, seconds: float) -> Path:
     stat = path.stat()
     os.utime(path, (stat.st_atime + seconds, stat.st_mtime + seconds))
     return path
+
+
+def test_post_steps_and_the_final_clip_round_trip_and_older_manifests_still_read(tmp_path: Path):
+    from render.manifest import PostStep
+
+    tmp, output = _rendered(tmp_path)
+    steps = [
+        PostStep(step="interpolate", method="ffmpeg minterpolate (mci) to 48 fps", status="done",
+                 seconds=3.2, fps=48.0, width=854, height=480),
+        PostStep(step="upscale", method="ffmpeg lanczos x2", status="out of memory", seconds=0.4,
+                 reason="out of memory; the clip was kept without this step"),
+    ]
+    final_clip = {"fps": 48.0, "width": 854, "height": 480, "frames": 96, "duration_s": 2.0}
+    manifest = build_manifest(make_spec(), backend="test", output=output, out_dir=tmp, post=steps, final=final_clip)
+    final = tmp_path / "renders" / "p" / "job-post"
+    publish(tmp, final, manifest)
+    back = read_manifest(final)
+    assert back.post == steps and back.final == final_clip
+    # A manifest written before post-processing existed has neither field: it reads as none.
+    raw = json.loads((final / MANIFEST).read_text())
+    del raw["post"], raw["final"]
+    old = RenderManifest.model_validate(raw)
+    assert old.post == [] and old.final == {}

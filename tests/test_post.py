@@ -235,3 +235,77 @@ def test_output_names_are_checked(clip_set: dict[str, Path], tmp_path: Path) -> 
     (tmp_path / "dir.mp4").mkdir()
     with pytest.raises(UnsafeInput):
         concat([clip_set["a"]], tmp_path / "dir.mp4")
+
+
+# --------------------------------------------------------------------------- assembly lengths
+
+
+def test_concat_refuses_a_truncated_clip_naming_it(tmp_path: Path):
+    full = make_clip(tmp_path / "a.mp4", seconds=2.0)
+    cut_short = make_clip(tmp_path / "b.mp4", seconds=1.0)  # rendered 1 s of a 2 s shot
+    with pytest.raises(post.TruncatedClip, match=r"shot 2A's clip is 1\.0 s \(24 frames\) where 2\.0 s is expected"):
+        concat([full, cut_short], tmp_path / "scene.mp4", expected_s=[2.0, 2.0], labels=["shot 1A", "shot 2A"])
+    assert not (tmp_path / "scene.mp4").exists(), "nothing half-written"
+    assert not list(tmp_path.glob(".partial-*"))
+    # Rounding (a frame or two, a model's 4n+1 frame count) is not truncation.
+    ok = concat([full, cut_short], tmp_path / "scene.mp4", expected_s=[2.04, 1.04])
+    assert ok.info.frames == 72 and ok.duration_s == pytest.approx(3.0, abs=0.05)
+
+
+def test_concat_refuses_an_output_shorter_than_its_clips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    clips = [make_clip(tmp_path / f"c{i}.mp4", seconds=1.0) for i in range(2)]
+    real_run = post.run_ffmpeg
+
+    def drop_the_second_clip(args, *, timeout):  # ffmpeg told to stop after 1 s, as a cut-short join
+        if "concat" in args:
+            args = [*args[:-4], "-t", "1", *args[-4:]]
+        return real_run(args, timeout=timeout)
+
+    monkeypatch.setattr(post, "run_ffmpeg", drop_the_second_clip)
+    with pytest.raises(post.TruncatedClip, match=r"the assembled video is 1\.\d s long where its 2 clips add up to 2\.0 s"):
+        concat(clips, tmp_path / "out.mp4")
+
+
+# --------------------------------------------------------------------------- post-processing
+
+
+def test_post_process_interpolates_then_upscales_in_place(tmp_path: Path):
+    clip = make_clip(tmp_path / "shot.mp4", size=(160, 90), seconds=1.0, fps=12)
+    outcome = post.post_process(clip, interpolate_fps=24, upscale_by=2.0, interpolate_mode="blend")
+    assert [(s["step"], s["status"]) for s in outcome.steps] == [("interpolate", "done"), ("upscale", "done")]
+    assert outcome.steps[0]["method"] == "ffmpeg minterpolate (blend) to 24 fps"
+    assert outcome.steps[1]["method"] == "ffmpeg lanczos x2"
+    assert all(float(s["seconds"]) >= 0 for s in outcome.steps)
+    assert (outcome.final["fps"], outcome.final["width"], outcome.final["height"]) == (24.0, 320, 180)
+    info = probe(clip)
+    assert (info.fps, info.width, info.height) == (24.0, 320, 180)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.mp4"], "no step files left behind"
+
+
+def test_a_failed_post_step_keeps_the_clip_as_rendered_and_says_why(tmp_path: Path):
+    clip = make_clip(tmp_path / "shot.mp4", size=(320, 180), seconds=2.0)
+    before = hashlib.sha256(clip.read_bytes()).hexdigest()
+    # Motion-compensated interpolation to 240 fps cannot finish in 0.2 s: ffmpeg is stopped.
+    outcome = post.post_process(clip, interpolate_fps=240, upscale_by=2.0, timeout=0.2)
+    interp, up = outcome.steps
+    assert interp["status"] == "failed" and "timeout" in str(interp["reason"])
+    assert str(interp["reason"]).endswith("the clip was kept without this step")
+    assert up["status"] == "skipped" and "the interpolate step failed" in str(up["reason"])
+    assert hashlib.sha256(clip.read_bytes()).hexdigest() == before
+    assert (outcome.final["fps"], outcome.final["width"]) == (24.0, 320)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.mp4"]
+
+
+def test_an_out_of_memory_ffmpeg_is_told_apart(tmp_path: Path):
+    """ffmpeg run under a real address-space limit fails the way a starved machine makes it."""
+    import subprocess
+
+    args = [post.ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "lavfi",
+            "-i", "testsrc2=size=160x90:rate=24:duration=1", "-vf", "scale=2560:1440",
+            *post.X264_ARGS, "-f", "mp4", "-y", str(tmp_path / "big.mp4")]
+    done = subprocess.run(["prlimit", "--as=200000000", *args], capture_output=True, text=True, timeout=60)
+    if done.returncode == 0 or "prlimit" in done.stderr:
+        pytest.skip("no address-space limit here")
+    exc = RenderFailed(f"ffmpeg failed (exit {done.returncode}): {done.stderr}", "ffmpeg")
+    assert post._is_oom(exc), done.stderr
+    assert not post._is_oom(RenderFailed("ffmpeg failed (exit 1): Invalid argument", "ffmpeg"))

@@ -265,3 +265,129 @@ def test_a_new_take_uses_a_new_recorded_seed(studio, project):
     assert take[0].id != again[0].id
     with pytest.raises(BadInput):
         studio.render_frames(project, 1, variation=True)
+
+
+# --------------------------------------------------------------------------- cost, post, cuts
+
+
+def _spec_of(studio, job_id):
+    from render.worker import open_queue
+
+    queue = open_queue(studio.settings)
+    try:
+        return queue.record(job_id).render_spec()
+    finally:
+        queue.close()
+
+
+@pytest.fixture
+def mixed_project(studio):
+    """Scene 1 with its first shot start-frame-only, the rest start + end; frames locked."""
+    project, _ = studio.new_project("Two Rooms", ("two.fountain", SHORT))
+    pid = project.id
+    lock_phase_a(studio, pid)
+    studio.split_shot(pid, 1, studio.shot_list(pid, 1).shots[0].id)
+    studio.lock_shots(pid, 1)
+    for asset_id, tag in studio.hub(pid)[0].pending_carry:
+        studio.decide_carry(pid, 1, asset_id, tag, True)
+    studio.lock_visual_state(pid, 1)
+    first = studio.shot_list(pid, 1).shots[0].id
+    studio.set_start_frame_only(pid, 1, first, True)
+    studio.lock_prompts(pid, 1)
+    return pid
+
+
+def test_the_estimate_follows_each_shots_frame_mode(studio, mixed_project):
+    pid = mixed_project
+    shots = studio.shot_list(pid, 1).shots
+    assert shots[0].start_frame_only and len(shots) > 1 and not any(s.start_frame_only for s in shots[1:])
+    estimate = studio.render_estimate(pid, 1, backend="comfyui", preset="fast")
+    table = studio.presets["fast"]
+    by_shot = {c.shot_id: c for c in estimate.per_shot}
+    assert [c.shot_id for c in estimate.per_shot] == [s.id for s in shots]
+    # Start only: the preset's 5B image-to-video; start + end: the 14B first-last-frame model,
+    # which is what render/comfy.py runs for such a clip whatever the preset.
+    assert by_shot[shots[0].id].frames == "start only" and "5b" in by_shot[shots[0].id].model
+    assert by_shot[shots[0].id].gpu_seconds == pytest.approx(shots[0].duration_s * table["clip_gpu_s_per_s"], abs=0.1)
+    for shot in shots[1:]:
+        cost = by_shot[shot.id]
+        assert cost.frames == "start + end" and "flf2v" in cost.model
+        assert cost.gpu_seconds == pytest.approx(shot.duration_s * table["clip_end_frame_gpu_s_per_s"], abs=0.1)
+        assert cost.vram_mb == table["clip_end_frame_vram_mb"] > table["clip_vram_mb"]
+    assert estimate.gpu_seconds["comfyui"] == pytest.approx(sum(c.gpu_seconds for c in estimate.per_shot), abs=0.2)
+    assert estimate.peak_vram_mb == table["clip_end_frame_vram_mb"]
+    assert estimate.frame_pairs == len(shots) - 1
+    # ... and the worker's VRAM gate asks for the same as the estimate.
+    from render.presets import get_preset, gpu_need
+
+    assert gpu_need(get_preset("fast"), "clip", end_frame=True) == estimate.peak_vram_mb
+    assert gpu_need(get_preset("fast"), "clip") == by_shot[shots[0].id].vram_mb
+
+
+def test_quick_mode_bulk_frames_show_their_estimate_first(studio, mixed_project):
+    pid = mixed_project
+    studio.set_frame_mode(pid, 1, "quick")
+    estimate = studio.frames_estimate(pid, 1, backend="comfyui", preset="fast")
+    shots = studio.shot_list(pid, 1).shots
+    assert estimate.count == 2 * len(shots) - 1  # the start-frame-only shot has no end frame
+    assert estimate.gpu_seconds == pytest.approx(estimate.count * studio.presets["fast"]["frame_gpu_s"])
+    assert "anchor frames on comfyui (fast)" in estimate.describe()
+    assert studio.render_jobs(pid) == [], "estimating queues nothing"
+    jobs = studio.render_frames(pid, 1, backend="comfyui", preset="fast")
+    assert len(jobs) == estimate.count, "the estimate counts what the bulk render queues"
+    animatic = studio.frames_estimate(pid, 1)
+    assert animatic.backend == "animatic" and animatic.gpu_seconds == 0 and animatic.money is None
+    keys = studio.image_keys_estimate(pid)
+    assert keys.count == 0 and keys.describe() == "no image keys to make"  # every key made in phase A
+
+
+def test_post_processing_is_an_opt_in_choice_that_reaches_the_jobs(studio, project):
+    render_and_approve_frames(studio, project, 1)
+    estimate = studio.render_estimate(project, 1, interpolate=True, upscale=True)
+    assert estimate.post == ("interpolate to 48 fps", "upscale 2x")
+    jobs = studio.confirm_render(project, 1, interpolate=True, upscale=True)
+    specs = [_spec_of(studio, j.id) for j in jobs]
+    assert {(s.post.interpolate_fps, s.post.upscale) for s in specs} == {(48, 2.0)}
+    assert "interpolate to 48 fps, upscale 2x" in studio.log(project)[0].message
+    render_and_approve_frames(studio, project, 2)
+    plain = studio.confirm_render(project, 2)
+    assert all(_spec_of(studio, j.id).post is None for j in plain), "off unless chosen"
+
+
+@pytest.mark.slow
+def test_a_scene_cut_opens_on_its_own_first_shot_not_the_previous_scene(studio, project):
+    """Decode the first frames of a real assembled cut: scene 2 must not open on scene 1."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    for scene in (1, 2):
+        render_and_approve_frames(studio, project, scene)
+        studio.confirm_render(project, scene)
+    for _ in range(2):
+        studio.drain_queue()
+        studio.sync_renders(project)
+    docs = studio.state(project).ordered_scenes()
+    assert all(d.work.assembled for d in docs)
+
+    def frames(media_id: str) -> list[np.ndarray]:
+        path = studio.store.media_path(media_id)
+        gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = next(gen)
+        w, h = meta["size"]
+        return [np.frombuffer(f, np.uint8).reshape(h, w, 3).astype(np.int16) for f in gen]
+
+    first_cut, second_cut = frames(docs[0].work.assembled), frames(docs[1].work.assembled)
+    picture = slice(0, int(second_cut[0].shape[0] * 0.8))  # above the burnt-in caption band
+
+    def diff(a, b) -> float:
+        return float(np.abs(a[picture] - b[picture]).mean())
+
+    opening = second_cut[0]
+    settled = second_cut[min(13, len(second_cut) - 1)]  # past any dissolve from a reference
+    own, previous = diff(opening, settled), diff(opening, first_cut[-1])
+    assert own < previous, f"scene 2 opens on scene 1's last frame ({own:.1f} vs {previous:.1f})"
+    # Assembly was told what each clip should last (the truncation check).
+    cut_jobs = [j for j in studio.render_jobs(project, docs[1].scene.id) if j.kind == "assemble"]
+    spec = _spec_of(studio, cut_jobs[-1].id)
+    shots = studio.shot_list(project, 2).shots
+    assert spec.expected_s == {f"clip_{i}": s.duration_s for i, s in enumerate(shots)}

@@ -38,6 +38,7 @@ from render.worker import (
     worker_status,
 )
 from studio.config import Settings
+from studio.model import PostSpec, RenderSpec
 from studio.ports import GpuSnapshot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -661,3 +662,221 @@ def test_on_a_real_gpu_the_worker_preflights_with_nvml_and_samples_the_allocatio
     assert len(used) >= 5
     assert max(used) - (baseline.total_mb - baseline.free_mb) >= 2.5 * 1024  # the 3 GiB the job held, seen by NVML
     assert info.peak_vram_mb == max(used)
+
+
+# --------------------------------------------------------------------------- stopping, storage, children
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _animatic_clip(seconds: float, *, shot: str = "1A", post=None) -> RenderSpec:
+    return RenderSpec(
+        kind="clip", project_id="p", scene_id="sc-1", shot_id=shot, preset="fast", seed=7,
+        width=854, height=480, fps=24, duration_s=seconds,
+        prompts={"video": "a long slow push in"}, post=post,
+    )
+
+
+@pytest.mark.slow
+def test_studio_worker_stops_cleanly_on_sigterm_and_hands_the_job_back(tmp_path: Path):
+    """A real ``studio worker`` process, a real animatic clip, a real SIGTERM mid-job."""
+    settings = Settings(home=tmp_path)
+    queue = open_queue(settings)
+    try:
+        job = queue.enqueue(_animatic_clip(40.0), backend="animatic", idempotency_key="long")
+        with open(tmp_path / "cli.log", "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "studio.cli", "worker", "--home", str(tmp_path)],
+                cwd=REPO, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for(lambda: queue.job(job.id).progress >= 0.15, timeout=120)
+        except AssertionError:
+            proc.kill()
+            raise AssertionError(_log(tmp_path, "cli.log")) from None
+        assert queue.job(job.id).status == "running" and queue.job(job.id).attempts == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, _log(tmp_path, "cli.log")
+
+        info = queue.job(job.id)
+        assert info.status == "queued", info  # handed back, not burnt
+        assert info.attempts == 0 and info.failure_class == "interrupted"
+        assert "the worker is stopping; it will resume" in info.message
+        assert not queue.alive_workers() and queue.workers(include_stopped=True)[0].state == "stopped"
+        log_text = (tmp_path / "logs" / "worker.log").read_text()
+        assert "received SIGTERM" in log_text, "studio worker writes logs/worker.log"
+    finally:
+        queue.close()
+
+
+@pytest.mark.slow
+def test_the_worker_the_app_starts_stops_with_the_app(tmp_path: Path):
+    """The app (here a stand-in process calling ``ensure_worker``) is SIGKILLed: its worker
+    notices and stops cleanly on its own instead of living on."""
+    app = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from render.worker import ensure_worker\n"
+         "from studio.config import Settings\n"
+         "pid = ensure_worker(Settings(home=sys.argv[1]), extra_args=['--backend-factory',"
+         " 'render_backends:make', '--poll', '0.05', '--heartbeat', '0.2'])\n"
+         "print(pid, flush=True)\n"
+         "time.sleep(600)\n",
+         str(tmp_path)],
+        cwd=REPO, env=_env(), stdout=subprocess.PIPE, text=True,
+    )
+    settings = Settings(home=tmp_path)
+    try:
+        assert app.stdout is not None
+        pid = int(app.stdout.readline())
+        wait_for(lambda: worker_status(settings)["pid"] == pid, timeout=30)
+    finally:
+        app.kill()
+        app.wait(timeout=10)
+    from render.workers import pid_alive
+
+    wait_for(lambda: not pid_alive(pid), timeout=30)
+    queue = open_queue(settings)
+    try:
+        states = [w.state for w in queue.workers(include_stopped=True)]
+    finally:
+        queue.close()
+    assert states == ["stopped"], "it unregistered itself (a clean stop, not a dead worker)"
+    assert "is gone: stopping" in (tmp_path / "logs" / "worker.log").read_text()
+
+
+@contextmanager
+def unwritable(folder: Path) -> Iterator[None]:
+    """``folder`` cannot be written, even by root (chattr +i), for the block."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot make a folder unwritable as root here: {done.stderr!r}")
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", str(folder)]
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True)
+
+
+def test_an_unwritable_renders_folder_is_reported_and_retried_later(settings: Settings, queue: SqliteRenderQueue):
+    job = queue.enqueue(make_spec(), backend="test", idempotency_key="ro")
+    renders = settings.home / "renders"
+    with unwritable(renders / "p"):
+        with worker_thread(settings, {"test": StepBackend()}, FakeGpuProbe(BIG_GPU)):
+            wait_for(lambda: "not writable" in queue.job(job.id).message, timeout=20)
+        info = queue.job(job.id)
+    assert info.status == "queued" and info.attempts == 0, info
+    assert info.message.startswith(f"the renders folder {renders} is not writable: ")
+    assert "logs/worker.log" not in info.message and "retrying in" in info.message
+    # The folder is writable again: the job runs at its next try.
+    with worker_thread(settings, {"test": StepBackend()}, FakeGpuProbe(BIG_GPU)):
+        wait_for(lambda: queue.job(job.id).status == "done", timeout=20)
+    assert queue.job(job.id).attempts == 1
+
+
+@pytest.mark.slow
+def test_ffmpeg_children_die_with_a_killed_worker(tmp_path: Path):
+    """SIGKILL a worker while its ffmpeg interpolates a clip: the ffmpeg goes too."""
+    settings = Settings(home=tmp_path)
+    queue = open_queue(settings)
+    try:
+        job = queue.enqueue(
+            _animatic_clip(4.0, post=PostSpec(interpolate_fps=120)), backend="animatic", idempotency_key="mi",
+        )
+        with open(tmp_path / "w.log", "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "render.worker", "--home", str(tmp_path), "--poll", "0.05"],
+                cwd=REPO, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+            )
+
+        def interpolating() -> list[int]:
+            return [p for p in _descendants(proc.pid) if "minterpolate" in _cmdline(p)]
+
+        try:
+            ffmpeg = wait_for(interpolating, timeout=120, interval=0.05)[0]
+        except AssertionError:
+            proc.kill()
+            raise AssertionError(_log(tmp_path, "w.log")) from None
+        from render.workers import pid_alive
+
+        assert pid_alive(ffmpeg) and queue.job(job.id).status == "running"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_for(lambda: not pid_alive(ffmpeg), timeout=15)
+    finally:
+        queue.close()
+
+
+def _small_clip(post: PostSpec, shot: str) -> RenderSpec:
+    return RenderSpec(
+        kind="clip", project_id="p", scene_id="sc-1", shot_id=shot, preset="fast", seed=7,
+        width=320, height=180, fps=12, duration_s=1.0, prompts={"video": "a slow push in"}, post=post,
+    )
+
+
+def test_post_processing_runs_after_the_clip_and_is_recorded(settings: Settings, queue: SqliteRenderQueue):
+    from render.animatic import AnimaticBackend
+    from render.post import probe
+
+    job = queue.enqueue(_small_clip(PostSpec(interpolate_fps=24, upscale=2.0), "1A"), backend="animatic",
+                        idempotency_key="post")
+    with worker_thread(settings, {"animatic": AnimaticBackend(roots=[settings.home])}, FakeGpuProbe(BIG_GPU)):
+        wait_for(lambda: queue.job(job.id).status in ("done", "failed"), timeout=120)
+    info = queue.job(job.id)
+    assert info.status == "done", info.message
+    manifest = read_manifest(Path(info.outputs[0]).parent)
+    steps = [(s.step, s.status) for s in manifest.post]
+    assert steps == [("interpolate", "done"), ("upscale", "done")]
+    assert manifest.post[0].method.startswith("ffmpeg minterpolate") and manifest.post[0].fps == 24
+    assert manifest.post[1].method == "ffmpeg lanczos x2" and (manifest.post[1].width, manifest.post[1].height) == (640, 360)
+    assert all(s.seconds > 0 for s in manifest.post) and manifest.timings_s["post_s"] > 0
+    assert manifest.final["fps"] == 24 and (manifest.final["width"], manifest.final["height"]) == (640, 360)
+    video = probe(next(p for p in info.outputs if p.endswith(".mp4")))
+    assert (video.fps, video.width, video.height, video.frames) == (24.0, 640, 360, manifest.final["frames"])
+
+
+def test_a_failed_post_step_publishes_the_clip_as_rendered(settings: Settings, queue: SqliteRenderQueue):
+    from render.animatic import AnimaticBackend
+
+    job = queue.enqueue(_small_clip(PostSpec(interpolate_fps=240), "2A"), backend="animatic", idempotency_key="f")
+    options = WorkerOptions(**{**FAST.__dict__, "post_timeout_s": 0.05})
+    with worker_thread(settings, {"animatic": AnimaticBackend(roots=[settings.home])}, FakeGpuProbe(BIG_GPU),
+                       options=options):
+        wait_for(lambda: queue.job(job.id).status in ("done", "failed"), timeout=120)
+    info = queue.job(job.id)
+    assert info.status == "done", info.message
+    manifest = read_manifest(Path(info.outputs[0]).parent)
+    (step,) = manifest.post
+    assert step.step == "interpolate" and step.status == "failed"
+    assert "timeout" in step.reason and step.reason.endswith("the clip was kept without this step")
+    assert manifest.final["fps"] == 12 and manifest.final["width"] == 320

@@ -167,11 +167,15 @@ class AnimaticBackend:
         if not clips:
             raise RenderFailed("nothing to assemble: the scene has no clips", "validation")
         progress(0.1, f"joining {len(clips)} clips")
+        roles = [f"clip_{n}" for n, _ in clips]
         result = concat(
             [p for _, p in clips],
             out_dir / f"{slugify(spec.scene_id, 40)}.mp4",
             roots=self.roots,
             timeout=self.timeout_s,
+            # The shot list's seconds per clip (set by the studio): a truncated clip is refused.
+            expected_s=[spec.expected_s.get(r) for r in roles] if spec.expected_s else None,
+            labels=[spec.prompts.get(f"label_{r}", r.replace("_", " ")) for r in roles],
         )
         return [result.path]
 

@@ -221,6 +221,8 @@ class Studio:
     assemble_film = _Verb("production", ProductionService.assemble_film)
     film_output = _Verb("production", ProductionService.film_output)
     render_estimate = _Verb("production", ProductionService.render_estimate)
+    frames_estimate = _Verb("production", ProductionService.frames_estimate)
+    image_keys_estimate = _Verb("production", ProductionService.image_keys_estimate)
     confirm_render = _Verb("production", ProductionService.confirm_render)
     suggest_route = _Verb("production", ProductionService.suggest_route)
     review_scene = _Verb("production", ProductionService.review_scene)

@@ -24,6 +24,7 @@ from studio.model import (
     AssetKind,
     Clip,
     Frame,
+    PostSpec,
     ProjectState,
     RenderCharacter,
     RenderSpec,
@@ -72,6 +73,45 @@ class FramesView:
 
 
 @dataclass(frozen=True)
+class ShotCost:
+    """One clip of the stage 11 estimate: the frames it starts from decide the model."""
+
+    shot_id: str
+    frames: str  # "start + end" or "start only"
+    model: str
+    seconds: float
+    gpu_seconds: float
+    vram_mb: float
+
+
+@dataclass(frozen=True)
+class BatchEstimate:
+    """What a bulk action will queue, before it runs: Quick-mode anchor frames (stage 10),
+    every missing image key (stage 5)."""
+
+    what: str
+    count: int
+    backend: str
+    preset: str
+    gpu_seconds: float
+    peak_vram_mb: float
+    wall_seconds: float
+    money: float | None
+
+    def describe(self) -> str:
+        """One line for the page, e.g. ``6 anchor frames on comfyui (fast): ~36 GPU-s, ...``."""
+        if self.count == 0:
+            return f"no {self.what} to make"
+        if self.gpu_seconds == 0:
+            cost = f"CPU only, about {self.wall_seconds:,.0f} s"
+        else:
+            cost = f"about {self.gpu_seconds:,.0f} GPU-seconds, {self.peak_vram_mb / 1024:.1f} GiB of VRAM"
+            if self.money is not None:
+                cost += f", {self.money:,.2f} at the set price"
+        return f"{self.count} {self.what} on {self.backend} ({self.preset}): {cost}"
+
+
+@dataclass(frozen=True)
 class CostEstimate:
     """Stage 11: what rendering a scene will cost, before anything renders."""
 
@@ -88,6 +128,25 @@ class CostEstimate:
     wall_seconds: float
     money: float | None
     prompts: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+    per_shot: tuple[ShotCost, ...] = ()
+    post: tuple[str, ...] = ()  # the post-processing steps chosen, in words
+
+
+# Measured: the animatic draws a panel in well under a second and renders several times
+# realtime (``studio bench render``); the figures the estimates use for the CPU path.
+ANIMATIC_FRAME_S = 0.5
+ANIMATIC_REALTIME = 3.0
+# The end-frame mode runs Wan 2.2 14B first-last-frame whatever the preset (render/comfy.py).
+END_FRAME_MODEL = "wan2.2-a14b flf2v"
+
+
+def post_steps(interpolate: bool, upscale: bool, fps: int) -> tuple[str, ...]:
+    steps = []
+    if interpolate:
+        steps.append(f"interpolate to {2 * fps} fps")
+    if upscale:
+        steps.append("upscale 2x")
+    return tuple(steps)
 
 
 class ProductionService:
@@ -597,6 +656,9 @@ class ProductionService:
             spec = RenderSpec(
                 kind="assemble", project_id=project_id, scene_id=doc.scene.id, seed=0,
                 inputs={f"clip_{i}": str(self.store.media_path(clips[s.id].media)) for i, s in enumerate(shots)},
+                # What the shot list expects of each clip: a truncated one is refused.
+                expected_s={f"clip_{i}": s.duration_s for i, s in enumerate(shots)},
+                prompts={f"label_clip_{i}": f"shot {s.id}" for i, s in enumerate(shots)},
                 scene_heading=doc.scene.heading,
             )
             self._enqueue(spec, "animatic")
@@ -612,6 +674,11 @@ class ProductionService:
         spec = RenderSpec(
             kind="assemble", project_id=project.id, scene_id="film", seed=0,
             inputs={f"clip_{i}": str(self.store.media_path(d.work.assembled)) for i, d in enumerate(scenes) if d.work.assembled},
+            expected_s={
+                f"clip_{i}": round(sum(s.duration_s for s in self._planning.current_shots(state, d)), 3)
+                for i, d in enumerate(scenes)
+            },
+            prompts={f"label_clip_{i}": f"scene {i + 1}" for i in range(len(scenes))},
             scene_heading=state.script.title if state.script else project.name,
         )
         return self._enqueue(spec, "animatic")
@@ -630,10 +697,17 @@ class ProductionService:
 
     # ------------------------------------------------------------------ stage 11
 
+    def _money(self, gpu_seconds: float) -> float | None:
+        price = self.settings.price_per_gpu_hour
+        return round(gpu_seconds / 3600 * price, 2) if price is not None else None
+
     def render_estimate(
-        self, project_ref: str, scene_ref: str | int, *, backend: str | None = None, preset: str = "fast"
+        self, project_ref: str, scene_ref: str | int, *, backend: str | None = None, preset: str = "fast",
+        interpolate: bool = False, upscale: bool = False,
     ) -> CostEstimate:
-        """GPU-seconds, peak VRAM against the card, wall time and money for a scene's clips."""
+        """GPU-seconds, peak VRAM against the card, wall time and money for a scene's clips:
+        per shot, for the model that shot will really run — a start+end-frame shot runs the
+        first-last-frame model, a start-frame-only shot the preset's image-to-video model."""
         state = self._ws.state(project_ref)
         doc = state.scene(scene_ref)
         backend = backend or self.settings.render_backend
@@ -641,32 +715,85 @@ class ProductionService:
         table = self._preset(preset)
         clip_seconds = round(sum(s.duration_s for s in shots), 1)
         pairs = sum(not s.start_frame_only for s in shots)
+        per_shot = []
+        for shot in shots:
+            end_frame = not shot.start_frame_only
+            if backend == "animatic":
+                model, rate, vram = "animatic (CPU)", 0.0, 0.0
+            elif end_frame:
+                model = END_FRAME_MODEL
+                rate = float(table.get("clip_end_frame_gpu_s_per_s", table["clip_gpu_s_per_s"]))
+                vram = float(table.get("clip_end_frame_vram_mb", table["clip_vram_mb"]))
+            else:
+                model = f"{table.get('video_model', 'video model')} i2v"
+                rate, vram = float(table["clip_gpu_s_per_s"]), float(table["clip_vram_mb"])
+            per_shot.append(ShotCost(
+                shot_id=shot.id, frames="start + end" if end_frame else "start only", model=model,
+                seconds=shot.duration_s, gpu_seconds=round(shot.duration_s * rate, 1), vram_mb=vram,
+            ))
         if backend == "animatic":
             gpu = {"animatic (CPU)": 0.0}
             peak = 0.0
-            wall = clip_seconds / 3.0  # measured: the animatic renders several x realtime (bench)
+            wall = clip_seconds / ANIMATIC_REALTIME
         else:
-            gpu_s = clip_seconds * float(table["clip_gpu_s_per_s"])
+            gpu_s = sum(c.gpu_seconds for c in per_shot)
             gpu = {backend: round(gpu_s, 1)}
-            peak = float(table["clip_vram_mb"])
+            peak = max((c.vram_mb for c in per_shot), default=0.0)
             wall = gpu_s
         snapshot = self.gpu_probe.snapshot() if self.gpu_probe else GpuSnapshot(available=False)
         card = snapshot.total_mb if snapshot.available else None
         fits = peak == 0 or (card is not None and peak <= card)
-        price = self.settings.price_per_gpu_hour
-        money = round(sum(gpu.values()) / 3600 * price, 2) if price is not None else None
         view = self._planning.prompt_sets(project_ref, doc.scene.id)
         prompts = tuple((p.shot_id, p.frame_prompt, p.video_prompt) for p in view.prompt_sets)
         return CostEstimate(
             scene_id=doc.scene.id, backend=backend, preset=preset, shots=len(shots), frame_pairs=pairs,
             clip_seconds=clip_seconds, gpu_seconds=gpu, peak_vram_mb=peak, card_vram_mb=card,
-            fits=fits, wall_seconds=round(wall, 1), money=money, prompts=prompts,
+            fits=fits, wall_seconds=round(wall, 1), money=self._money(sum(gpu.values())), prompts=prompts,
+            per_shot=tuple(per_shot), post=post_steps(interpolate, upscale, int(table.get("fps", 24))),
         )
 
-    def confirm_render(
+    def _batch(self, what: str, count: int, backend: str, preset: str) -> BatchEstimate:
+        table = self._preset(preset)
+        if backend == "animatic":
+            gpu_s, vram, wall = 0.0, 0.0, count * ANIMATIC_FRAME_S
+        else:
+            gpu_s = count * float(table["frame_gpu_s"])
+            vram, wall = (float(table["frame_vram_mb"]) if count else 0.0), gpu_s
+        return BatchEstimate(
+            what=what, count=count, backend=backend, preset=preset, gpu_seconds=round(gpu_s, 1),
+            peak_vram_mb=vram, wall_seconds=round(wall, 1), money=self._money(gpu_s),
+        )
+
+    def frames_estimate(
         self, project_ref: str, scene_ref: str | int, *, backend: str | None = None, preset: str = "fast"
+    ) -> BatchEstimate:
+        """What Quick mode's bulk "render every frame" queues (the same frames
+        :meth:`render_frames` would: each missing or unapproved start frame, and end frame
+        where the shot has one), before it runs."""
+        view = self.frames_view(project_ref, scene_ref)
+        count = 0
+        for row in view.rows:
+            count += row.start is None or not row.start.approved
+            count += row.needs_end and (row.end is None or not row.end.approved)
+        return self._batch("anchor frames", count, backend or self.settings.render_backend, preset)
+
+    def image_keys_estimate(self, project_ref: str) -> BatchEstimate:
+        """What making every missing image key (stage 5) costs: the cards are drawn by the
+        frame renderer in this process (the CPU animatic), one per unlocked asset without one."""
+        state = self._ws.state(project_ref)
+        count = sum(1 for a in state.assets.assets if not a.locked and a.image_key is None)
+        return self._batch("image keys", count, "animatic", "fast")
+
+    def confirm_render(
+        self, project_ref: str, scene_ref: str | int, *, backend: str | None = None, preset: str = "fast",
+        interpolate: bool = False, upscale: bool = False,
     ) -> list[JobInfo]:
-        """"Confirm & render": lock the confirmation and queue a clip for every shot."""
+        """"Confirm & render": lock the confirmation and queue a clip for every shot.
+
+        ``interpolate`` / ``upscale`` (opt-in; a preset may suggest them) post-process each
+        clip after it renders: interpolation to twice the preset's frame rate, a 2x upscale.
+        The worker records each step in the clip's manifest and keeps the clip as rendered
+        when a step fails (out of memory included)."""
         project = self._ws.project(project_ref)
         state = self._ws.state(project.id)
         doc = state.scene(scene_ref)
@@ -681,7 +808,16 @@ class ProductionService:
             work = scene_doc.work.model_copy(update={"render_confirmed": record, "assembled": None})
             return {scene_key(scene_id): scene_doc.model_copy(update={"work": work})}
 
-        self._ws.commit(project.id, compute, f"Confirm & render ({backend}, {preset})", action="confirm_render")
+        extras = post_steps(interpolate, upscale, int(self._preset(preset).get("fps", 24)))
+        label = ", ".join([backend, preset, *extras])
+        self._ws.commit(project.id, compute, f"Confirm & render ({label})", action="confirm_render")
+        post = (
+            PostSpec(
+                interpolate_fps=2 * int(self._preset(preset).get("fps", 24)) if interpolate else None,
+                upscale=2.0 if upscale else None,
+            )
+            if interpolate or upscale else None
+        )
         state = self._ws.state(project.id)
         doc = state.scenes[scene_id]
         shots = self._planning.current_shots(state, doc)
@@ -694,7 +830,10 @@ class ProductionService:
             inputs = {"start_frame": self._media_path(start.media) if start else None}
             if not shot.start_frame_only and end is not None:
                 inputs["end_frame"] = self._media_path(end.media)
-            previous = self.previous_end(state, doc, index, shots)
+            # A clip continues from the previous shot of its scene. The first shot of a scene
+            # starts on a cut: given the previous scene's last frame, the animatic opened the
+            # scene on that frame (a one-frame flash of the previous scene in the cut).
+            previous = self.previous_end(state, doc, index, shots) if index > 0 else None
             if previous is not None:
                 inputs["reference"] = self._media_path(previous.media)
             spec = self._spec(
@@ -702,6 +841,8 @@ class ProductionService:
                 inputs={k: v for k, v in inputs.items() if v}, prompts_by_shot=prompts_by_shot,
                 start_s=starts[shot.id],
             )
+            if post is not None:
+                spec = spec.model_copy(update={"post": post})
             jobs.append(self._enqueue(spec, backend))
         return jobs
 
