@@ -195,11 +195,21 @@ def qa_summary() -> None:
     board = common.act(studio.qa_dashboard, project.id, branch=project.active_branch)
     if board is not None and board["runs"]:
         run = board["runs"][0]
-        level = run.get("verdict") or "open"
+        level = "interrupted" if run.get("state") == "interrupted" else run.get("verdict") or "running"
         st.badge(f"Latest QA run: {level}", icon=QA_ICONS.get(level), color={"PASS": "green", "FAIL": "red"}.get(level, "orange"))
         rows = [r for r in board["run_metrics"] if r.get("scene_id") == scene.id and r["level"] != "PASS"]
-        if rows:
-            st.markdown("\n".join(f"- {r['level']} · {common.escape_markdown(r['reason'] or r['name'])}" for r in rows[:20]))
+        # one line per problem and shot (SSIM and warp error both mean an unstable image), worst first
+        lines: dict[tuple[str, str], tuple[str, str]] = {}
+        for r in sorted(rows, key=lambda r: r["level"] != "FAIL"):
+            reason = r["reason"] or r["name"]
+            lines.setdefault((r.get("subject") or "", reason.split(" (")[0].split(". ")[0]), (r["level"], reason))
+        if lines:
+            st.markdown("\n".join(f"- {level} · {common.escape_markdown(subject)}: {common.escape_markdown(reason)}"
+                                   for (subject, _), (level, reason) in list(lines.items())[:20]))
+        elif run.get("state") == "interrupted":
+            st.caption("That run was interrupted before it finished: run QA again.")
+        elif scene.id not in {r.get("scene_id") for r in board["run_metrics"]}:
+            st.caption("This scene was not rendered when that run measured: it is not in its verdict.")
         else:
             st.caption("Nothing flagged for this scene in that run.")
     elif board is not None:
