@@ -86,7 +86,7 @@ class QualityService:
         self.run_log = run_log
         # Background runs (start_qa), one per project at a time; the engine measures one
         # run at a time (its caches are per run), so runs for two projects take turns.
-        self._tasks: dict[str, QaProgress] = {}
+        self._tasks = dict[str, QaProgress]()
         self._tasks_lock = threading.Lock()
         self._engine_lock = threading.Lock()
 
