@@ -149,7 +149,8 @@ class QualityService:
                 not_rendered.append(f"Scene {number}: shot{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
             plan.append((number, doc, shots, clips))
         recording = record and self.run_log is not None
-        total = sum(len(clips) for *_, clips in plan) + (len(plan) if narrative else 0) + int(recording)
+        measured = sum(shot.id in clips for _, _, shots, clips in plan for shot in shots)
+        total = measured + (len(plan) if narrative else 0) + int(recording)
         done = 0
 
         def step(message: str) -> None:
