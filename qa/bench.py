@@ -91,7 +91,7 @@ def verdict_check(thresholds: dict[str, Any], *, size: tuple[int, int] = SIZES["
     return {"clips": len(cases), "verdicts": compared, "changed": changed, "pass_flips": pass_flips, "size": f"{w}x{h}"}
 
 
-def bench_qa(*, frames: int = 48, repeat: int = 2, check_verdicts: bool = True,
+def bench_qa(*, frames: int = 48, repeat: int = 3, check_verdicts: bool = True,
              thresholds_path: Path = THRESHOLDS) -> dict[str, Any]:
     """Frames/s of the full metric set (QA settings) and of full-resolution SSIM alone."""
     figures: dict[str, Any] = {"frames": frames, "analysis": "320 px long side, SSIM/flow on every 2nd pair"}
