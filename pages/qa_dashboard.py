@@ -1,7 +1,8 @@
 """QA dashboard: the run log of the selected project as charts — VRAM over time per job,
 coherence per shot, identity drift per character, stage durations, P95 shot latency, failure
-reasons, verdict counts — with branch and run filters, "Run QA now", and a shot's frames
-opened from a point of the coherence chart (or from the shot picker below it)."""
+reasons, verdict counts — with branch and run filters, "Run QA now" (in the background, with
+its progress; the run appears when it is done), the verdict beside what was not rendered,
+and a shot's frames opened from a point of the coherence chart (or from the shot picker)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ LEVEL_ICONS = {"PASS": ":material/check_circle:", "WARN": ":material/warning:", 
 OPEN_KEY = "qa_open_shot"
 SEEN_KEY = "_qa_seen_point"
 MAX_REASONS = 20
+WATCH_KEY = "_qa_watching"  # the background run this session started and waits for
+POLL_S = 1
 METRIC_COLUMNS = ["scope", "subject", "name", "value", "level", "reason"]
 
 
@@ -25,9 +28,41 @@ def chart(fig, key: str, **kwargs):
     return st.plotly_chart(fig, key=key, width="stretch", **kwargs)
 
 
+def run_state(run: dict) -> str:
+    """PASS / WARN / FAIL, or "interrupted" (closed by a crash or an error) or "running"."""
+    if run.get("state") == "interrupted":
+        return "interrupted"
+    return run.get("verdict") or "running"
+
+
 def run_label(run: dict) -> str:
     started = str(run.get("started_at") or "")[:19].replace("T", " ")
-    return f"{started} · {run.get('kind')} · {run.get('branch')} · {run.get('verdict') or 'open'}"
+    return f"{started} · {run.get('kind')} · {run.get('branch')} · {run_state(run)}"
+
+
+def progress_panel() -> None:
+    """The background run of this project: its progress while it runs (this fragment reruns
+    every second), then the page reruns once to show the new run."""
+    task = common.act(studio.qa_progress, project.id)
+    if task is None:
+        return
+    watching = st.session_state.get(WATCH_KEY)
+    if task.state == "running":
+        text = f"Measuring the rendered clips… {task.done} of {task.total or '?'} — {task.message}"
+        st.progress(task.fraction, text=common.escape_markdown(text))
+        st.caption("You can leave this page: the run goes on and is recorded when it is done.")
+        if watching is None:  # started by another session (or before a refresh): follow it
+            st.session_state[WATCH_KEY] = task.started
+        return
+    if watching is not None and watching == task.started:
+        st.session_state.pop(WATCH_KEY, None)
+        if task.state == "failed":
+            common.flash(f"The QA run stopped: {common.escape_markdown(task.error)}", "error")
+        else:
+            common.flash("The QA run is done: its verdict is below.")
+        st.session_state.pop(run_key, None)  # show the new run (the latest)
+        st.session_state.pop(OPEN_KEY, None)
+        st.rerun()
 
 
 def show_verdict(level: str, reasons: list[str], what: str) -> None:
@@ -77,9 +112,11 @@ def identity_chart(board: dict) -> None:
                 "compare with its image key, or nothing was rendered.", icon=":material/face:")
         return
     frame = pd.DataFrame(rows)  # the run's rows come in scene order
-    fig = px.line(frame, x="scene_id", y="value", color="subject", markers=True, hover_data=["level", "reason"],
+    labels = board.get("scene_labels") or {}
+    frame["scene"] = [labels.get(sid, sid) for sid in frame["scene_id"]]
+    fig = px.line(frame, x="scene", y="value", color="subject", markers=True, hover_data=["level", "reason"],
                   title="Identity drift per character across scenes",
-                  labels={"scene_id": "scene", "value": "distance to the image key", "subject": "character"})
+                  labels={"value": "distance to the image key", "subject": "character"})
     chart(fig, "qa_identity")
 
 
@@ -163,21 +200,24 @@ branch = st.selectbox("Branch", [None, *(b["name"] for b in branches)], key="qa_
                       format_func=lambda name: "All branches" if name is None else name)
 run_key = f"qa_run_{branch or '*'}"
 
-if st.button("Run QA now", key="qa_run_now", icon=":material/fact_check:", type="primary",
-             help="Measures every rendered shot and scene, judges it and records the run."):
-    with st.spinner("Measuring the rendered clips…"):
-        report = common.act(studio.run_qa, project.id)
-    if report is not None:
-        st.session_state.pop(run_key, None)  # show the new run (the latest)
-        st.session_state.pop(OPEN_KEY, None)
-        show_verdict(report.verdict.level, list(report.verdict.reasons), "QA run")
+task = common.act(studio.qa_progress, project.id)
+running = task is not None and task.state == "running"
+if st.button("Run QA now", key="qa_run_now", icon=":material/fact_check:", type="primary", disabled=running,
+             help="QA is running: its progress is below." if running else
+             "Measures every rendered shot and scene in the background, judges it and records the run."):
+    started = common.act(studio.start_qa, project.id)
+    if started is not None:
+        st.session_state[WATCH_KEY] = started.started
+        st.rerun()
+st.fragment(progress_panel, run_every=POLL_S if running else None)()
 
 board = common.act(studio.qa_dashboard, project.id, branch=branch, run_id=st.session_state.get(run_key))
 if board is None:
     st.stop()
 run_ids = [run["id"] for run in board["runs"]]
 if not run_ids:
-    st.info("No QA runs yet for this project: press **Run QA now** (or run `studio qa`).", icon=":material/info:")
+    if not running:
+        st.info("No QA runs yet for this project: press **Run QA now** (or run `studio qa`).", icon=":material/info:")
     st.stop()
 if st.session_state.get(run_key) not in run_ids:
     st.session_state.pop(run_key, None)
@@ -189,7 +229,16 @@ st.selectbox("Run", list(runs), key=run_key, format_func=lambda rid: run_label(r
 run = runs[board["run_id"]]
 
 st.subheader("Verdict", anchor=False)
-show_verdict(run.get("verdict") or "open", run.get("reasons") or [], "Run verdict")
+verdict_col, missing_col = st.columns([3, 2])
+with verdict_col:
+    show_verdict(run_state(run), run.get("reasons") or [], "Run verdict")
+with missing_col:
+    missing = list((run.get("fields") or {}).get("not_rendered") or [])
+    if missing:
+        st.markdown("**Not rendered** — not in the verdict:")
+        st.markdown("\n".join(f"- {common.escape_markdown(item)}" for item in missing))
+    else:
+        st.caption("Every scene was rendered when this run measured it.")
 
 st.subheader("Shots", anchor=False)
 left, right = st.columns(2)

@@ -17,10 +17,11 @@ ACTIVE = ("queued", "waiting_vram", "running")
 POLL_S = 2
 QA_DASHBOARD = "pages/qa_dashboard.py"
 QA_ICONS = {"PASS": ":material/check_circle:", "WARN": ":material/warning:", "FAIL": ":material/error:"}
+NO_ROUTE = "none"  # "Suggest a route" read the note and found nothing to go on
 ROUTE_PAGES = {6: common.STAGE6, 7: common.STAGE7, 10: common.STAGE10}
 VERDICTS = {
     "success": ("Success", ":material/check_circle:", "the video is approved; back to the hub"),
-    "visual": ("Visual issue", ":material/image:", "back to stage 10 — anchor frames"),
+    "visual": ("Visual issue", ":material/image:", "back to stage 10 — anchor frames (their prompts: stage 9)"),
     "narrative": ("Narrative issue", ":material/menu_book:", "back to stage 7 — shot list"),
     "audio": ("Audio issue", ":material/graphic_eq:", "back to stage 7 — shot list"),
 }
@@ -152,13 +153,18 @@ def review(doc, shots) -> None:
     if st.button("Suggest a route", key=f"review_suggest_btn_{scene.id}", icon=":material/alt_route:",
                  help="Reads the note and proposes where the problem was made."):
         if (note or "").strip():
-            st.session_state[suggest_key] = studio.suggest_route(note)
+            st.session_state[suggest_key] = studio.suggest_route(note) or NO_ROUTE
         else:
+            st.session_state.pop(suggest_key, None)
             st.warning("Write a review note first: the suggestion is read from it.", icon=":material/edit:")
     suggested = st.session_state.get(suggest_key)
     if suggested in VERDICTS:
         title, icon, where = VERDICTS[suggested]
         st.info(f"Suggested: **{title}** — {where}. The choice is yours.", icon=icon)
+    elif suggested == NO_ROUTE:
+        st.info("No route suggested: the note does not say what is wrong (or that all is well). "
+                "Name what you see — the picture, the story or the sound — or choose below.",
+                icon=":material/help:")
     locked = gate.locked
     reasons = {
         "success": "This scene's video is approved already." if locked
@@ -189,11 +195,21 @@ def qa_summary() -> None:
     board = common.act(studio.qa_dashboard, project.id, branch=project.active_branch)
     if board is not None and board["runs"]:
         run = board["runs"][0]
-        level = run.get("verdict") or "open"
+        level = "interrupted" if run.get("state") == "interrupted" else run.get("verdict") or "running"
         st.badge(f"Latest QA run: {level}", icon=QA_ICONS.get(level), color={"PASS": "green", "FAIL": "red"}.get(level, "orange"))
         rows = [r for r in board["run_metrics"] if r.get("scene_id") == scene.id and r["level"] != "PASS"]
-        if rows:
-            st.markdown("\n".join(f"- {r['level']} · {common.escape_markdown(r['reason'] or r['name'])}" for r in rows[:20]))
+        # one line per problem and shot (SSIM and warp error both mean an unstable image), worst first
+        lines: dict[tuple[str, str], tuple[str, str]] = {}
+        for r in sorted(rows, key=lambda r: r["level"] != "FAIL"):
+            reason = r["reason"] or r["name"]
+            lines.setdefault((r.get("subject") or "", reason.split(" (")[0].split(". ")[0]), (r["level"], reason))
+        if lines:
+            st.markdown("\n".join(f"- {level} · {common.escape_markdown(subject)}: {common.escape_markdown(reason)}"
+                                   for (subject, _), (level, reason) in list(lines.items())[:20]))
+        elif run.get("state") == "interrupted":
+            st.caption("That run was interrupted before it finished: run QA again.")
+        elif scene.id not in {r.get("scene_id") for r in board["run_metrics"]}:
+            st.caption("This scene was not rendered when that run measured: it is not in its verdict.")
         else:
             st.caption("Nothing flagged for this scene in that run.")
     elif board is not None:

@@ -38,29 +38,32 @@ class MetricsQaEngine:
             raise Corrupt(f"{what} could not be read: {detail[:200]}") from None
 
     def clip_metrics(self, path: str, *, duration_s: float | None = None, fps: int = 24) -> dict[str, float]:
-        """One decode per clip: the metrics, the format checks, and the first and last frames
-        kept for the bookend comparison with its neighbours."""
-        from qa.metrics import clip_metrics, format_checks
+        """One decode per clip, measured while ffmpeg decodes: the metrics, the format
+        checks, and the first and last frames kept for the bookend comparison with its
+        neighbours."""
+        from qa.metrics import format_checks, measure_clip
 
         with self._reading("the clip"):
-            frames, meta = self._decode(path)
-            out = clip_metrics(frames)
+            out, meta, measure = measure_clip(path)
+            self._remember(path, measure.first, measure.last)
             if duration_s:
                 out.update(format_checks(meta, fps=fps, width=meta.get("width"), height=meta.get("height"),
                                          duration_s=duration_s))
             return out
 
-    def _decode(self, path: str) -> tuple[list[Any], dict[str, Any]]:
-        from qa.metrics import read_frames
-
-        frames, meta = read_frames(path)
-        if not frames:
-            raise ValueError("the clip has no frames")
+    def _remember(self, path: str, first: Any, last: Any) -> None:
         self._ends = {k: v for k, v in self._ends.items() if k != path}
-        self._ends[path] = (frames[0], frames[-1])
+        self._ends[path] = (first, last)
         while len(self._ends) > 2:  # run_qa walks the clips in order: the previous one will do
             self._ends.pop(next(iter(self._ends)))
-        return frames, meta
+
+    def _decode(self, path: str) -> None:
+        from qa.metrics import read_frames
+
+        frames, _ = read_frames(path)
+        if not frames:
+            raise ValueError("the clip has no frames")
+        self._remember(path, frames[0], frames[-1])
 
     def _clip_ends(self, path: str) -> tuple[Any, Any]:
         if path not in self._ends:

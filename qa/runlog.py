@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import sqlite3
 import time
 import uuid
@@ -161,7 +163,52 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX qa_telemetry_by_run ON qa_telemetry(run_id, t)",
     ],
+    [
+        # Who runs an open run (host:pid:process start), so that a run left open by a crash
+        # can be told from one still running; and when a run was closed as interrupted.
+        "ALTER TABLE qa_runs ADD COLUMN owner TEXT",
+        "ALTER TABLE qa_runs ADD COLUMN interrupted_at TEXT",
+        "CREATE INDEX qa_runs_open ON qa_runs(status) WHERE status = 'open'",
+    ],
 ]
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), "" where unknown; with the
+    pid it names one process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def this_owner() -> str:
+    """``host:pid:start`` of this process: the owner recorded with the runs it opens."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """True when the owning process still runs, False when it is gone, None when it cannot
+    be told (another host's process). A run with no owner recorded has none alive."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: it exists
+    except OSError:
+        return None
+    return not start or _process_start(pid) in ("", start)
 
 
 class RunLogError(Exception):
@@ -329,12 +376,13 @@ class RunLog(SqliteBacked):
             if name in fields:
                 columns[name], _problem = _coerce(name, fields[name])
         extra = dict(fields)
+        self.close_abandoned()
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO qa_runs (id, project_id, branch, kind, status, started_at, started_ts,"
                 " app_version, backend, preset, seed_policy, gpu, peak_vram_mb, jobs_total,"
-                " jobs_failed, versions, fields) VALUES"
-                " (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " jobs_failed, versions, fields, owner) VALUES"
+                " (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     columns["project_id"],
@@ -352,9 +400,38 @@ class RunLog(SqliteBacked):
                     columns.get("jobs_failed"),
                     _json(columns.get("versions") or {}),
                     _json(extra),
+                    this_owner(),
                 ),
             )
         return run_id
+
+    def interrupt_run(self, run_id: str, reason: str) -> bool:
+        """Close an open run as interrupted (no verdict: what it measured is incomplete), with
+        ``reason`` as its one reason; False when the run was not open any more."""
+        now = self.clock()
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            changed = conn.execute(
+                "UPDATE qa_runs SET status = 'closed', finished_at = ?, finished_ts = ?,"
+                " duration_s = ? - started_ts, verdict = NULL, reasons = ?, interrupted_at = ?"
+                " WHERE id = ? AND status = 'open'",
+                (_iso(now), now, now, _json([f"interrupted: {reason}"]), _iso(now), run_id),
+            ).rowcount
+        return bool(changed)
+
+    def close_abandoned(self) -> list[str]:
+        """Close as interrupted every open run whose owner is gone (the process that opened
+        it crashed or was killed, or no owner was recorded); a run of a live process, or of
+        another host's, is left alone. Returns the ids closed (called by each ``open_run``)."""
+        rows = self.conn.execute("SELECT id, owner FROM qa_runs WHERE status = 'open'").fetchall()
+        closed = []
+        for run_id, owner in rows:
+            if owner_alive(owner) is False:
+                pid = (owner or "").split(":")[1:2]
+                who = f"the process that ran it (pid {pid[0]})" if pid else "the process that ran it"
+                if self.interrupt_run(run_id, f"{who} ended before the run finished"):
+                    closed.append(run_id)
+        return closed
 
     def record_stage(
         self,
@@ -537,7 +614,8 @@ class RunLog(SqliteBacked):
             if row is None:
                 raise RunNotFound(f"no run {run_id!r} in the run log")
             if row[0] != "open":
-                raise RunLogError(f"run {run_id} is already closed")
+                interrupted = conn.execute("SELECT interrupted_at FROM qa_runs WHERE id = ?", (run_id,)).fetchone()[0]
+                raise RunLogError(f"run {run_id} is already closed" + (" (as interrupted)" if interrupted else ""))
             now = self.clock()
             record: dict[str, Any] = {
                 "project_id": row[1],
@@ -640,6 +718,7 @@ class RunLog(SqliteBacked):
         row["reasons"] = _loads(row.get("reasons"), [])
         row["contract_missing"] = _loads(row.get("contract_missing"), [])
         row["fields"] = _loads(row.get("fields"), {})
+        row["state"] = "interrupted" if row.get("interrupted_at") else str(row.get("status") or "")
         return row
 
     def runs(

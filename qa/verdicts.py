@@ -230,30 +230,140 @@ def _fmt(value: float, unit: str) -> str:
     return f"{text} {unit}" if unit else text
 
 
+@dataclass(frozen=True)
+class Plain:
+    """A metric in a filmmaker's words: what is wrong (``problem``), how the figure reads
+    (``figure``: "share" as a percentage, "levels", "seconds", "count", "score"; "" shows no
+    number, for a yes/no check), and what to do about it (``advice``). Metrics sharing a
+    ``problem`` are one finding per subject."""
+
+    problem: str
+    advice: str
+    figure: str = "score"
+    noun: str = ""  # what the number counts, for "share" and "count"
+
+
+_RERENDER = "Re-render the shot with another seed (stage 11/12); if it persists, check its anchor frames in stage 10."
+_UNSTABLE = "the image is unstable from frame to frame: boiling, smearing or breaking up"
+PLAIN: dict[str, Plain] = {
+    "ssim_mean": Plain(_UNSTABLE, _RERENDER),
+    "ssim_min": Plain(_UNSTABLE, _RERENDER),
+    "warp_error": Plain(_UNSTABLE, _RERENDER + " Less movement in the video prompt helps."),
+    "flicker_luma": Plain("the brightness flickers", _RERENDER, "levels"),
+    "flicker_colour": Plain("the colour flickers", _RERENDER, "levels"),
+    "frozen_ratio": Plain("the picture freezes", "Re-render the shot: a held frame means the video model stalled.",
+                          "share", "of the frames repeat the previous one"),
+    "black_ratio": Plain("there are black frames", "Re-render the shot; check that its start and end frames are not "
+                         "dark or empty (stage 10).", "share", "of the frames are black"),
+    "hard_cuts": Plain("the shot jumps mid-way, like a cut", "Re-render it; if the shot holds two beats, split it "
+                       "in stage 7.", "count", "cut"),
+    "bookend_similarity": Plain("the cut from the previous shot jumps (framing or colour do not match)",
+                                "In stage 10, make this shot's start frame from the previous shot's end frame, or "
+                                "keep it if the jump is meant."),
+    "continuity_drift": Plain("the start frame drifts from the frame it continues",
+                              "In stage 10, regenerate the start frame from the frame it continues."),
+    "start_frame_drift": Plain("the start frame does not follow on from the previous shot's end frame",
+                               "In stage 10, regenerate the start frame from the previous end frame, or keep it if "
+                               "the change is meant."),
+    "identity_distance": Plain("the character does not look like their image key",
+                               "Regenerate that shot's frames in stage 10; check the image key (stage 5) and the "
+                               "scene's visual state (stage 8)."),
+    "duration_error_s": Plain("the clip is not the planned length", "Re-render the shot; if the plan changed, "
+                              "confirm it again in stage 11.", "seconds"),
+    "readable": Plain("the clip or its anchor frames cannot be read (damaged or missing on disk)",
+                      "Re-render the shot.", ""),
+    "fps_ok": Plain("the frame rate is not the project's", "Re-render the shot at the project's frame rate.", ""),
+    "resolution_ok": Plain("the picture size is not the render preset's", "Re-render the shot with its preset.", ""),
+    "codec_ok": Plain("the clip is not H.264 video", "Re-render the shot (or re-encode it to H.264).", ""),
+    "audio_present": Plain("there is no sound track", "Expected in the animatic; add the sound before the final cut.",
+                           ""),
+    "semantic_alignment": Plain("the prompts drift from what the script says",
+                                "Revise the prompts in stage 9 so each says what its script line says."),
+    "semantic_alignment_min": Plain("a shot's prompt says something other than its script line",
+                                    "Find the shot in the metric table and revise its prompt in stage 9."),
+    "thematic_entropy": Plain("the shots repeat one idea (little variety)",
+                              "Vary the coverage in stage 7: angles, inserts, reactions.", "score"),
+    "coverage": Plain("some script lines land in no shot", "Add or extend shots in stage 7 so every line is covered.",
+                      "share", "of the script lines are in a shot"),
+}
+
+
+def _figure(plain: Plain, value: float, limit: float, direction: str) -> str:
+    """The measured figure against the limit it crossed, in the metric's own terms."""
+    ok = "at least" if direction == "higher" else "at most"
+    if plain.figure == "share":
+        return f"{value:.0%} {plain.noun}; {ok} {limit:.0%} is fine"
+    if plain.figure == "levels":
+        return f"jumps of {value:.3g} levels out of 255; {ok} {limit:g} is fine"
+    if plain.figure == "seconds":
+        return f"{value:.2f} s off; {ok} {limit:g} s is fine"
+    if plain.figure == "count":
+        count = round(value)
+        return f"{count} {plain.noun}{'' if count == 1 else 's'}; {ok} {round(limit)} is fine"
+    if plain.figure == "score":
+        return f"score {value:.2f}; {ok} {limit:g} is fine"
+    return ""
+
+
+def plain_reason(metric: str, value: float | None, level: Level, threshold: MetricThreshold) -> str | None:
+    """A WARN or FAIL in a filmmaker's words (None for a PASS or a metric without wording)."""
+    plain = PLAIN.get(metric)
+    if plain is None or level is Level.PASS:
+        return None
+    if value is None:
+        return f"{plain.problem[0].upper()}{plain.problem[1:]}: not measured. {plain.advice}"
+    figure = _figure(plain, value, threshold.warn, threshold.direction)  # the line of a PASS
+    return f"{plain.problem[0].upper()}{plain.problem[1:]}" + (f" ({figure})" if figure else "") + f". {plain.advice}"
+
+
 def judge(metric: str, value: float | None, threshold: MetricThreshold, *, subject: str = "") -> Finding:
-    """One metric's finding (``None``/NaN → WARN "not measured")."""
+    """One metric's finding (``None``/NaN → WARN "not measured"). A WARN or FAIL of a metric
+    in :data:`PLAIN` is said in a filmmaker's words; others name the metric and its limits
+    (with a unit only where one means something: never "bool")."""
     about = f" ({threshold.description})" if threshold.description else ""
+    unit = "" if threshold.unit == "bool" else threshold.unit
     number: float | None
     try:
         number = None if value is None else float(value)
     except (TypeError, ValueError):
         return Finding(metric, None, Level.WARN, f"{metric} is not a number ({value!r}){about}", subject)
     if number is None or math.isnan(number):
-        return Finding(metric, None, Level.WARN, f"{metric} was not measured{about}", subject)
+        reason = plain_reason(metric, None, Level.WARN, threshold) or f"{metric} was not measured{about}"
+        return Finding(metric, None, Level.WARN, reason, subject)
     level = threshold.level(number)
     side = "below" if threshold.direction == "higher" else "above"
-    shown = _fmt(number, threshold.unit)
-    if level is Level.FAIL:
-        reason = f"{metric} {shown} is {side} the fail limit {_fmt(threshold.fail, threshold.unit)}{about}"
+    shown = "no" if threshold.unit == "bool" and number < 0.5 else "yes" if threshold.unit == "bool" else _fmt(number, unit)
+    if level > Level.PASS and (plain := plain_reason(metric, number, level, threshold)):
+        reason = plain
+    elif level > Level.PASS and threshold.unit == "bool":
+        reason = f"{metric}: {shown}{about}"
+    elif level is Level.FAIL:
+        reason = f"{metric} {shown} is {side} the fail limit {_fmt(threshold.fail, unit)}{about}"
     elif level is Level.WARN:
-        reason = f"{metric} {shown} is {side} the warn limit {_fmt(threshold.warn, threshold.unit)}{about}"
+        reason = f"{metric} {shown} is {side} the warn limit {_fmt(threshold.warn, unit)}{about}"
     else:
         better = "higher" if threshold.direction == "higher" else "lower"
         reason = (
-            f"{metric} {shown} is within the warn limit {_fmt(threshold.warn, threshold.unit)}"
+            f"{metric} {shown} is within the warn limit {_fmt(threshold.warn, unit)}"
             f" ({better} is better)"
         )
     return Finding(metric, number, level, reason, subject)
+
+
+def _one_per_problem(findings: Iterable[Finding]) -> tuple[str, ...]:
+    """The WARN and FAIL reasons, each problem once: metrics that say the same thing about a
+    subject (SSIM, its minimum and the warp error all mean an unstable image) give the
+    worst one's sentence; identical sentences are said once."""
+    chosen: dict[str, Finding] = {}
+    for finding in findings:
+        if finding.level is Level.PASS:
+            continue
+        plain = PLAIN.get(finding.metric)
+        key = f"{finding.subject}\n{plain.problem if plain else finding.reason}"
+        if key not in chosen or finding.level > chosen[key].level:
+            chosen[key] = finding
+    worst_first = sorted(chosen.values(), key=lambda f: -f.level)
+    return tuple(dict.fromkeys(f.reason for f in worst_first))
 
 
 def evaluate(
@@ -268,8 +378,7 @@ def evaluate(
             continue
         findings.append(judge(name, metrics[name], thresholds[name], subject=subject))
     level = max((f.level for f in findings), default=Level.PASS)
-    reasons = tuple(f.reason for f in findings if f.level > Level.PASS)
-    return Verdict(level, tuple(findings), reasons, subject, tuple(notes))
+    return Verdict(level, tuple(findings), _one_per_problem(findings), subject, tuple(notes))
 
 
 def combine(verdicts: Iterable[Verdict | QaVerdict], *, subject: str = "") -> Verdict:
@@ -292,4 +401,5 @@ def combine(verdicts: Iterable[Verdict | QaVerdict], *, subject: str = "") -> Ve
         reasons.extend(prefix + r for r in part.reasons)
         notes.extend(prefix + n for n in part.notes)
         findings.extend(part.findings)
-    return Verdict(level, tuple(findings), tuple(reasons), subject, tuple(notes))
+    # each finding once: the same sentence about the same subject is said once
+    return Verdict(level, tuple(findings), tuple(dict.fromkeys(reasons)), subject, tuple(dict.fromkeys(notes)))

@@ -296,6 +296,8 @@ def cmd_qa(studio: Studio, args: argparse.Namespace) -> tuple[Any, str] | tuple[
     report = studio.run_qa(project.id, narrative=not args.no_narrative)
     lines = [f"QA {report.verdict.level} for {project.name} (run {report.run_id or 'not recorded'})"]
     lines += [f"  - {reason}" for reason in report.verdict.reasons[:40]]
+    if report.not_rendered:
+        lines.append("Not rendered (not in the verdict): " + "; ".join(report.not_rendered))
     by_subject: dict[str, list[str]] = {}
     for row in report.rows:
         value = row["value"]
@@ -307,6 +309,7 @@ def cmd_qa(studio: Studio, args: argparse.Namespace) -> tuple[Any, str] | tuple[
         "run_id": report.run_id,
         "verdict": report.verdict.level,
         "reasons": report.verdict.reasons,
+        "not_rendered": report.not_rendered,
         "metrics": report.rows,
     }
     code = 2 if args.strict and report.verdict.level == "FAIL" else 0

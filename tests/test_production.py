@@ -143,6 +143,20 @@ def test_narrative_review_routes_to_the_shot_list(studio, project):
         ("The dialogue beat is out of order", "narrative"),
         ("Lip sync and the rain sound are off", "audio"),
         ("Lovely", "success"),
+        ("Great, no notes.", "success"),
+        ("Approved, ship it", "success"),
+        # a clearly negative note is never an approval: the picture is wrong, so visual
+        ("looks like a park, no water", "visual"),
+        ("It should be a jetty on a grey sea, not a lawn with trees", "visual"),
+        ("Good, but Theo's coat changes colour between 2B and 2C", "visual"),
+        ("The ending is too long", "narrative"),
+        ("Nice, but the music drowns the voices", "audio"),
+        # no signal: nothing proposed
+        ("hmm", None),
+        ("?", None),
+        ("not good", None),
+        ("I don't know", None),
+        ("Clip 3", None),  # "clip" is not "lip"
     ],
 )
 def test_failure_attribution_helper(studio, note, route):

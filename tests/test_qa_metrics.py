@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 
 from qa import metrics
-from qa.faults import base_clip, write_mp4
+from qa.faults import base_clip, make_clip, write_mp4
 from qa.metrics import FrameDriftCheck
 from studio.ports import DriftCheck
 
@@ -184,3 +184,26 @@ def test_identity_in_clip_finds_the_keys_face_inside_a_clip(tmp_path) -> None:
     assert metrics.identity_in_clip(embedding, empty) is None
     card = cv2.imencode(".png", np.full((64, 64, 3), 200, np.uint8))[1].tobytes()
     assert metrics.key_face(card, "Eileen") is None
+
+
+def test_ssim_is_scikit_images_figure() -> None:
+    from skimage.metrics import structural_similarity
+
+    for fault in ("noise", "flicker", "jump_cut"):
+        frames = [cv2.cvtColor(metrics.downscale(f, 320), cv2.COLOR_BGR2GRAY) for f in make_clip(fault, 0.5).frames[:12]]
+        for a, b in zip(frames, frames[1:], strict=False):
+            assert metrics.ssim(a, b) == pytest.approx(structural_similarity(a, b, data_range=255), abs=1e-5)
+
+
+def test_a_clip_measured_while_it_decodes_gives_the_figures_of_its_decoded_frames(tmp_path) -> None:
+    path = write_mp4(make_clip("black", 0.5), tmp_path / "black.mp4")
+    figures, meta, measure = metrics.measure_clip(path)
+    frames, read_meta = metrics.read_frames(path)
+    assert figures == metrics.clip_metrics(frames)  # same figures, one decode
+    assert meta == read_meta and meta["frames"] == len(frames) == 48
+    assert np.array_equal(measure.first, frames[0]) and np.array_equal(measure.last, frames[-1])
+    (tmp_path / "empty.mp4").write_bytes(b"not a video")
+    with pytest.raises(OSError):
+        metrics.measure_clip(tmp_path / "empty.mp4")
+    with pytest.raises(OSError, match="not found"):
+        metrics.read_frames(tmp_path / "missing.mp4")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from qa.runlog import (
+    MIGRATIONS,
     TELEMETRY_CONTRACT,
     RunLog,
     RunLogError,
@@ -66,8 +67,8 @@ def test_schema_lives_beside_the_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "studio.db", tmp_path / "media")
     try:
         log = RunLog(tmp_path / "studio.db")
-        assert log.schema_version() == 1
-        assert RunLog(tmp_path / "studio.db").migrate() == 1  # reopening applies nothing twice
+        assert log.schema_version() == len(MIGRATIONS) == 2
+        assert RunLog(tmp_path / "studio.db").migrate() == 2  # reopening applies nothing twice
         tables = set(log.db.table_names())
         assert {"qa_runs", "qa_stages", "qa_jobs", "qa_metrics", "qa_telemetry", "qa_migrations"} <= tables
         assert {"projects", "commits", "migrations"} <= tables  # the store's own, untouched
@@ -143,7 +144,8 @@ def test_the_run_verdict_is_the_worst_of_its_recorded_metrics(log: RunLog) -> No
     assert log.record_metrics(run_id, rows) == 2
     verdict = log.close_run(run_id, FULL)
     assert verdict.level is Level.WARN
-    assert verdict.reasons == ("sc-2/2B: flicker_luma 0.12 is above the warn limit 0.08",)
+    assert len(verdict.reasons) == 1
+    assert verdict.reasons[0].startswith("sc-2/2B: The brightness flickers (jumps of 0.12 levels")
     stored = log.metrics(run_id=run_id, name="flicker_luma")
     assert [(m["subject"], m["shot_id"], m["value"], m["level"]) for m in stored] == [
         ("sc-2/2B", "2B", 0.12, "WARN")
@@ -300,3 +302,76 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     finally:
         check.close()
     log.close()
+
+
+# --------------------------------------------------------------------------- runs left open by a crash
+
+_OPEN_AND_DIE = """
+import os, signal, sys
+from qa.runlog import RunLog
+log = RunLog(sys.argv[1])
+print(log.open_run(project_id="p", branch="main", kind="qa"), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _open_in_a_killed_process(db: Path) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run([sys.executable, "-c", _OPEN_AND_DIE, str(db)], capture_output=True, text=True,
+                         env=env, timeout=120, check=False)
+    assert run.returncode == -9, run.stderr
+    return run.stdout.strip()
+
+
+def test_a_run_left_open_by_a_killed_process_is_closed_as_interrupted_by_the_next_run(tmp_path: Path) -> None:
+    db = tmp_path / "studio.db"
+    dead = _open_in_a_killed_process(db)
+    log = RunLog(db)
+    try:
+        assert log.run(dead)["status"] == "open"  # reading the log changes nothing
+        mine = log.open_run(project_id="p", branch="main", kind="qa")  # the next run
+        run = log.run(dead)
+        assert (run["status"], run["state"], run["verdict"]) == ("closed", "interrupted", None)
+        assert run["finished_at"] and run["interrupted_at"]
+        assert len(run["reasons"]) == 1 and run["reasons"][0].startswith("interrupted: the process that ran it (pid ")
+        assert log.run(mine)["state"] == "open"  # this process is alive: its run stays open
+        assert log.close_abandoned() == []
+        assert log.verdict_counts("p") == [{"verdict": v, "runs": 0} for v in ("PASS", "WARN", "FAIL")]
+        with pytest.raises(RunLogError, match="interrupted"):
+            log.close_run(dead, FULL)
+        log.close_run(mine, FULL)
+        assert log.run(mine)["state"] == "closed"
+    finally:
+        log.close()
+
+
+def test_an_open_run_from_before_owners_were_recorded_is_interrupted(tmp_path: Path) -> None:
+    """A log written by the previous version (schema 1, no owner column) with a run its crash
+    left open: the upgrade adds the owner, and the next run closes the old one."""
+    from studio.sqlite import SqliteFile
+
+    db = tmp_path / "studio.db"
+    old = SqliteFile(db, name="the run log", busy_timeout_ms=1000, rows=False, error=RunLogError)
+    old.migrate("qa_migrations", MIGRATIONS[:1])
+    with old.write() as conn:
+        conn.execute("INSERT INTO qa_runs (id, project_id, branch, kind, status, started_at, started_ts)"
+                     " VALUES ('run-old', 'p', 'main', 'qa', 'open', '2026-01-01T00:00:00+00:00', 1767225600)")
+    old.close()
+    log = RunLog(db)
+    try:
+        assert log.schema_version() == 2 and log.run("run-old")["owner"] is None
+        log.open_run(project_id="p", branch="main", kind="qa")
+        assert log.run("run-old")["state"] == "interrupted"
+    finally:
+        log.close()
+
+
+def test_interrupt_run_closes_an_open_run_once(log: RunLog) -> None:
+    run_id = log.open_run(project_id="p", branch="main", kind="qa")
+    assert log.interrupt_run(run_id, "the QA thread failed: boom") is True
+    assert log.interrupt_run(run_id, "again") is False
+    assert log.run(run_id)["reasons"] == ["interrupted: the QA thread failed: boom"]

@@ -110,18 +110,57 @@ def test_level_table(thresholds: Thresholds, metric: str, value: float | None, e
 
 def test_reasons_are_sentences(thresholds: Thresholds) -> None:
     verdict = evaluate(
-        {"flicker_luma": 0.12, "ssim_mean": 0.5, "duration_error_s": 0.6, "fps_ok": None},
+        {"flicker_luma": 12.0, "ssim_mean": 0.5, "duration_error_s": 0.6, "fps_ok": None},
         thresholds,
     )
     reasons = {f.metric: f.reason for f in verdict.findings}
     assert reasons["flicker_luma"] == (
-        "flicker_luma 0.12 is above the warn limit 0.08 (mean luma jump between frames)"
+        "The brightness flickers (jumps of 12 levels out of 255; at most 0.08 is fine). Re-render the shot with "
+        "another seed (stage 11/12); if it persists, check its anchor frames in stage 10."
     )
-    assert reasons["ssim_mean"] == "ssim_mean 0.5 is below the fail limit 0.8 (mean frame-to-frame SSIM)"
-    assert reasons["duration_error_s"] == "duration_error_s 0.6 s is above the warn limit 0.25 s"
-    assert reasons["fps_ok"] == "fps_ok was not measured"
+    assert reasons["ssim_mean"].startswith("The image is unstable from frame to frame: boiling, smearing or "
+                                           "breaking up (score 0.50; at least 0.9 is fine). Re-render the shot")
+    assert reasons["duration_error_s"].startswith("The clip is not the planned length (0.60 s off; at most 0.25 s is fine)")
+    assert reasons["fps_ok"].startswith("The frame rate is not the project's: not measured.")
     assert verdict.level is Level.FAIL
     assert len(verdict.reasons) == 4
+    assert verdict.reasons[-1] == reasons["fps_ok"]  # the FAILs first, then the WARN
+
+
+def test_a_metric_without_plain_words_names_its_limits_and_a_yes_no_check_reads_as_words(tmp_path: Path) -> None:
+    table = load_thresholds(write(tmp_path, """
+[metrics.sparkle]
+direction = "lower"
+warn = 1.0
+fail = 2.0
+unit = "stars"
+description = "sparkles per frame"
+
+[metrics.lens_cap_off]
+direction = "higher"
+warn = 1
+fail = 1
+unit = "bool"
+description = "the lens cap was off"
+"""))
+    verdict = evaluate({"sparkle": 1.5, "lens_cap_off": 0.0}, table)
+    reasons = {f.metric: f.reason for f in verdict.findings}
+    assert reasons["sparkle"] == "sparkle 1.5 stars is above the warn limit 1 stars (sparkles per frame)"
+    assert reasons["lens_cap_off"] == "lens_cap_off: no (the lens cap was off)"
+    real = evaluate({"readable": 0.0, "audio_present": 0.0, "codec_ok": 0.0}, load_thresholds())
+    assert real.reasons and not any("bool" in r or "limit" in r for r in real.reasons), real.reasons
+    assert any(r.startswith("There is no sound track.") for r in real.reasons)
+
+
+def test_one_problem_is_one_finding(thresholds: Thresholds) -> None:
+    """SSIM and the warp error both say 'the image is unstable': one sentence per
+    shot; the same sentence from two parts of a group is said once."""
+    table = load_thresholds()
+    shot = evaluate({"ssim_mean": 0.5, "warp_error": 0.05, "flicker_luma": 24.0}, table, subject="Shot 1A")
+    assert len(shot.reasons) == 2 and len([f for f in shot.findings if f.level is not Level.PASS]) == 3
+    assert sorted(r.split(" ")[1] for r in shot.reasons) == ["brightness", "image"]
+    twice = combine([shot, shot.as_port()])
+    assert twice.reasons == tuple(f"Shot 1A: {r}" for r in shot.reasons)
 
 
 def test_unknown_metrics_are_ignored_with_a_note(thresholds: Thresholds) -> None:
@@ -142,17 +181,18 @@ def test_combine_is_the_worst_with_every_reason_prefixed(thresholds: Thresholds)
     fail = evaluate({"ssim_mean": 0.5, "flicker_luma": None}, thresholds, subject="shot 3C")
     scene = combine([good, warn, fail], subject="scene 2")
     assert scene.level is Level.FAIL and scene.subject == "scene 2"
-    assert scene.reasons == (
-        "shot 2B: flicker_luma 0.12 is above the warn limit 0.08 (mean luma jump between frames)",
-        "shot 3C: flicker_luma was not measured (mean luma jump between frames)",
-        "shot 3C: ssim_mean 0.5 is below the fail limit 0.8 (mean frame-to-frame SSIM)",
-    )
+    assert [r.split(" (")[0].split(":")[:2] for r in scene.reasons] == [
+        ["shot 2B", " The brightness flickers"],
+        ["shot 3C", " The image is unstable from frame to frame"],
+        ["shot 3C", " The brightness flickers"],
+    ]
+    assert scene.reasons[2].startswith("shot 3C: The brightness flickers: not measured.")
     assert len(scene.findings) == 4
     assert combine([good, warn]).level is Level.WARN
     # Nesting keeps the path to the shot; the port's verdicts mix in.
     film = combine([scene, QaVerdict(level="WARN", reasons=("scene 3: audio missing",))])
     assert film.level is Level.FAIL
-    assert film.reasons[0].startswith("scene 2: shot 2B: flicker_luma")
+    assert film.reasons[0].startswith("scene 2: shot 2B: The brightness flickers")
     assert film.reasons[-1] == "scene 3: audio missing"
 
 

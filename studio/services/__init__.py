@@ -229,6 +229,8 @@ class Studio:
 
     # QualityService
     run_qa = _Verb("quality", QualityService.run_qa)
+    start_qa = _Verb("quality", QualityService.start_qa)
+    qa_progress = _Verb("quality", QualityService.qa_progress)
     qa_dashboard = _Verb("quality", QualityService.qa_dashboard)
 
     # HealthService

@@ -848,17 +848,49 @@ class ProductionService:
 
     # ------------------------------------------------------------------ stage 12
 
-    def suggest_route(self, note: str) -> Literal["success", "visual", "narrative", "audio"]:
-        """Failure-attribution helper: which stage a reviewer's note most likely points at."""
-        text = note.lower()
-        words = {
-            "audio": ("audio", "sound", "sfx", "music", "voice", "lip", "sync"),
-            "narrative": ("story", "dialogue", "line", "beat", "pacing", "order", "missing shot", "too long", "too short"),
-            "visual": ("face", "identity", "colour", "color", "flicker", "style", "frame", "costume", "wet", "prop", "light", "drift"),
+    def suggest_route(self, note: str) -> Literal["success", "visual", "narrative", "audio"] | None:
+        """Failure-attribution helper: which stage a reviewer's note most likely points at,
+        or None when the note does not say (no signal, or an approval that also names a
+        problem). "Success" only for praise with no problem word in it: "looks like a park,
+        no water" names what the picture shows and that it is wrong, so it is a visual issue."""
+        import re
+
+        # What a reviewer's note says, word by word (whole words, any case). A problem word
+        # ("no", "wrong", "should", "but"...) means something is amiss, so a note that has one is
+        # never read as an approval; an approval needs a word of praise and no problem word.
+        route_words = {
+            "audio": r"audio|sounds?|sfx|music|voices?|lip[- ]?sync\w*|lips?|sync\w*|volume|loud|quiet|silen\w+|mute\w*",
+            "narrative": r"story|plot|script|dialogue|lines?|beats?|pacing|pace|order|sequence|missing shots?|"
+                         r"too (?:long|short|early|late|slow|fast)|timing|ending|beginning",
+            "visual": r"faces?|identity|colou?rs?|flicker\w*|style|frames?|costumes?|coat|dress|hair|clothes|wardrobe|"
+                      r"wet|dry|props?|light\w*|dark\w*|bright\w*|shadows?|drift\w*|looks?(?: like)?|background|"
+                      r"setting|location|place|sky|water|sea|ocean|river|lake|rain\w*|snow|park|lawn|grass|trees?|"
+                      r"street|room|jetty|pier|boat|car|night|day|sun\w*|blur\w*|glitch\w*|warp\w*|morph\w*|"
+                      r"jitter\w*|artefacts?|artifacts?|camera|framing|composition|angle|image|picture|off-model",
         }
-        scores = {k: sum(text.count(w) for w in ws) for k, ws in words.items()}
-        best = max(scores, key=lambda k: scores[k])
-        return best if scores[best] > 0 else "success"  # type: ignore[return-value]
+        praise_words = r"good|great|lovely|perfect|approved?|fine|nice|excellent|beautiful|love|works|ok|okay|spot on|ship it|yes"
+        problem_words = (r"no|not|never|nothing|none|wrong|missing|miss\w*|lacks?|lacking|without|instead|should|"
+                         r"shouldn't|too|off|bad|ugly|broken|problem\w*|issues?|fix\w*|but|however|\w+n't|cannot|fails?|failed|weird|"
+                         r"strange|odd|mismatch\w*|different|changes?|jumps?|pops?|less|more|needs?")
+        # Praise that reads like a problem word: "no notes", "nothing to fix".
+        all_clear = r"no (?:notes?|problems?|issues?|complaints?|changes?)|nothing (?:wrong|to (?:fix|change))"
+
+        def count(pattern: str, text: str) -> int:
+            return len(re.findall(rf"(?<![\w'-])(?:{pattern})(?![\w'-])", text))
+
+        text = " ".join(note.lower().replace("’", "'").split())
+        clear = count(all_clear, text)
+        text = re.sub(all_clear, " ", text)
+        scores = {k: count(pattern, text) for k, pattern in route_words.items()}
+        praise, problem = count(praise_words, text) + clear, count(problem_words, text)
+        if problem == 0 and praise > 0:
+            return "success"
+        best = max(scores, key=lambda k: scores[k])  # ties: audio, then narrative, then visual
+        if scores[best] == 0:
+            return None
+        if problem == 0 and sorted(scores.values())[-2] == scores[best]:
+            return None  # two kinds named, nothing said to be wrong: cannot tell
+        return best  # type: ignore[return-value]
 
     def review_scene(
         self, project_ref: str, scene_ref: str | int,
