@@ -679,6 +679,9 @@ class RenderSpec(Frozen):
     int_ext: str = ""
     location: str = ""
     time_of_day: str = ""
+    # The scene's action lines (what is seen; the first 2,000 characters): the animatic
+    # takes the setting, weather and props from them when a shot's own action is silent.
+    scene_action: str = Field(default="", max_length=2000)
     style: StylePack | None = None
     characters: tuple[RenderCharacter, ...] = ()
     prompts: dict[str, str] = Field(default_factory=dict)

@@ -248,3 +248,12 @@ def test_a_location_card_draws_the_place_its_description_names() -> None:
     side, centre = lower[:, 10:50], lower[:, 200:280]
     assert ((side[..., 0] >= side[..., 2]) & ~green(side)).mean() > 0.8  # water
     assert (centre[..., 2] > centre[..., 0] + 8).mean() > 0.6  # the jetty's planks
+
+
+def test_weather_written_once_in_the_scene_falls_in_every_shot() -> None:
+    """A scene's first action line names the rain; a later shot's own action does not: the
+    spec carries the scene's action (production fills ``scene_action``), so it rains there."""
+    heading = "EXT. JETTY - DAY"
+    dry = picture(scene(heading, "Mia waits."))
+    wet = picture(scene(heading, "Mia waits.", scene_action="Rain lashes the boards. Mia waits."))
+    assert streaks(sky_and_water(wet)[0]) > streaks(sky_and_water(dry)[0]) + 0.25

@@ -405,3 +405,11 @@ def test_a_scene_cut_opens_on_its_own_first_shot_not_the_previous_scene(studio, 
     spec = _spec_of(studio, cut_jobs[-1].id)
     shots = studio.shot_list(project, 2).shots
     assert spec.expected_s == {f"clip_{i}": s.duration_s for i, s in enumerate(shots)}
+
+
+def test_a_render_spec_carries_the_scenes_action_lines(studio, project):
+    """The animatic reads the setting and weather from the scene, not only the shot."""
+    studio.set_frame_mode(project, 1, "quick")
+    job = studio.render_frames(project, 1)[0]
+    spec = _spec_of(studio, job.id)
+    assert spec.scene_action == "Mara fills a kettle. Rain taps the window."

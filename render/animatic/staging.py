@@ -61,7 +61,8 @@ _PROMPT_PARTS = re.compile(r"\b(Setting|Props):\s*(.*?)(?=\s+[A-Z][a-z]+:\s|$)",
 def _scene_words(spec: RenderSpec) -> str:
     """The scene's own description the spec carries: a shot setting that is a spot rather
     than a heading ("the counter"), and the frame prompt's Setting and Props (the location's
-    description from stage 5); a hand-written frame prompt is read whole."""
+    description from stage 5); a hand-written frame prompt is read whole; then the
+    scene's action lines, so rain written once at the top of a scene falls in every shot."""
     shot = spec.shot
     parts = []
     if shot and shot.setting and split_heading(shot.setting)[0] is IntExt.NONE:
@@ -69,7 +70,8 @@ def _scene_words(spec: RenderSpec) -> str:
     prompt = _frame_prompt(spec)
     found = _PROMPT_PARTS.findall(prompt)
     parts.extend(text for _, text in found) if found else parts.append(prompt)
-    return " ".join(parts)
+    parts.append(spec.scene_action)
+    return " ".join(p for p in parts if p)
 
 
 def _setting(spec: RenderSpec) -> Setting:

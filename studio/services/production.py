@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from studio import continuity, pipeline
-from studio.assets import character_colour
+from studio.assets import action_paragraphs, character_colour
 from studio.errors import BackendUnavailable, BadInput, Conflict, GateClosed, NotFound
 from studio.model import (
     AssetKind,
@@ -284,6 +284,7 @@ class ProductionService:
             int_ext=doc.scene.int_ext.value,
             location=doc.scene.location,
             time_of_day=doc.scene.time_of_day,
+            scene_action=scene_action(doc.scene),
             style=self._planning.style_pack(state.assets.style_pack),
             characters=self._characters(state, doc.scene.id),
             prompts=prompts,
@@ -939,3 +940,12 @@ def _start_times(shots: Sequence[Shot]) -> dict[str, float]:
         starts[shot.id] = round(total, 3)
         total += shot.duration_s
     return starts
+
+
+def scene_action(scene: Any) -> str:
+    """The scene's action lines as one text, cut at a word to the 2,000 characters a
+    render spec carries (the setting, weather and props are named early in a scene)."""
+    text = " ".join(" ".join(action_paragraphs(scene)).split())
+    if len(text) <= 2000:
+        return text
+    return text[:2000].rsplit(" ", 1)[0]
