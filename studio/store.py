@@ -17,6 +17,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
@@ -24,11 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from studio.errors import Corrupt, NotFound, StudioError
+from studio.errors import Corrupt, DiskFull, NotFound, StudioError
 from studio.objects import canonical_json, sha256_hex
-from studio.sqlite import SqliteBacked, SqliteFile
+from studio.sqlite import SqliteBacked, SqliteFile, is_disk_full
 
 SCHEMA_VERSION = 1
+
+# Media files are written to a temp file beside their final name, then renamed; a crash in
+# between leaves one of these, which `studio fsck` reports and removes.
+TMP_PREFIX = ".tmp-"
+# A temp file younger than this may belong to a writer that is still running.
+TMP_MIN_AGE_S = 60.0
 
 # Each migration is a list of statements applied in one IMMEDIATE transaction. Append only.
 MIGRATIONS: list[list[str]] = [
@@ -266,16 +273,22 @@ class Store(SqliteBacked):
         media_id = sha256_hex(data)
         path = self.media_path(media_id)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            tmp: str | None = None
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(tmp, path)
             except OSError as exc:
-                Path(tmp).unlink(missing_ok=True)
+                if tmp is not None:
+                    Path(tmp).unlink(missing_ok=True)
+                if is_disk_full(exc):
+                    raise DiskFull(
+                        f"the disk is full: free space in {self.media_dir.parent} and retry; nothing was saved"
+                    ) from exc
                 raise StudioError(f"could not write media file ({exc}); is the disk full?") from exc
         with self.write() as conn:
             conn.execute(
@@ -501,6 +514,35 @@ class Store(SqliteBacked):
 
     # ------------------------------------------------------------------ integrity
 
+    def clean_temp_media(self, *, min_age_s: float = TMP_MIN_AGE_S, remove: bool = True) -> TempMedia:
+        """Temp files a crash left in media/ (``.tmp-*``, never named by any index row):
+        removed (unless ``remove`` is False) once older than ``min_age_s``; younger ones may
+        belong to a writer still running and are only counted."""
+        removed: list[Path] = []
+        young: list[Path] = []
+        size = 0
+        now = time.time()
+        if not self.media_dir.is_dir():
+            return TempMedia((), (), 0)
+        for path in sorted(self.media_dir.glob(f"*/{TMP_PREFIX}*")) + sorted(self.media_dir.glob(f"{TMP_PREFIX}*")):
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:  # its writer renamed it meanwhile
+                continue
+            if not path.is_file() or path.is_symlink():
+                continue
+            if now - stat.st_mtime < min_age_s:
+                young.append(path)
+                continue
+            if remove:
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+            removed.append(path)
+            size += stat.st_size
+        return TempMedia(tuple(removed), tuple(young), size)
+
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
@@ -563,6 +605,16 @@ class Store(SqliteBacked):
             elif sha256_hex(path.read_bytes()) != media_id:
                 problems.append(f"media {media_id[:12]} does not match its hash")
         return problems
+
+
+@dataclass(frozen=True)
+class TempMedia:
+    """What :meth:`Store.clean_temp_media` found: the orphan temp files (removed, or with
+    ``remove=False`` only listed), the young ones left alone and the bytes of the former."""
+
+    orphans: tuple[Path, ...]
+    young: tuple[Path, ...]
+    size: int
 
 
 def ensure_ok(problems: list[str]) -> None:

@@ -389,6 +389,33 @@ class Timeline:
                 conn, project_id, new_branch, head, entries, changes, message, action, vault
             )
 
+    def commit_in(
+        self,
+        conn: sqlite3.Connection,
+        project_id: str,
+        branch: str,
+        head: CommitRow,
+        state: ProjectState,
+        compute: Callable[[ProjectState], Changes],
+        message: str,
+        *,
+        action: str = "",
+        vault: Sequence[VaultEntry] = (),
+    ) -> CommitRow:
+        """Commit on top of ``head`` (whose state is ``state``) inside the caller's write
+        transaction, so several commits land together or not at all (a new project with its
+        imported script). The branch must still be at ``head``."""
+        reason = needs_new_branch(state, action)
+        if reason:
+            raise BranchRequired(reason)
+        entries = self.read_tree(head.tree)
+        try:
+            return self._write_commit(
+                conn, project_id, branch, head.id, entries, compute(state), message, action, vault
+            )
+        except _Retry:
+            raise BranchMoved(f"branch {branch!r} moved during the write; try again") from None
+
     def create_root(self, conn: sqlite3.Connection, project_id: str, state: ProjectState) -> CommitRow:
         """The first commit of a new project (inside the creating transaction)."""
         return self._write_commit(

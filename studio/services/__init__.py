@@ -215,6 +215,7 @@ class Studio:
     # HealthService
     doctor = _Verb("health", HealthService.doctor)
     fsck = _Verb("health", HealthService.fsck)
+    clean_temp_media = _Verb("health", HealthService.clean_temp_media)
 
 
 __all__ = [

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from studio.errors import StudioError
 from studio.ports import Probe, ProbeResult
 from studio.services.workspace import Workspace
+from studio.store import TempMedia
 
 
 class HealthService:
@@ -38,3 +39,8 @@ class HealthService:
 
     def fsck(self) -> list[str]:
         return self.store.fsck()
+
+    def clean_temp_media(self, *, remove: bool = True) -> TempMedia:
+        """Orphan ``media/.tmp-*`` files left by a crash mid-write: removed once a minute old
+        (``remove=False`` only lists them); younger ones may be a live writer's."""
+        return self.store.clean_temp_media(remove=remove)
