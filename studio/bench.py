@@ -11,6 +11,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -260,3 +261,80 @@ def format_figures(figures: dict[str, Any]) -> str:
             f" {figures.get('load_average_1min')} at the end (timings grow with it)",
         ]
     )
+
+
+# --------------------------------------------------------------------------- import figures
+
+_PEOPLE = (
+    "MARA", "OSKAR", "JONAS", "ELENA", "TOMAS", "IDA", "VIKTOR", "LENA", "FELIX", "NORA",
+    "ARNE", "SOFIA", "PAVEL", "HANNA", "RUDI", "GRETA",
+)
+_PLACES = (
+    ("INT.", "UMBRELLA REPAIR SHOP"), ("EXT.", "HARBOUR WALL"), ("INT.", "TRAM DEPOT"),
+    ("EXT.", "MARKET SQUARE"), ("INT.", "MARA'S FLAT - KITCHEN"), ("INT.", "POLICE STATION"),
+    ("EXT.", "RAILWAY BRIDGE"), ("INT.", "NIGHT FERRY - CABIN"), ("EXT.", "CEMETERY"),
+    ("INT.", "HOTEL LOBBY"), ("EXT.", "ROOFTOP"), ("INT.", "HOSPITAL CORRIDOR"),
+    ("EXT.", "FOREST ROAD"), ("INT.", "RADIO STUDIO"), ("INT./EXT.", "OSKAR'S CAR"),
+)
+_TIMES = ("DAY", "NIGHT", "DUSK", "MORNING", "CONTINUOUS", "LATER")
+
+
+def feature_screenplay(scenes: int = 190) -> str:
+    """A feature-length Fountain screenplay (190 scenes is about 110 pages): title page,
+    headings over a dozen locations, action, dialogue with parentheticals, transitions."""
+    lines = ["Title: THE BENCH FEATURE", "Author: studio bench", "", "FADE IN:", ""]
+    for n in range(scenes):
+        int_ext, place = _PLACES[n % len(_PLACES)]
+        a, b = _PEOPLE[n % len(_PEOPLE)], _PEOPLE[(n * 7 + 3) % len(_PEOPLE)]
+        if a == b:
+            b = _PEOPLE[(n + 1) % len(_PEOPLE)]
+        lines += [f"{int_ext} {place} - {_TIMES[n % len(_TIMES)]}", ""]
+        lines += [
+            f"Rain streaks the glass. {a.title()} ({20 + n % 50}) waits by the door with a RED UMBRELLA"
+            f" folded under one arm, counting the seconds on a cheap wristwatch. Scene {n + 1}.",
+            "",
+            f"{b.title()} comes in out of the weather, shakes off a long grey coat and drops a brown"
+            " paper PARCEL on the table between them.",
+            "",
+        ]
+        for turn in range(4):
+            speaker = a if turn % 2 == 0 else b
+            lines.append(speaker)
+            if turn == 1:
+                lines.append("(quietly)")
+            lines += [f"Line {turn + 1} of scene {n + 1}: the last tram leaves at ten, and we are on it.", ""]
+        lines += [f"{a.title()} unties the string. Inside: a brass KEY and a ferry ticket dated 1994.", ""]
+        if n % 9 == 8:
+            lines += ["CUT TO:", ""]
+    lines += ["FADE OUT.", ""]
+    return "\n".join(lines)
+
+
+def bench_import(scenes: int = 190, repeats: int = 3) -> dict[str, Any]:
+    """Seconds to import a ``scenes``-scene feature into a new project (median of
+    ``repeats``, a fresh data dir each), and to run ``studio --help`` in a new process."""
+    text = feature_screenplay(scenes).encode()
+    import_s: list[float] = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="studio-bench-import-") as tmp:
+            settings = Settings(home=Path(tmp))
+            store = Store(settings.db_path, settings.media_dir)
+            studio = Studio(settings, store, presets={})
+            start = time.perf_counter()
+            _, result = studio.new_project("Feature", ("feature.fountain", text))
+            import_s.append(time.perf_counter() - start)
+            assert result is not None and result.scenes == scenes
+            store.close()
+    help_s: list[float] = []
+    for _ in range(5):
+        start = time.perf_counter()
+        subprocess.run(  # noqa: S603 - this interpreter, our own module, no shell
+            [sys.executable, "-m", "studio.cli", "--help"], check=True, stdout=subprocess.DEVNULL
+        )
+        help_s.append(time.perf_counter() - start)
+    return {
+        "import_scenes": scenes,
+        "import_bytes": len(text),
+        "import_feature_s_median": round(statistics.median(import_s), 3),
+        "cli_help_s_median": round(statistics.median(help_s), 3),
+    }
