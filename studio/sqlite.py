@@ -121,7 +121,7 @@ class SqliteFile:
     def _full(self) -> DiskFull:
         return DiskFull(f"the disk is full: free space in {self.path.parent} and retry; nothing was saved")
 
-    def _read_only_error(self) -> ReadOnly:
+    def read_only_error(self) -> ReadOnly:
         return ReadOnly(
             f"{self.path.parent} is read-only: {self.name} can be read but not changed; nothing was saved"
         )
@@ -131,7 +131,7 @@ class SqliteFile:
         if _is_full(exc):
             return self._full()
         if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_READONLY or "readonly" in str(exc):
-            return self._read_only_error()
+            return self.read_only_error()
         return None
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
@@ -175,7 +175,7 @@ class SqliteFile:
         this transaction early, so inside it only plain SQL is used.
         """
         if self.read_only:
-            raise self._read_only_error()
+            raise self.read_only_error()
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")

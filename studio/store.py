@@ -198,18 +198,28 @@ class Store(SqliteBacked):
     MIGRATIONS_TABLE = "migrations"
     MIGRATIONS = MIGRATIONS
 
-    def __init__(self, db_path: Path, media_dir: Path, *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, db_path: Path, media_dir: Path, *, busy_timeout_ms: int = 10_000, read_only: bool | None = None
+    ) -> None:
+        """``read_only`` None: read-only when the database (or its folder) is not writable;
+        a read-only store reads, and refuses every write with :class:`ReadOnly`."""
         self.db_path = Path(db_path)
         self.media_dir = Path(media_dir)
         self.busy_timeout_ms = busy_timeout_ms
         # Objects are immutable, so a decoded-object cache never goes stale.
         self._cache: dict[str, Any] = {}
         self._cache_lock = threading.Lock()
-        self.media_dir.mkdir(parents=True, exist_ok=True)
         self._sql = SqliteFile(
-            self.db_path, name="the studio database", busy_timeout_ms=busy_timeout_ms, error=StudioError
+            self.db_path, name="the studio database", busy_timeout_ms=busy_timeout_ms, error=StudioError,
+            read_only=read_only,
         )
+        if not self._sql.read_only:
+            self.media_dir.mkdir(parents=True, exist_ok=True)
         self.migrate()
+
+    @property
+    def read_only(self) -> bool:
+        return self._sql.read_only
 
     # ------------------------------------------------------------------ connection
 
@@ -270,6 +280,8 @@ class Store(SqliteBacked):
 
     def put_media(self, data: bytes, mime: str = "application/octet-stream") -> str:
         """Write bytes content-addressed under media/ (temp, fsync, atomic rename), index them."""
+        if self.read_only:
+            raise self._sql.read_only_error()
         media_id = sha256_hex(data)
         path = self.media_path(media_id)
         if not path.exists():

@@ -34,6 +34,7 @@ from studio.screenplay import (
     AssetSheetEntry,
     ParsedScript,
     fountain_source,
+    limits,
     parse_asset_sheet,
     parse_screenplay,
 )
@@ -446,6 +447,7 @@ class IntakeService:
     ) -> _Prepared:
         """Validate a screenplay (and asset sheet) completely before anything is written."""
         safe = check_filename(name)
+        limits.check_script_bytes(len(data), safe)  # before decoding: a cheap bound first
         text = decode_text(data, safe, max_bytes=self.settings.max_upload_bytes)
         parsed = parse_screenplay(text, name=safe)
         sheet: tuple[AssetSheetEntry, ...] = ()

@@ -33,6 +33,7 @@ from studio.model import (
     slugify,
 )
 from studio.ports import FrameRenderer, FrameSpec
+from studio.screenplay import limits
 from studio.services.workspace import Workspace
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, scene_key
@@ -394,6 +395,8 @@ class PlanningService:
             problems = breakdown.validate_shots(shots, doc.scene)
             if problems:
                 raise BadInput("the shot list has problems: " + "; ".join(problems[:4]))
+            others = sum(len(d.work.shots) for key, d in state.scenes.items() if key != scene_id)
+            limits.check_shots(others + len(shots))
             work = doc.work.model_copy(update={"shots": shots})
             new_doc = doc.model_copy(update={"work": work})
             if lock:
