@@ -373,6 +373,7 @@ def cmd_bench(studio: Studio | None, args: argparse.Namespace) -> tuple[Any, str
         settings = load_settings(getattr(args, "home", None))
         return (wiring.bench_render if args.name == "render" else wiring.bench_qa)(settings)
     figures = bench.bench_store(scenes=args.scenes, shots_per_scene=args.shots, log_commits=args.commits)
+    figures.update(bench.bench_import(repeats=args.imports))
     return figures, bench.format_figures(figures)
 
 
@@ -454,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", type=int, default=100)
     p.add_argument("--shots", type=int, default=8, help="shots per scene")
     p.add_argument("--commits", type=int, default=10_000, help="commits in the log benchmark")
+    p.add_argument("--imports", type=int, default=3, help="runs of the feature-import benchmark")
     p.set_defaults(needs_studio=False)
     return parser
 

@@ -122,7 +122,9 @@ def test_console_script_is_installed(tmp_path):
 
 
 def test_bench_store_reports_its_figures(capsys, home):
-    figures = run_json(capsys, "bench", "store", "--scenes", "6", "--shots", "3", "--commits", "120", "--home", home)
+    figures = run_json(
+        capsys, "bench", "store", "--scenes", "6", "--shots", "3", "--commits", "120", "--imports", "1", "--home", home
+    )
     # Structure, not speed: a one-scene edit writes one scene object and one tree.
     assert figures["objects_per_edit_commit"] == 2
     assert figures["log_commits"] == 120
@@ -133,8 +135,11 @@ def test_bench_store_reports_its_figures(capsys, home):
         "switch_branch_cold_ms_median",
         "log_ms_median",
         "log_fresh_store_ms_median",
+        "import_feature_s_median",
+        "cli_help_s_median",
     ):
         assert figures[key] >= 0
+    assert figures["import_scenes"] == 190, "the feature import bench imports all of Big Fish"
     assert figures["git_log_ms_median"] is None or figures["git_log_ms_median"] > 0
     assert not Path(home).exists()  # benchmarks use their own temporary folders
 
