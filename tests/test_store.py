@@ -833,7 +833,7 @@ def test_a_read_only_file_that_needs_migrating_is_not_migrated(tmp_path):
 
 def test_an_unwritable_database_opens_read_only_by_itself(tmp_path):
     if os.geteuid() == 0:
-        pytest.skip("root writes whatever the permissions say (tests/test_cli.py covers this as nobody)")
+        pytest.skip("root writes whatever the permissions say (tests/test_cli.py covers it with a read-only mount)")
     first = SqliteFile(tmp_path / "d" / "t.db", name="t", error=StudioError)
     first.migrate("m", [["CREATE TABLE a (x)"]])
     first.close()
