@@ -395,23 +395,20 @@ class Timeline:
         project_id: str,
         branch: str,
         head: CommitRow,
-        state: ProjectState,
-        compute: Callable[[ProjectState], Changes],
+        changes: Changes,
         message: str,
         *,
         action: str = "",
         vault: Sequence[VaultEntry] = (),
     ) -> CommitRow:
-        """Commit on top of ``head`` (whose state is ``state``) inside the caller's write
-        transaction, so several commits land together or not at all (a new project with its
-        imported script). The branch must still be at ``head``."""
-        reason = needs_new_branch(state, action)
-        if reason:
-            raise BranchRequired(reason)
+        """Commit ``changes`` on top of ``head`` inside the caller's write transaction, so
+        several commits land together or not at all (a new project with its imported
+        script). Compute the changes before the transaction opens: it holds the write lock.
+        The branch must still be at ``head``."""
         entries = self.read_tree(head.tree)
         try:
             return self._write_commit(
-                conn, project_id, branch, head.id, entries, compute(state), message, action, vault
+                conn, project_id, branch, head.id, entries, changes, message, action, vault
             )
         except _Retry:
             raise BranchMoved(f"branch {branch!r} moved during the write; try again") from None

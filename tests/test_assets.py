@@ -319,3 +319,25 @@ def test_style_pack_folder(tmp_path: Path) -> None:
     assert pack.id == "fine" and pack.palette == ("#000000", "#ffffff")
     with pytest.raises(BadInput, match="does not exist"):
         assets.load_style_packs(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    ("later", "mentioned"),
+    [
+        ("She folds the \u017fcarf.", True),  # long s: re.IGNORECASE matches it with 's'
+        ("She folds the \u0130scarf.", False),  # dotted capital I lower-cases to two characters
+        ("\u0130 She folds the scarf.", True),  # ... and shifts the rest of the text
+        ("She folds the ScArf.", True),
+        ("She folds the sc\u0131arf.", False),
+    ],
+)
+def test_quick_scene_checks_agree_with_the_patterns(later: str, mentioned: bool) -> None:
+    """Extraction skips a scene whose text cannot hold the prop's head noun; that quick
+    check must never skip a scene the case-insensitive patterns would match."""
+    scenes = [scene(1, "She finds a RED SCARF."), scene(2, later)]
+    assert assets.prop_mentioned(later, "RED SCARF") is mentioned
+    ((_, mentions),) = assets.extract_props(scenes)
+    assert mentions == (("sc-1", "sc-2") if mentioned else ("sc-1",))
+    prop = Asset(id="prop-red-scarf", kind=AssetKind.PROP, name="Red Scarf")
+    described = assets.describe_from_mentions(scenes, prop)
+    assert (later.strip() in described) is mentioned

@@ -477,11 +477,13 @@ class IntakeService:
         prepared = self._prepare_import(script[0], script[1], asset_sheet)
         project_id, cleaned = self._new_project_id(name)
         plan = self._import_plan(prepared, script[1], asset_sheet, params)
+        # The import's documents are computed from the new project's empty state before the
+        # write lock is taken; the transaction only writes them.
+        changes = plan.compute(ProjectState())
         with self.store.write() as conn:
             root = self._insert_project(conn, project_id, cleaned)
             commit = self.timeline.commit_in(
-                conn, project_id, "main", root, ProjectState(), plan.compute, plan.message,
-                action="import", vault=plan.vault,
+                conn, project_id, "main", root, changes, plan.message, action="import", vault=plan.vault
             )
         return self._ws.project(project_id), plan.result(commit)
 
