@@ -476,9 +476,9 @@ def _quiet_stdout() -> None:
 
 
 def _fail(as_json: bool, name: str, reason: str) -> int:
+    print(f"studio: {reason}", file=sys.stderr)  # first: stdout may be a closed pipe
     if as_json:
         print(json.dumps({"ok": False, "error": name, "message": reason}))
-    print(f"studio: {reason}", file=sys.stderr)
     return 1
 
 
@@ -498,20 +498,29 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(body, ensure_ascii=False, default=str))
     else:
         print(text)
-    sys.stdout.flush()  # a closed pipe is found here, inside the handler below
     return exit_code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe is found here (help, errors), not at exit
+    except BrokenPipeError:
+        # `studio … | head`: the reader stopped reading; stop as quietly as cat does.
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     as_json = getattr(args, "json", False)
     try:
         return _run(args)
     except BrokenPipeError:
-        # `studio … | head`: the reader stopped reading; stop as quietly as cat does.
-        _quiet_stdout()
-        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
+        raise
     except StudioError as exc:
         return _fail(as_json, type(exc).__name__, _one_line(exc))
     except KeyboardInterrupt:

@@ -283,6 +283,19 @@ def _read_commands(home: str) -> list[list[str]]:
     ]
 
 
+def test_doctor_says_when_the_store_is_read_only(tmp_path):
+    from studio.config import Settings
+    from studio.services import Studio
+    from studio.store import Store
+
+    settings = Settings(home=tmp_path)
+    Store(settings.db_path, settings.media_dir).close()
+    store = Store(settings.db_path, settings.media_dir, read_only=True)
+    (probe,) = [r for r in Studio(settings, store, presets={}).doctor() if r.name == "store"]
+    assert probe.state == "ok" and "read-only: nothing can be saved" in probe.detail
+    store.close()
+
+
 def test_a_read_only_data_dir_can_still_be_read(tmp_path, capsys):
     """Reads of a data dir nobody may write: a read-only mount (root ignores permissions),
     or, without one, a data dir made unwritable with chmod."""
@@ -330,7 +343,7 @@ def test_a_closed_pipe_prints_no_traceback(tmp_path, capsys):
     home = str(tmp_path / "home")
     assert main(["new", "demo", "--script", str(SAMPLE), "--home", home]) == 0
     capsys.readouterr()
-    for args in (["scenes", "demo"], ["log", "demo", "--json"], ["--help"]):
+    for args in (["scenes", "demo"], ["log", "demo", "--json"], ["--help"], ["scenes", "nosuch", "--json"]):
         read_end, write_end = os.pipe()
         os.close(read_end)
         try:
@@ -341,7 +354,11 @@ def test_a_closed_pipe_prints_no_traceback(tmp_path, capsys):
         finally:
             os.close(write_end)
         assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, (args, done.stderr)
-        assert done.stderr == "", (args, done.stderr)
+        assert "Exception ignored" not in done.stderr, (args, done.stderr)
+        if args[1:2] == ["nosuch"]:
+            assert done.stderr.startswith("studio: no project 'nosuch'") and done.returncode == 141
+        else:
+            assert done.stderr == "", (args, done.stderr)
 
 
 def test_fsck_removes_orphan_temp_media_and_says_so(capsys, home):

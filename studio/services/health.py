@@ -31,8 +31,9 @@ class HealthService:
     def _probe_store(self) -> ProbeResult:
         try:
             version = self.store.schema_version()
+            mode = ", read-only: nothing can be saved" if self.store.read_only else ""
             return ProbeResult(
-                "store", "ok", f"SQLite WAL at {self.settings.db_path} (schema v{version})", True
+                "store", "ok", f"SQLite WAL at {self.settings.db_path} (schema v{version}{mode})", True
             )
         except Exception as exc:  # the probe reports, never raises
             return ProbeResult("store", "down", str(exc))
