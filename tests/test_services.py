@@ -417,3 +417,18 @@ def test_a_script_over_the_byte_bound_is_refused_before_decoding(studio):
     with pytest.raises(TooLarge, match="a screenplay can be at most 10,000,000 bytes"):
         studio.new_project("Wide", ("wide.fountain", data))
     assert studio.list_projects() == []
+
+
+def test_listing_projects_again_loads_no_state_until_a_head_moves(studio, monkeypatch):
+    project, _ = studio.new_project("Listed", ("two.fountain", TWO_SCENES))
+    first = studio.list_projects()
+    loads: list[str] = []
+    real = studio.timeline.load_state
+    monkeypatch.setattr(studio.timeline, "load_state", lambda commit: loads.append(commit) or real(commit))
+    assert studio.list_projects() == first and loads == [], "an unchanged project costs one ref read"
+    studio.save_params(project.id, {"tonal_precision": "Quiet and wet"})
+    (card,) = studio.list_projects()
+    assert len(loads) == 1 and card.head == studio.head(project.id) != first[0].head
+    studio.switch(project.id, first[0].head)  # an old commit: forks a branch
+    (card,) = studio.list_projects()
+    assert card.branch != "main" and card.head == first[0].head

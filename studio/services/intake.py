@@ -171,6 +171,7 @@ class IntakeService:
         self.store = workspace.store
         self.timeline = workspace.timeline
         self._planning = planning
+        self._summaries: dict[tuple[str, str, str, str], ProjectSummary] = {}
 
     def create_project(self, name: str) -> Project:
         """A new, empty project on branch ``main``."""
@@ -205,14 +206,20 @@ class IntakeService:
         return self.timeline.create_root(conn, project_id, ProjectState())
 
     def list_projects(self) -> list[ProjectSummary]:
+        """Every project's card. A card is a function of the project's name and branch head
+        (commits never change), so it is built once per head: listing again (the sidebar, on
+        every rerun) reads one ref per project, whatever the project's size."""
         summaries = []
+        cache = self._summaries
         for row in self.store.project_rows():
             branch = row["active_branch"]
             head = self.timeline.head(row["id"], branch)
-            state = self.timeline.load_state(head)
-            commit = self.store.get_commit(head)
-            summaries.append(
-                ProjectSummary(
+            key = (row["id"], row["name"], branch, head)
+            summary = cache.get(key)
+            if summary is None:
+                state = self.timeline.load_state(head)
+                commit = self.store.get_commit(head)
+                summary = ProjectSummary(
                     id=row["id"],
                     name=row["name"],
                     branch=branch,
@@ -222,7 +229,10 @@ class IntakeService:
                     updated_at=commit.created_at,
                     title=state.script.title if state.script else "",
                 )
-            )
+                if len(cache) > 1000:
+                    cache.clear()
+                cache[key] = summary
+            summaries.append(summary)
         return summaries
 
     def save_params(
