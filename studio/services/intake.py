@@ -165,13 +165,16 @@ def assets_from_script(
 class IntakeService:
     """Projects and stage 1; an import runs stage 5's deterministic extraction (planning)."""
 
+    # Project cards by (id, name, branch, head): see list_projects.
+    _summaries: dict[tuple[str, str, str, str], ProjectSummary]
+
     def __init__(self, workspace: Workspace, planning: PlanningService) -> None:
         self._ws = workspace
         self.settings = workspace.settings
         self.store = workspace.store
         self.timeline = workspace.timeline
         self._planning = planning
-        self._summaries: dict[tuple[str, str, str, str], ProjectSummary] = {}
+        self._summaries = {}
 
     def create_project(self, name: str) -> Project:
         """A new, empty project on branch ``main``."""
