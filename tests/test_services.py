@@ -366,7 +366,7 @@ def test_a_full_disk_during_new_project_leaves_nothing(studio):
 
 def test_an_empty_project_takes_an_import_and_its_name_says_how(studio):
     empty = studio.create_project("Empty")
-    with pytest.raises(Conflict, match="it has no script yet: `studio import empty FILE`"):
+    with pytest.raises(Conflict, match="it has no script yet: import one into it, e.g. `studio import empty FILE`"):
         studio.new_project("Empty", ("two.fountain", TWO_SCENES))
     result = studio.import_screenplay(empty.id, "two.fountain", TWO_SCENES)
     assert result.scenes == 2 and studio.state(empty.id).script is not None

@@ -193,7 +193,7 @@ class IntakeService:
         if same is not None:
             hint = ""
             if self._ws.state(same["id"]).script is None:
-                hint = f" (it has no script yet: `studio import {same['id']} FILE` imports one)"
+                hint = f" (it has no script yet: import one into it, e.g. `studio import {same['id']} FILE`)"
             raise Conflict(f"a project named {cleaned!r} exists already: pick another name{hint}")
         project_id, n = base, 2
         while project_id in taken:
