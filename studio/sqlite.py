@@ -22,10 +22,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from studio.errors import DiskFull, ReadOnly
+
+if TYPE_CHECKING:  # imported where used: sqlite-utils loads pandas when it is installed
+    import sqlite_utils
 
 ErrorFactory = Callable[[str], Exception]
 
@@ -152,6 +154,8 @@ class SqliteFile:
         """sqlite-utils view of this thread's connection, for reads and introspection."""
         db = getattr(self._local, "db", None)
         if db is None:
+            import sqlite_utils
+
             db = sqlite_utils.Database(self.conn)
             self._local.db = db
         return db
@@ -314,6 +318,12 @@ class SqliteBacked:
     def db(self) -> sqlite_utils.Database:
         """sqlite-utils view of this thread's connection, for reads and introspection."""
         return self._sql.db
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read as dicts (column -> value), without loading sqlite-utils."""
+        cursor = self.conn.execute(sql, params)
+        keys = [column[0] for column in cursor.description]
+        return [dict(zip(keys, row, strict=True)) for row in cursor]
 
     def close(self) -> None:
         """Close every connection this object opened (all threads)."""

@@ -325,12 +325,10 @@ class Store(SqliteBacked):
         )
 
     def project_rows(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM projects ORDER BY created_at"))
+        return self.query("SELECT * FROM projects ORDER BY created_at")
 
     def project_row(self, ref: str) -> dict[str, Any]:
-        rows = list(
-            self.db.query("SELECT * FROM projects WHERE id = ? OR name = ? COLLATE NOCASE", [ref, ref])
-        )
+        rows = self.query("SELECT * FROM projects WHERE id = ? OR name = ? COLLATE NOCASE", [ref, ref])
         if not rows:
             raise NotFound(f"no project {ref!r}: `studio projects` lists them")
         exact = [r for r in rows if r["id"] == ref]
@@ -415,11 +413,9 @@ class Store(SqliteBacked):
         return {name: commit for name, commit in rows}
 
     def ref_rows(self, project_id: str) -> list[dict[str, Any]]:
-        return list(
-            self.db.query(
-                "SELECT name, commit_id, created_at FROM refs WHERE project_id = ? ORDER BY created_at, name",
-                [project_id],
-            )
+        return self.query(
+            "SELECT name, commit_id, created_at FROM refs WHERE project_id = ? ORDER BY created_at, name",
+            [project_id],
         )
 
     def move_ref(
@@ -462,13 +458,9 @@ class Store(SqliteBacked):
 
     def reflog(self, project_id: str, ref: str | None = None) -> list[dict[str, Any]]:
         if ref is None:
-            return list(
-                self.db.query("SELECT * FROM reflog WHERE project_id = ? ORDER BY id", [project_id])
-            )
-        return list(
-            self.db.query(
-                "SELECT * FROM reflog WHERE project_id = ? AND ref = ? ORDER BY id", [project_id, ref]
-            )
+            return self.query("SELECT * FROM reflog WHERE project_id = ? ORDER BY id", [project_id])
+        return self.query(
+            "SELECT * FROM reflog WHERE project_id = ? AND ref = ? ORDER BY id", [project_id, ref]
         )
 
     # ------------------------------------------------------------------ vault + global assets
@@ -501,7 +493,7 @@ class Store(SqliteBacked):
         if branch is not None:
             sql += " AND branch = ?"
             params.append(branch)
-        return list(self.db.query(sql + " ORDER BY branch, stage, scene_id, id", params))
+        return self.query(sql + " ORDER BY branch, stage, scene_id, id", params)
 
     def insert_global_asset(self, row: Mapping[str, Any]) -> bool:
         with self.write() as conn:
@@ -522,7 +514,7 @@ class Store(SqliteBacked):
             return cursor.rowcount == 1
 
     def global_asset_rows(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM global_assets ORDER BY kind, name"))
+        return self.query("SELECT * FROM global_assets ORDER BY kind, name")
 
     # ------------------------------------------------------------------ integrity
 
