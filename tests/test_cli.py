@@ -136,6 +136,7 @@ def test_bench_store_reports_its_figures(capsys, home):
         "log_ms_median",
         "log_fresh_store_ms_median",
         "import_feature_s_median",
+        "cli_new_feature_s_median",
         "cli_help_s_median",
     ):
         assert figures[key] >= 0
