@@ -2,6 +2,8 @@
 
 Measures, on a fresh store in a temporary dir: the median time to commit a one-scene edit
 and what such a commit writes, the time to switch branch, and the time to list a long log.
+Then the time to import a 190-scene feature into a new project (and the whole ``studio new
+--script`` command) and to run ``studio --help``, each in a fresh process.
 Timing lives here and in the closing notes, never in pass/fail tests.
 """
 
