@@ -13,6 +13,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -46,14 +47,23 @@ _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "mt", "no",
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)*_]*\s+(?=[A-Z0-9\"'\u201c\u2018(*_])")
 
 
+_LAST_WORD = re.compile(r"[A-Za-z]+\.$")
+
+
 def split_sentences(text: str) -> list[str]:
     """Split action text into sentences (whitespace collapsed); 'Mr. Brandt' stays whole."""
-    flat = " ".join(text.split())
+    return list(_sentences(text))
+
+
+@lru_cache(maxsize=65_536)
+def _sentences(text: str) -> tuple[str, ...]:
+    """:func:`split_sentences`, cached: extraction splits every paragraph once per asset."""
+    flat = _flat(text)
     sentences: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(flat):
         before = flat[start : match.start()].rstrip("\"'\u201d\u2019)*_")
-        last_word = re.findall(r"[A-Za-z]+\.$", before)
+        last_word = _LAST_WORD.findall(before)
         if last_word and last_word[0][:-1].lower() in _ABBREVIATIONS:
             continue
         sentences.append(flat[start : match.end()].strip())
@@ -61,12 +71,61 @@ def split_sentences(text: str) -> list[str]:
     tail = flat[start:].strip()
     if tail:
         sentences.append(tail)
-    return sentences
+    return tuple(sentences)
+
+
+_ACTION = ElementKind.ACTION
+# id(scene) -> (scene, its action paragraphs). Scenes are frozen and each entry holds its
+# scene, so an id is never reused while its entry lives. Extraction reads every scene's
+# paragraphs once per asset: hundreds of times for a feature.
+_PARAGRAPHS: dict[int, tuple[Scene, tuple[str, ...], str, str]] = {}
+_PARAGRAPHS_MAX = 8192
 
 
 def action_paragraphs(scene: Scene) -> list[str]:
     """The scene's action paragraphs in order (dialogue is what is said, not what is seen)."""
-    return [e.text for e in scene.elements if e.kind is ElementKind.ACTION and e.text.strip()]
+    return list(_paragraphs(scene))
+
+
+def _action(scene: Scene) -> tuple[Scene, tuple[str, ...], str, str]:
+    """(scene, its action paragraphs, their whitespace-collapsed text joined by newlines,
+    that text lower-cased, or '' where lower-casing does not find every case-insensitive
+    match of an ASCII word), cached."""
+    cached = _PARAGRAPHS.get(id(scene))
+    if cached is not None and cached[0] is scene:
+        return cached
+    found = tuple(e.text for e in scene.elements if e.kind is _ACTION and e.text.strip())
+    text = "\n".join(_flat(p) for p in found)
+    lower = text.lower()
+    # Exact for ASCII words unless a character lower-cases to several (the text shifts) or
+    # is one of the two that re.IGNORECASE matches with an ASCII letter they do not
+    # lower-case to (dotless i, long s).
+    if len(lower) != len(text) or "\u0131" in text or "\u017f" in text:
+        lower = ""
+    entry = (scene, found, text, lower)
+    if len(_PARAGRAPHS) >= _PARAGRAPHS_MAX:
+        _PARAGRAPHS.clear()
+    _PARAGRAPHS[id(scene)] = entry
+    return entry
+
+
+def _paragraphs(scene: Scene) -> tuple[str, ...]:
+    return _action(scene)[1]
+
+
+def _may_contain(scene: Scene, head: re.Pattern[str], word: str) -> bool:
+    """False only when no action sentence of the scene can contain a case-insensitive match
+    of ``head`` (the pattern of the plain word ``word``): a quick test before the sentences."""
+    _, _, text, lower = _action(scene)
+    if lower and word.isascii():
+        return word.lower() in lower
+    return head.search(text) is not None
+
+
+@lru_cache(maxsize=65_536)
+def _flat(text: str) -> str:
+    """Whitespace collapsed, as :func:`split_sentences` sees a paragraph."""
+    return " ".join(text.split())
 
 
 _ARTICLES = {"a", "an", "the"}
@@ -96,6 +155,7 @@ _AFTER_HEAD = {
     "never", "just", "only", "all", "slowly", "gently",
 }  # fmt: skip
 _FOLLOWER = re.compile(r"\s+([A-Za-z][\w'-]*)")
+_VERB_ENDING = re.compile(r"(?:s|ed|ing)$")
 
 
 def _ends_phrase(text: str, end: int) -> bool:
@@ -105,7 +165,7 @@ def _ends_phrase(text: str, end: int) -> bool:
     if follower is None:
         return True
     word = follower.group(1).lower()
-    return word in _AFTER_HEAD or bool(re.search(r"(?:s|ed|ing)$", word))
+    return word in _AFTER_HEAD or bool(_VERB_ENDING.search(word))
 
 
 def prop_mentioned(text: str, name: str) -> bool:
@@ -118,20 +178,30 @@ def prop_mentioned(text: str, name: str) -> bool:
     cases the noun phrase must end there (:func:`_ends_phrase`): in 'the umbrella shop' or
     'the ticket machine' the head noun only modifies another noun.
     """
+    head, patterns, _ = _prop_patterns(name)
+    # Every match of either pattern contains the head noun: text without it has no match.
+    if head.search(text) is None:
+        return False
+    return any(
+        _ends_phrase(text, match.end()) for pattern in patterns for match in pattern.finditer(text)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _prop_patterns(name: str) -> tuple[re.Pattern[str], tuple[re.Pattern[str], ...], str]:
+    """The head noun's pattern, the two phrase patterns of :func:`prop_mentioned` (compiled
+    once) and the head noun itself."""
     words = name.split()
     while len(words) > 1 and words[0].lower() in _ARTICLES:
         words = words[1:]
+    noun = head_noun(" ".join(words))
     phrase = r"\s+".join(re.escape(w) for w in words)
-    head = re.escape(head_noun(" ".join(words)))
+    head = re.escape(noun)
     patterns = (
         rf"(?<![\w-]){phrase}(?![\w-])",
         rf"(?<![\w-]){_DEFINITE}\s+(?:[\w'-]+\s+){{0,3}}?{head}(?![\w-])",
     )
-    return any(
-        _ends_phrase(text, match.end())
-        for pattern in patterns
-        for match in re.finditer(pattern, text, re.IGNORECASE)
-    )
+    return re.compile(head, re.IGNORECASE), tuple(re.compile(p, re.IGNORECASE) for p in patterns), noun
 
 
 # --------------------------------------------------------------------------- props
@@ -267,21 +337,27 @@ def extract_props(
 
     introduced: dict[str, int] = {}  # upper-case name -> index of the introducing scene
     for index, scene in enumerate(scenes):
-        for paragraph in action_paragraphs(scene):
-            for sentence in split_sentences(paragraph):
+        for paragraph in _paragraphs(scene):
+            for sentence in _sentences(paragraph):
                 letters = re.sub(r"[^A-Za-z]", "", sentence)
                 if letters.isupper():
                     continue  # a line all in caps is shouted or forced, not an introduction
                 for phrase in _caps_props(sentence, not_props, characters):
                     introduced.setdefault(phrase.upper(), index)
 
+    paragraphs = [_paragraphs(scene) for scene in scenes]
     result: list[tuple[str, tuple[str, ...]]] = []
     for phrase, first in introduced.items():
+        head, _, noun = _prop_patterns(phrase)
         mentions = [
             scene.id
             for index, scene in enumerate(scenes)
             if index == first
-            or (index > first and any(prop_mentioned(p, phrase) for p in action_paragraphs(scene)))
+            or (
+                index > first
+                and _may_contain(scene, head, noun)
+                and any(prop_mentioned(p, phrase) for p in paragraphs[index])
+            )
         ]
         result.append((title_case(phrase), tuple(mentions)))
     return result
@@ -306,11 +382,14 @@ _NEW_SUBJECT = re.compile(r"^(?:he|she|they|we|i|you|his|her|their|its)\b", re.I
 
 def _character_sentences(scenes: Sequence[Scene], name: str) -> list[str]:
     pattern = name_pattern(name)
+    forms = name_variants(name)
     return [
         sentence
         for scene in scenes
-        for paragraph in action_paragraphs(scene)
-        for sentence in split_sentences(paragraph)
+        # A sentence naming the character holds one of its forms as written.
+        if any(form in _action(scene)[2] for form in forms)
+        for paragraph in _paragraphs(scene)
+        for sentence in _sentences(paragraph)
         if pattern.search(sentence)
     ]
 
@@ -323,10 +402,10 @@ def _location_sentences(scenes: Sequence[Scene], name: str) -> list[str]:
     for scene in scenes:
         if scene.location.upper() != name.upper():
             continue
-        paragraphs = action_paragraphs(scene)
+        paragraphs = _paragraphs(scene)
         if not paragraphs:
             continue
-        for number, sentence in enumerate(split_sentences(paragraphs[0])):
+        for number, sentence in enumerate(_sentences(paragraphs[0])):
             if number and any(mentions_name(sentence, c) for c in scene.characters):
                 break
             found.append(sentence)
@@ -338,25 +417,43 @@ def _prop_sentences(scenes: Sequence[Scene], name: str) -> list[str]:
     go on describing it ('a RED UMBRELLA. Silk canopy the colour of a postbox.') up to one
     that starts with a new subject (He, She, a character's name)."""
     caps = re.compile(rf"(?<![\w-]){re.escape(name.upper())}(?![\w-])")
+    head, _, noun = _prop_patterns(name)
     found: list[str] = []
     for scene in scenes:
-        for paragraph in action_paragraphs(scene):
+        if not _may_contain(scene, head, noun):
+            continue  # no sentence names the prop, so none goes on describing it
+        subjects: re.Pattern[str] | None = None
+        for paragraph in _paragraphs(scene):
+            # A paragraph without the head noun has no sentence naming the prop, so none
+            # that goes on describing it either.
+            if head.search(_flat(paragraph)) is None:
+                continue
             describing = False
-            for sentence in split_sentences(paragraph):
+            for sentence in _sentences(paragraph):
                 if prop_mentioned(sentence, name):
                     found.append(sentence)
                     describing = bool(caps.search(sentence))
                     continue
-                starts_subject = _NEW_SUBJECT.match(sentence) or any(
-                    re.match(rf"{re.escape(form)}\b", sentence)
-                    for c in scene.characters
-                    for form in name_variants(c)
-                )
-                if describing and not starts_subject:
-                    found.append(sentence)
-                else:
+                if not describing:
+                    continue
+                # Only a sentence that may go on describing needs the new-subject check.
+                if subjects is None:
+                    subjects = _subject_pattern(scene.characters)
+                if _NEW_SUBJECT.match(sentence) or subjects.match(sentence):
                     describing = False
+                else:
+                    found.append(sentence)
     return found
+
+
+@lru_cache(maxsize=4096)
+def _subject_pattern(characters: tuple[str, ...]) -> re.Pattern[str]:
+    """A sentence that starts with one of these characters' names (any :func:`name_variants`
+    form, ending at a word boundary); never matches when there are none."""
+    forms = [re.escape(form) for c in characters for form in name_variants(c)]
+    if not forms:
+        return re.compile(r"(?!)")
+    return re.compile("(?:" + "|".join(rf"{form}\b" for form in forms) + ")")
 
 
 def _trim(sentences: Iterable[str], limit: int) -> str:

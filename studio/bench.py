@@ -2,6 +2,8 @@
 
 Measures, on a fresh store in a temporary dir: the median time to commit a one-scene edit
 and what such a commit writes, the time to switch branch, and the time to list a long log.
+Then the time to import a 190-scene feature into a new project (and the whole ``studio new
+--script`` command) and to run ``studio --help``, each in a fresh process.
 Timing lives here and in the closing notes, never in pass/fail tests.
 """
 
@@ -11,6 +13,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -231,6 +234,19 @@ def bench_store(scenes: int = 100, shots_per_scene: int = 8, log_commits: int = 
         }
 
 
+def _import_lines(figures: dict[str, Any]) -> list[str]:
+    if "import_feature_s_median" not in figures:
+        return []
+    return [
+        f"  import a {figures['import_scenes']}-scene feature ({figures['import_script']},"
+        f" {figures['import_bytes']:,} bytes) into a new project: median"
+        f" {figures['import_feature_s_median']} s (fresh process each)   target <= 1 s",
+        f"    the whole `studio new NAME --script` command (new process, imports, data dir):"
+        f" median {figures.get('cli_new_feature_s_median')} s",
+        f"  studio --help in a new process: median {figures['cli_help_s_median']} s   target <= 0.3 s",
+    ]
+
+
 def format_figures(figures: dict[str, Any]) -> str:
     p = figures["project"]
     return "\n".join(
@@ -256,7 +272,129 @@ def format_figures(figures: dict[str, Any]) -> str:
                 else "git not found, not measured"
             ),
             f"  fsck problems: {figures['fsck_problems']}",
+            *_import_lines(figures),
             f"  machine: {figures.get('cpus')} CPUs, 1-minute load average"
             f" {figures.get('load_average_1min')} at the end (timings grow with it)",
         ]
     )
+
+
+# --------------------------------------------------------------------------- import figures
+
+_PEOPLE = (
+    "MARA", "OSKAR", "JONAS", "ELENA", "TOMAS", "IDA", "VIKTOR", "LENA", "FELIX", "NORA",
+    "ARNE", "SOFIA", "PAVEL", "HANNA", "RUDI", "GRETA",
+)
+_PLACES = (
+    ("INT.", "UMBRELLA REPAIR SHOP"), ("EXT.", "HARBOUR WALL"), ("INT.", "TRAM DEPOT"),
+    ("EXT.", "MARKET SQUARE"), ("INT.", "MARA'S FLAT - KITCHEN"), ("INT.", "POLICE STATION"),
+    ("EXT.", "RAILWAY BRIDGE"), ("INT.", "NIGHT FERRY - CABIN"), ("EXT.", "CEMETERY"),
+    ("INT.", "HOTEL LOBBY"), ("EXT.", "ROOFTOP"), ("INT.", "HOSPITAL CORRIDOR"),
+    ("EXT.", "FOREST ROAD"), ("INT.", "RADIO STUDIO"), ("INT./EXT.", "OSKAR'S CAR"),
+)
+_TIMES = ("DAY", "NIGHT", "DUSK", "MORNING", "CONTINUOUS", "LATER")
+
+
+def feature_screenplay(scenes: int = 190) -> str:
+    """A feature-length Fountain screenplay (190 scenes is about 110 pages): title page,
+    headings over a dozen locations, action, dialogue with parentheticals, transitions."""
+    lines = ["Title: THE BENCH FEATURE", "Author: studio bench", "", "FADE IN:", ""]
+    for n in range(scenes):
+        int_ext, place = _PLACES[n % len(_PLACES)]
+        a, b = _PEOPLE[n % len(_PEOPLE)], _PEOPLE[(n * 7 + 3) % len(_PEOPLE)]
+        if a == b:
+            b = _PEOPLE[(n + 1) % len(_PEOPLE)]
+        lines += [f"{int_ext} {place} - {_TIMES[n % len(_TIMES)]}", ""]
+        lines += [
+            f"Rain streaks the glass. {a.title()} ({20 + n % 50}) waits by the door with a RED UMBRELLA"
+            f" folded under one arm, counting the seconds on a cheap wristwatch. Scene {n + 1}.",
+            "",
+            f"{b.title()} comes in out of the weather, shakes off a long grey coat and drops a brown"
+            " paper PARCEL on the table between them.",
+            "",
+        ]
+        for turn in range(4):
+            speaker = a if turn % 2 == 0 else b
+            lines.append(speaker)
+            if turn == 1:
+                lines.append("(quietly)")
+            lines += [f"Line {turn + 1} of scene {n + 1}: the last tram leaves at ten, and we are on it.", ""]
+        lines += [f"{a.title()} unties the string. Inside: a brass KEY and a ferry ticket dated 1994.", ""]
+        if n % 9 == 8:
+            lines += ["CUT TO:", ""]
+    lines += ["FADE OUT.", ""]
+    return "\n".join(lines)
+
+
+_FEATURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "fountain-peers" / "nyousefi" / "Big Fish.fountain"
+
+# Run in a fresh interpreter per measurement: no warm caches, as a user's `studio new` runs.
+_TIME_IMPORT = """
+import sys, tempfile, time
+from pathlib import Path
+from studio.config import Settings
+from studio.services import Studio
+from studio.store import Store
+data = Path(sys.argv[1]).read_bytes()
+with tempfile.TemporaryDirectory(prefix="studio-bench-import-") as tmp:
+    settings = Settings(home=Path(tmp))
+    store = Store(settings.db_path, settings.media_dir)
+    studio = Studio(settings, store, presets={})
+    start = time.perf_counter()
+    _, result = studio.new_project("Feature", (Path(sys.argv[1]).name, data))
+    print(time.perf_counter() - start, result.scenes)
+    store.close()
+"""
+
+
+def bench_import(repeats: int = 3, script: Path | None = None) -> dict[str, Any]:
+    """Seconds to import a feature screenplay into a new project (``studio new NAME
+    --script``'s work, median of ``repeats``, each in a fresh process on a fresh data dir)
+    and to run ``studio --help`` in a new process. The feature is Big Fish (190 scenes,
+    from the Fountain peer suite) where the repository has it, else a synthetic 190-scene
+    feature (:func:`feature_screenplay`)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    with tempfile.TemporaryDirectory(prefix="studio-bench-import-") as tmp:
+        path = script or (_FEATURE if _FEATURE.is_file() else None)
+        if path is None:
+            path = Path(tmp) / "feature.fountain"
+            path.write_text(feature_screenplay(190), encoding="utf-8")
+        import_s: list[float] = []
+        scenes = 0
+        for _ in range(repeats):
+            done = subprocess.run(  # noqa: S603 - this interpreter, our own code, no shell
+                [sys.executable, "-c", _TIME_IMPORT, str(path)],
+                check=True, capture_output=True, text=True, env=env,
+            )
+            seconds, count = done.stdout.split()
+            import_s.append(float(seconds))
+            scenes = int(count)
+        # The whole command as a user runs it: interpreter, imports, data dir, import.
+        cli_s: list[float] = []
+        for n in range(repeats):
+            start = time.perf_counter()
+            subprocess.run(  # noqa: S603 - this interpreter, our own module, no shell
+                [sys.executable, "-m", "studio.cli", "new", "Feature", "--script", str(path),
+                 "--home", str(Path(tmp) / f"home-{n}")],
+                check=True, stdout=subprocess.DEVNULL, env=env,
+            )
+            cli_s.append(time.perf_counter() - start)
+        size = path.stat().st_size
+        name = path.name
+    help_s: list[float] = []
+    for _ in range(5):
+        start = time.perf_counter()
+        subprocess.run(  # noqa: S603 - this interpreter, our own module, no shell
+            [sys.executable, "-m", "studio.cli", "--help"], check=True, stdout=subprocess.DEVNULL, env=env
+        )
+        help_s.append(time.perf_counter() - start)
+    return {
+        "import_script": name,
+        "import_scenes": scenes,
+        "import_bytes": size,
+        "import_feature_s_median": round(statistics.median(import_s), 3),
+        "cli_new_feature_s_median": round(statistics.median(cli_s), 3),
+        "cli_help_s_median": round(statistics.median(help_s), 3),
+    }

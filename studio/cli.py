@@ -2,29 +2,33 @@
 
 Every command takes ``--home DIR`` and ``--json``; it prints human text by default and one
 JSON object with ``--json``, and exits non-zero with a one-line reason on failure.
+
+Only the standard library and :mod:`studio.errors` load at start-up (``studio --help`` stays
+fast): the studio, its models and pydantic are imported by the commands that use them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
-from studio.config import load_settings
 from studio.errors import BadInput, StudioError
-from studio.model import Stage
-from studio.services import Studio
 
-Handler = Callable[[Studio, argparse.Namespace], tuple[Any, str]]
+if TYPE_CHECKING:
+    from studio.services import Studio
+
+Handler = Callable[["Studio", argparse.Namespace], tuple[Any, str]]
 
 
 def _jsonable(value: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if is_dataclass(value) and not isinstance(value, type):
@@ -58,7 +62,8 @@ def cmd_doctor(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     return {"home": str(studio.settings.home), "probes": results}, "\n".join(lines)
 
 
-def cmd_new(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+def _script_args(studio: Studio, args: argparse.Namespace) -> tuple[tuple[str, bytes] | None, tuple[str, bytes] | None]:
+    """The ``--script`` / ``--assets`` files as (name, bytes), checked before anything runs."""
     script_path: Path | None = args.script
     sheet_path: Path | None = args.assets
     if script_path is not None and not script_path.is_file():
@@ -68,25 +73,47 @@ def cmd_new(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     limit = studio.settings.max_upload_bytes
     script = (script_path.name, _read_limited(script_path, limit)) if script_path else None
     sheet = (sheet_path.name, _read_limited(sheet_path, limit)) if sheet_path else None
+    return script, sheet
+
+
+def _import_report(name: str, result: Any) -> tuple[dict[str, Any], str]:
+    payload = {
+        "commit": result.commit.id,
+        "scenes": result.scenes,
+        "characters": result.characters,
+        "locations": result.locations,
+        "assets": result.assets,
+        "warnings": result.warnings,
+    }
+    text = (
+        f"imported {name}: {result.scenes} scenes, "
+        f"{len(result.characters)} characters ({', '.join(result.characters)}), "
+        f"{len(result.locations)} locations"
+    )
+    text += "".join(f"\nwarning: {w}" for w in result.warnings)
+    return payload, text
+
+
+def cmd_new(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    script, sheet = _script_args(studio, args)
     project, result = studio.new_project(args.name, script, asset_sheet=sheet)
     payload: dict[str, Any] = {"project": project}
     text = f"created project {project.name} ({project.id}) on branch main"
-    if script_path is not None and result is not None:
-        payload["import"] = {
-            "commit": result.commit.id,
-            "scenes": result.scenes,
-            "characters": result.characters,
-            "locations": result.locations,
-            "assets": result.assets,
-            "warnings": result.warnings,
-        }
-        text += (
-            f"\nimported {script_path.name}: {result.scenes} scenes, "
-            f"{len(result.characters)} characters ({', '.join(result.characters)}), "
-            f"{len(result.locations)} locations"
-        )
-        text += "".join(f"\nwarning: {w}" for w in result.warnings)
+    if script is not None and result is not None:
+        payload["import"], imported = _import_report(script[0], result)
+        text += "\n" + imported
     return payload, text
+
+
+def cmd_import(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    """A screenplay into an existing project (one with no script yet, or onto --branch)."""
+    script, sheet = _script_args(studio, args)
+    assert script is not None  # a required argument
+    project = studio.project(args.project)
+    result = studio.import_screenplay(project.id, script[0], script[1], asset_sheet=sheet, new_branch=args.branch)
+    payload, text = _import_report(script[0], result)
+    branch = args.branch or project.active_branch
+    return {"project": project.id, "branch": branch, "import": payload}, f"{text}\non branch {branch} of {project.name}"
 
 
 def cmd_projects(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
@@ -227,6 +254,8 @@ def cmd_prompts(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
 def cmd_render(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
     """Queue what the project is ready for: anchor frames where frames are open, clips where
     the render is confirmable. With --wait, render in this process and bring results in."""
+    from studio.model import Stage
+
     project = studio.project(args.project)
     state = studio.state(project.id)
     scenes = [state.scene(args.scene).scene.id] if args.scene else [d.scene.id for d in state.ordered_scenes()]
@@ -317,10 +346,29 @@ def cmd_qa(studio: Studio, args: argparse.Namespace) -> tuple[Any, str] | tuple[
 
 
 def cmd_fsck(studio: Studio, args: argparse.Namespace) -> tuple[Any, str]:
+    temp = studio.clean_temp_media(remove=not args.dry_run)
+    verb = "found" if args.dry_run else "removed"
+    notes = []
+    if temp.orphans:
+        notes.append(
+            f"{verb} {len(temp.orphans)} orphan temp file(s) in media/ left by an interrupted write"
+            f" ({temp.size:,} bytes)"
+        )
+    if temp.young:
+        notes.append(f"left {len(temp.young)} temp file(s) younger than a minute alone (a write may be running)")
     problems = studio.fsck()
     if problems:
         raise StudioError(f"fsck found {len(problems)} problem(s): {problems[0]}")
-    return {"ok": True, "problems": []}, "store is sound: every object, commit and ref checks out"
+    payload = {
+        "ok": True,
+        "problems": [],
+        "temp_files": {
+            verb: [str(p) for p in temp.orphans],
+            "young": [str(p) for p in temp.young],
+            "bytes": temp.size,
+        },
+    }
+    return payload, "\n".join([*notes, "store is sound: every object, commit and ref checks out"])
 
 
 def cmd_bench(studio: Studio | None, args: argparse.Namespace) -> tuple[Any, str]:
@@ -333,10 +381,12 @@ def cmd_bench(studio: Studio | None, args: argparse.Namespace) -> tuple[Any, str
         return fidelity.bench()
     if args.name in ("render", "qa"):
         from studio import wiring
+        from studio.config import load_settings
 
         settings = load_settings(getattr(args, "home", None))
         return (wiring.bench_render if args.name == "render" else wiring.bench_qa)(settings)
     figures = bench.bench_store(scenes=args.scenes, shots_per_scene=args.shots, log_commits=args.commits)
+    figures.update(bench.bench_import(repeats=args.imports))
     return figures, bench.format_figures(figures)
 
 
@@ -362,6 +412,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--script", type=Path, help="Fountain or plain-text screenplay")
     p.add_argument("--assets", type=Path, help="optional JSON asset sheet")
+    p = add("import", cmd_import, "import a screenplay into an existing project (one with no script yet)")
+    p.add_argument("project")
+    p.add_argument("script", type=Path, help="Fountain or plain-text screenplay")
+    p.add_argument("--assets", type=Path, help="optional JSON asset sheet")
+    p.add_argument("--branch", default=None, help="import on this new branch (when the project has a script)")
     add("projects", cmd_projects, "list projects (id, name, branch, progress)")
     p = add("log", cmd_log, "Story Timelines history of a branch")
     p.add_argument("project")
@@ -387,7 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--video-model", default=None,
         help="target video model (default: per shot, wan2.2-flf2v or wan2.2-i2v for start-frame-only)",
     )
-    add("fsck", cmd_fsck, "re-hash every object and check every ref and parent")
+    p = add(
+        "fsck", cmd_fsck,
+        "re-hash every object and check every ref and parent; remove orphan media/.tmp-* files"
+        " older than a minute (left by a crash mid-write)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only report orphan temp files, remove nothing")
     p = add("render", cmd_render, "queue anchor frames or clips for what each scene is ready for")
     p.add_argument("project")
     p.add_argument("--scene", help="one scene (number or id); default: every scene")
@@ -408,30 +468,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", type=int, default=100)
     p.add_argument("--shots", type=int, default=8, help="shots per scene")
     p.add_argument("--commits", type=int, default=10_000, help="commits in the log benchmark")
+    p.add_argument("--imports", type=int, default=3, help="runs of the feature-import benchmark")
     p.set_defaults(needs_studio=False)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    as_json = getattr(args, "json", False)
-    try:
-        from studio.wiring import build_studio
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
 
-        studio = build_studio(load_settings(getattr(args, "home", None))) if getattr(args, "needs_studio", True) else None
-        result = args.handler(studio, args)
-        payload, text = result[0], result[1]
-        exit_code = result[2] if len(result) > 2 else 0
-    except StudioError as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if as_json:
-            print(json.dumps({"ok": False, "error": type(exc).__name__, "message": reason}))
-        print(f"studio: {reason}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("studio: interrupted", file=sys.stderr)
-        return 130
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: its reader is gone, and the interpreter's final flush
+    must not fail again (and print a BrokenPipeError) on the way out."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _fail(as_json: bool, name: str, reason: str) -> int:
+    print(f"studio: {reason}", file=sys.stderr)  # first: stdout may be a closed pipe
+    if as_json:
+        print(json.dumps({"ok": False, "error": name, "message": reason}))
+    return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from studio.config import load_settings
+    from studio.wiring import build_studio
+
+    as_json = getattr(args, "json", False)
+    studio = build_studio(load_settings(getattr(args, "home", None))) if getattr(args, "needs_studio", True) else None
+    result = args.handler(studio, args)
+    payload, text = result[0], result[1]
+    exit_code = result[2] if len(result) > 2 else 0
     if as_json:
         body = _jsonable(payload)
         if isinstance(body, dict):
@@ -440,6 +512,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(text)
     return exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe is found here (help, errors), not at exit
+    except BrokenPipeError:
+        # `studio … | head`: the reader stopped reading; stop as quietly as cat does.
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose pipe closed
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    as_json = getattr(args, "json", False)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        raise
+    except StudioError as exc:
+        return _fail(as_json, type(exc).__name__, _one_line(exc))
+    except KeyboardInterrupt:
+        print("studio: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        from studio.sqlite import is_disk_full
+
+        if is_disk_full(exc):
+            home = getattr(args, "home", None) or os.environ.get("AIUTEUR_HOME") or "the data dir"
+            return _fail(as_json, "DiskFull", f"the disk is full: free space in {home} and retry; nothing was saved")
+        where = f" ({exc.filename})" if exc.filename else ""
+        return _fail(as_json, type(exc).__name__, f"{exc.strerror or exc}{where}")
 
 
 if __name__ == "__main__":

@@ -35,3 +35,15 @@ class BackendUnavailable(StudioError):
 
 class Corrupt(StudioError):
     """Stored data failed an integrity check."""
+
+
+class DiskFull(StudioError):
+    """The disk (or the database's size limit) is full; the write was rolled back."""
+
+
+class ReadOnly(StudioError):
+    """The data dir cannot be written (permissions or a read-only disk); reads still work."""
+
+
+class TooLarge(BadInput):
+    """An input is beyond a documented size bound; it was refused before any work."""

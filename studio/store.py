@@ -17,6 +17,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
@@ -24,11 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from studio.errors import Corrupt, NotFound, StudioError
+from studio.errors import Corrupt, DiskFull, NotFound, StudioError
 from studio.objects import canonical_json, sha256_hex
-from studio.sqlite import SqliteBacked, SqliteFile
+from studio.sqlite import SqliteBacked, SqliteFile, is_disk_full
 
 SCHEMA_VERSION = 1
+
+# Media files are written to a temp file beside their final name, then renamed; a crash in
+# between leaves one of these, which `studio fsck` reports and removes.
+TMP_PREFIX = ".tmp-"
+# A temp file younger than this may belong to a writer that is still running.
+TMP_MIN_AGE_S = 60.0
 
 # Each migration is a list of statements applied in one IMMEDIATE transaction. Append only.
 MIGRATIONS: list[list[str]] = [
@@ -191,18 +198,28 @@ class Store(SqliteBacked):
     MIGRATIONS_TABLE = "migrations"
     MIGRATIONS = MIGRATIONS
 
-    def __init__(self, db_path: Path, media_dir: Path, *, busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, db_path: Path, media_dir: Path, *, busy_timeout_ms: int = 10_000, read_only: bool | None = None
+    ) -> None:
+        """``read_only`` None: read-only when the database (or its folder) is not writable;
+        a read-only store reads, and refuses every write with :class:`ReadOnly`."""
         self.db_path = Path(db_path)
         self.media_dir = Path(media_dir)
         self.busy_timeout_ms = busy_timeout_ms
         # Objects are immutable, so a decoded-object cache never goes stale.
         self._cache: dict[str, Any] = {}
         self._cache_lock = threading.Lock()
-        self.media_dir.mkdir(parents=True, exist_ok=True)
         self._sql = SqliteFile(
-            self.db_path, name="the studio database", busy_timeout_ms=busy_timeout_ms, error=StudioError
+            self.db_path, name="the studio database", busy_timeout_ms=busy_timeout_ms, error=StudioError,
+            read_only=read_only,
         )
+        if not self._sql.read_only:
+            self.media_dir.mkdir(parents=True, exist_ok=True)
         self.migrate()
+
+    @property
+    def read_only(self) -> bool:
+        return self._sql.read_only
 
     # ------------------------------------------------------------------ connection
 
@@ -263,19 +280,27 @@ class Store(SqliteBacked):
 
     def put_media(self, data: bytes, mime: str = "application/octet-stream") -> str:
         """Write bytes content-addressed under media/ (temp, fsync, atomic rename), index them."""
+        if self.read_only:
+            raise self._sql.read_only_error()
         media_id = sha256_hex(data)
         path = self.media_path(media_id)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            tmp: str | None = None
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(tmp, path)
             except OSError as exc:
-                Path(tmp).unlink(missing_ok=True)
+                if tmp is not None:
+                    Path(tmp).unlink(missing_ok=True)
+                if is_disk_full(exc):
+                    raise DiskFull(
+                        f"the disk is full: free space in {self.media_dir.parent} and retry; nothing was saved"
+                    ) from exc
                 raise StudioError(f"could not write media file ({exc}); is the disk full?") from exc
         with self.write() as conn:
             conn.execute(
@@ -300,12 +325,10 @@ class Store(SqliteBacked):
         )
 
     def project_rows(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM projects ORDER BY created_at"))
+        return self.query("SELECT * FROM projects ORDER BY created_at")
 
     def project_row(self, ref: str) -> dict[str, Any]:
-        rows = list(
-            self.db.query("SELECT * FROM projects WHERE id = ? OR name = ? COLLATE NOCASE", [ref, ref])
-        )
+        rows = self.query("SELECT * FROM projects WHERE id = ? OR name = ? COLLATE NOCASE", [ref, ref])
         if not rows:
             raise NotFound(f"no project {ref!r}: `studio projects` lists them")
         exact = [r for r in rows if r["id"] == ref]
@@ -390,11 +413,9 @@ class Store(SqliteBacked):
         return {name: commit for name, commit in rows}
 
     def ref_rows(self, project_id: str) -> list[dict[str, Any]]:
-        return list(
-            self.db.query(
-                "SELECT name, commit_id, created_at FROM refs WHERE project_id = ? ORDER BY created_at, name",
-                [project_id],
-            )
+        return self.query(
+            "SELECT name, commit_id, created_at FROM refs WHERE project_id = ? ORDER BY created_at, name",
+            [project_id],
         )
 
     def move_ref(
@@ -437,13 +458,9 @@ class Store(SqliteBacked):
 
     def reflog(self, project_id: str, ref: str | None = None) -> list[dict[str, Any]]:
         if ref is None:
-            return list(
-                self.db.query("SELECT * FROM reflog WHERE project_id = ? ORDER BY id", [project_id])
-            )
-        return list(
-            self.db.query(
-                "SELECT * FROM reflog WHERE project_id = ? AND ref = ? ORDER BY id", [project_id, ref]
-            )
+            return self.query("SELECT * FROM reflog WHERE project_id = ? ORDER BY id", [project_id])
+        return self.query(
+            "SELECT * FROM reflog WHERE project_id = ? AND ref = ? ORDER BY id", [project_id, ref]
         )
 
     # ------------------------------------------------------------------ vault + global assets
@@ -476,7 +493,7 @@ class Store(SqliteBacked):
         if branch is not None:
             sql += " AND branch = ?"
             params.append(branch)
-        return list(self.db.query(sql + " ORDER BY branch, stage, scene_id, id", params))
+        return self.query(sql + " ORDER BY branch, stage, scene_id, id", params)
 
     def insert_global_asset(self, row: Mapping[str, Any]) -> bool:
         with self.write() as conn:
@@ -497,9 +514,38 @@ class Store(SqliteBacked):
             return cursor.rowcount == 1
 
     def global_asset_rows(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM global_assets ORDER BY kind, name"))
+        return self.query("SELECT * FROM global_assets ORDER BY kind, name")
 
     # ------------------------------------------------------------------ integrity
+
+    def clean_temp_media(self, *, min_age_s: float = TMP_MIN_AGE_S, remove: bool = True) -> TempMedia:
+        """Temp files a crash left in media/ (``.tmp-*``, never named by any index row):
+        removed (unless ``remove`` is False) once older than ``min_age_s``; younger ones may
+        belong to a writer still running and are only counted."""
+        removed: list[Path] = []
+        young: list[Path] = []
+        size = 0
+        now = time.time()
+        if not self.media_dir.is_dir():
+            return TempMedia((), (), 0)
+        for path in sorted(self.media_dir.glob(f"*/{TMP_PREFIX}*")) + sorted(self.media_dir.glob(f"{TMP_PREFIX}*")):
+            try:
+                stat = path.lstat()
+            except FileNotFoundError:  # its writer renamed it meanwhile
+                continue
+            if not path.is_file() or path.is_symlink():
+                continue
+            if now - stat.st_mtime < min_age_s:
+                young.append(path)
+                continue
+            if remove:
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+            removed.append(path)
+            size += stat.st_size
+        return TempMedia(tuple(removed), tuple(young), size)
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
@@ -563,6 +609,16 @@ class Store(SqliteBacked):
             elif sha256_hex(path.read_bytes()) != media_id:
                 problems.append(f"media {media_id[:12]} does not match its hash")
         return problems
+
+
+@dataclass(frozen=True)
+class TempMedia:
+    """What :meth:`Store.clean_temp_media` found: the orphan temp files (removed, or with
+    ``remove=False`` only listed), the young ones left alone and the bytes of the former."""
+
+    orphans: tuple[Path, ...]
+    young: tuple[Path, ...]
+    size: int
 
 
 def ensure_ok(problems: list[str]) -> None:

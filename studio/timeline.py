@@ -389,6 +389,30 @@ class Timeline:
                 conn, project_id, new_branch, head, entries, changes, message, action, vault
             )
 
+    def commit_in(
+        self,
+        conn: sqlite3.Connection,
+        project_id: str,
+        branch: str,
+        head: CommitRow,
+        changes: Changes,
+        message: str,
+        *,
+        action: str = "",
+        vault: Sequence[VaultEntry] = (),
+    ) -> CommitRow:
+        """Commit ``changes`` on top of ``head`` inside the caller's write transaction, so
+        several commits land together or not at all (a new project with its imported
+        script). Compute the changes before the transaction opens: it holds the write lock.
+        The branch must still be at ``head``."""
+        entries = self.read_tree(head.tree)
+        try:
+            return self._write_commit(
+                conn, project_id, branch, head.id, entries, changes, message, action, vault
+            )
+        except _Retry:
+            raise BranchMoved(f"branch {branch!r} moved during the write; try again") from None
+
     def create_root(self, conn: sqlite3.Connection, project_id: str, state: ProjectState) -> CommitRow:
         """The first commit of a new project (inside the creating transaction)."""
         return self._write_commit(

@@ -355,3 +355,25 @@ def test_asset_ids_of_names_without_latin_letters_differ() -> None:
 def test_a_reference_upload_is_checked_before_it_is_decoded(name: str, data: bytes, needle: str) -> None:
     with pytest.raises(BadInput, match=needle):
         assets.check_reference_upload(name, data)
+
+
+@pytest.mark.parametrize(
+    ("later", "mentioned"),
+    [
+        ("She folds the \u017fcarf.", True),  # long s: re.IGNORECASE matches it with 's'
+        ("She folds the \u0130scarf.", False),  # dotted capital I lower-cases to two characters
+        ("\u0130 She folds the scarf.", True),  # ... and shifts the rest of the text
+        ("She folds the ScArf.", True),
+        ("She folds the sc\u0131arf.", False),
+    ],
+)
+def test_quick_scene_checks_agree_with_the_patterns(later: str, mentioned: bool) -> None:
+    """Extraction skips a scene whose text cannot hold the prop's head noun; that quick
+    check must never skip a scene the case-insensitive patterns would match."""
+    scenes = [scene(1, "She finds a RED SCARF."), scene(2, later)]
+    assert assets.prop_mentioned(later, "RED SCARF") is mentioned
+    ((_, mentions),) = assets.extract_props(scenes)
+    assert mentions == (("sc-1", "sc-2") if mentioned else ("sc-1",))
+    prop = Asset(id="prop-red-scarf", kind=AssetKind.PROP, name="Red Scarf")
+    described = assets.describe_from_mentions(scenes, prop)
+    assert (later.strip() in described) is mentioned

@@ -63,3 +63,41 @@ def test_figures_say_when_git_was_not_measured():
     text = format_figures({**figures, "git_log_ms_median": 3.25, "git_log_devnull_ms_median": 2.5})
     assert "median 3.25 ms read through a pipe, 2.5 ms to /dev/null" in text
     assert "fresh Store" in text
+
+
+def test_import_figures_are_printed_when_measured():
+    base = {
+        "project": {"scenes": 1, "shots": 1},
+        "commit_one_scene_edit_ms_median": 1.0,
+        "commit_one_scene_edit_ms_p95": 1.0,
+        "objects_per_edit_commit": 2,
+        "bytes_per_edit_commit": 10,
+        "switch_branch_ms_median": 1.0,
+        "switch_branch_cold_ms_median": 2.0,
+        "log_commits": 5,
+        "log_ms_median": 1.0,
+        "log_fresh_store_ms_median": 1.5,
+        "git_log_ms_median": None,
+        "git_log_devnull_ms_median": None,
+        "fsck_problems": 0,
+    }
+    assert "feature" not in format_figures(base)
+    text = format_figures(
+        {**base, "import_script": "Big Fish.fountain", "import_scenes": 190, "import_bytes": 148439,
+         "import_feature_s_median": 0.61, "cli_help_s_median": 0.08}
+    )
+    assert "import a 190-scene feature (Big Fish.fountain, 148,439 bytes) into a new project: median 0.61 s" in text
+    assert "studio --help in a new process: median 0.08 s" in text
+
+
+def test_the_synthetic_feature_imports_as_its_scene_count(tmp_path):
+    from studio.bench import feature_screenplay
+    from studio.config import Settings
+    from studio.services import Studio
+    from studio.store import Store
+
+    settings = Settings(home=tmp_path)
+    store = Store(settings.db_path, settings.media_dir)
+    _, result = Studio(settings, store, presets={}).new_project("F", ("f.fountain", feature_screenplay(30).encode()))
+    assert result is not None and result.scenes == 30
+    store.close()

@@ -577,3 +577,37 @@ def test_global_assets_travel_to_another_project(studio, jetty, project):
     assert "prop-rope-ladder" in {r.asset.id for r in studio.visual_state(jetty, 2)}
     studio.unpick_scene_asset(jetty, 2, "prop-rope-ladder")
     assert "prop-rope-ladder" not in {r.asset.id for r in studio.visual_state(jetty, 2)}
+
+
+def test_a_project_takes_twenty_thousand_shots_and_no_more(studio, project):
+    from studio.errors import TooLarge
+    from studio.screenplay.limits import MAX_SHOTS
+    from studio.timeline import scene_key
+
+    assert MAX_SHOTS >= 20_000
+    lock_phase_a(studio, project)
+    second = len(studio.shot_list(project, 2).shots)
+    template = studio.shot_list(project, 1).shots[0]
+    # Scene 1 holds all the other shots (written straight to the store: no editor makes
+    # 20,000 shots in one go); scene 2's saved list then reaches the bound exactly.
+    def letters(n: int) -> str:
+        out = ""
+        while True:
+            n, rest = divmod(n, 26)
+            out = chr(65 + rest) + out
+            if n == 0:
+                return out
+            n -= 1
+
+    bulk = tuple(template.model_copy(update={"id": f"1{letters(n)}"}) for n in range(MAX_SHOTS - second - 1))
+    doc = studio.state(project).scenes["sc-1"]
+    studio.timeline.commit(
+        project, "main", {scene_key("sc-1"): doc.model_copy(update={"work": doc.work.model_copy(update={"shots": bulk})})},
+        "Bulk shots",
+    )
+    studio.split_shot(project, 2, studio.shot_list(project, 2).shots[0].id)  # 20,000: accepted
+    assert sum(len(d.work.shots) for d in studio.state(project).scenes.values()) == MAX_SHOTS
+    head = studio.head(project)
+    with pytest.raises(TooLarge, match="20,001 shots; a project can have at most 20,000"):
+        studio.split_shot(project, 2, studio.shot_list(project, 2).shots[0].id)
+    assert studio.head(project) == head, "nothing was written"

@@ -331,3 +331,109 @@ def test_import_staged_on_a_new_branch(studio, sample_project):
     result = studio.import_staged(sample_project.id, new_branch="two-rooms")
     assert result.scenes == 2
     assert studio.project(sample_project.id).active_branch == "two-rooms"
+
+
+# --------------------------------------------------------------------------- one-commit import, limits
+
+
+def test_new_project_with_script_is_one_transaction(studio):
+    """A failure after the project row and its root commit are written (a real SQLite
+    trigger refusing the import commit) leaves no project at all."""
+    studio.store.conn.execute(
+        "CREATE TRIGGER refuse_import BEFORE INSERT ON commits WHEN NEW.action = 'import'"
+        " BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
+    with pytest.raises(Exception, match="injected failure"):
+        studio.new_project("Half", ("two.fountain", TWO_SCENES))
+    assert studio.list_projects() == []
+    assert studio.store.conn.execute("SELECT COUNT(*) FROM commits").fetchone()[0] == 0
+    assert studio.store.conn.execute("SELECT COUNT(*) FROM refs").fetchone()[0] == 0
+    studio.store.conn.execute("DROP TRIGGER refuse_import")
+    project, result = studio.new_project("Half", ("two.fountain", TWO_SCENES))
+    assert result is not None and result.scenes == 2
+    assert [c.action for c in studio.log(project.id)] == ["import", "create"]
+    assert studio.fsck() == []
+
+
+def test_a_full_disk_during_new_project_leaves_nothing(studio):
+    from studio.errors import DiskFull
+
+    conn = studio.store.conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    with pytest.raises(DiskFull, match=r"^the disk is full: free space in .* and retry; nothing was saved$"):
+        studio.new_project("Full", ("the_long_rain.fountain", SAMPLE.read_bytes()))
+    assert studio.list_projects() == []
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    project, _ = studio.new_project("Full", ("the_long_rain.fountain", SAMPLE.read_bytes()))
+    assert studio.state(project.id).script is not None
+
+
+def test_an_empty_project_takes_an_import_and_its_name_says_how(studio):
+    empty = studio.create_project("Empty")
+    with pytest.raises(Conflict, match="it has no script yet: import one into it, e.g. `studio import empty FILE`"):
+        studio.new_project("Empty", ("two.fountain", TWO_SCENES))
+    result = studio.import_screenplay(empty.id, "two.fountain", TWO_SCENES)
+    assert result.scenes == 2 and studio.state(empty.id).script is not None
+    with pytest.raises(Conflict) as caught:
+        studio.new_project("Empty", ("two.fountain", TWO_SCENES))
+    assert "no script yet" not in str(caught.value)
+
+
+def _scenes_script(count: int, lines: int = 1) -> bytes:
+    body = "\n".join(f"INT. ROOM {n} - DAY\n\n" + "\n\n".join(["Mara waits."] * lines) + "\n" for n in range(count))
+    return f"Title: Long\n\n{body}".encode()
+
+
+@pytest.mark.slow
+def test_a_two_thousand_scene_script_is_accepted(studio):
+    from studio.bench import feature_screenplay
+    from studio.screenplay.limits import MAX_SCENES
+
+    assert MAX_SCENES >= 2000
+    project, result = studio.new_project("Epic", ("epic.fountain", feature_screenplay(2000).encode()))
+    assert result is not None and result.scenes == 2000
+    assert len(studio.state(project.id).scenes) == 2000
+
+
+def test_a_script_far_over_the_scene_bound_is_refused_before_parsing(studio):
+    from studio.errors import TooLarge
+
+    data = _scenes_script(50_000)
+    with pytest.raises(TooLarge, match=r"has about 50,000 scenes; a project can have at most 2,000"):
+        studio.new_project("Huge", ("huge.fountain", data))
+    assert studio.list_projects() == []
+    assert studio.store.conn.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 0, "nothing written"
+
+
+def test_a_script_just_over_the_scene_bound_is_refused_after_parsing(studio):
+    from studio.errors import TooLarge
+
+    with pytest.raises(TooLarge, match=r"has 2,001 scenes; a project can have at most 2,000"):
+        studio.new_project("Long", ("long.fountain", _scenes_script(2001)))
+    assert studio.list_projects() == []
+
+
+def test_a_script_over_the_byte_bound_is_refused_before_decoding(studio):
+    from studio.errors import TooLarge
+    from studio.screenplay.limits import MAX_SCRIPT_BYTES
+
+    data = b"INT. ROOM - DAY\n\n" + b"Mara waits. " * (MAX_SCRIPT_BYTES // 12 + 1)
+    with pytest.raises(TooLarge, match="a screenplay can be at most 10,000,000 bytes"):
+        studio.new_project("Wide", ("wide.fountain", data))
+    assert studio.list_projects() == []
+
+
+def test_listing_projects_again_loads_no_state_until_a_head_moves(studio, monkeypatch):
+    project, _ = studio.new_project("Listed", ("two.fountain", TWO_SCENES))
+    first = studio.list_projects()
+    loads: list[str] = []
+    real = studio.timeline.load_state
+    monkeypatch.setattr(studio.timeline, "load_state", lambda commit: loads.append(commit) or real(commit))
+    assert studio.list_projects() == first and loads == [], "an unchanged project costs one ref read"
+    studio.save_params(project.id, {"tonal_precision": "Quiet and wet"})
+    (card,) = studio.list_projects()
+    assert len(loads) == 1 and card.head == studio.head(project.id) != first[0].head
+    studio.switch(project.id, first[0].head)  # an old commit: forks a branch
+    (card,) = studio.list_projects()
+    assert card.branch != "main" and card.head == first[0].head

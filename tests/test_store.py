@@ -742,3 +742,130 @@ def test_sigkill_while_committing_never_loses_acknowledged_commits(
     reflog = check.reflog(project, "main")
     assert [r["new"] for r in reflog] == list(reversed(chain))
 
+
+
+# --------------------------------------------------------------------------- disk full, read-only
+
+
+def _fill_to_the_brim(store: Store) -> None:
+    """Let the database file grow no further on this connection: SQLite itself then answers
+    SQLITE_FULL ('database or disk is full') to a write that needs a new page, exactly as it
+    does on a full disk."""
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    assert store.conn.execute(f"PRAGMA max_page_count = {pages}").fetchone()[0] == pages
+
+
+def test_a_full_disk_is_one_typed_error_and_nothing_is_written(store, timeline, project):
+    from studio.errors import DiskFull
+
+    head = timeline.head(project, "main")
+    commits = count_rows(store, "commits")
+    _fill_to_the_brim(store)
+    big = {f"scene/sc-{n}": scene_doc(f"sc-{n}", "INT. " + "ROOM " * 400 + "- DAY") for n in range(40)}
+    with pytest.raises(DiskFull) as caught:
+        timeline.commit(project, "main", big, "Forty big scenes")
+    message = str(caught.value)
+    assert message == f"the disk is full: free space in {store.db_path.parent} and retry; nothing was saved"
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    assert caught.value.__cause__.sqlite_errorcode == sqlite3.SQLITE_FULL, "the original error survives"
+    assert not store.conn.in_transaction
+    assert timeline.head(project, "main") == head and count_rows(store, "commits") == commits
+    # Space again: the same connection writes on.
+    store.conn.execute("PRAGMA max_page_count = 1073741823")
+    timeline.commit(project, "main", big, "Forty big scenes")
+    assert timeline.head(project, "main") != head
+    assert store.fsck() == []
+
+
+def test_a_full_disk_during_commit_is_a_disk_full_error(tmp_path):
+    from studio.errors import DiskFull
+
+    sql = SqliteFile(tmp_path / "t.db", name="t", error=StudioError)
+    sql.migrate("m", [["CREATE TABLE t (x BLOB)"]])
+    pages = sql.conn.execute("PRAGMA page_count").fetchone()[0]
+    sql.conn.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(DiskFull, match="nothing was saved"), sql.write() as conn:
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+    assert sql.conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 0
+    sql.close()
+
+
+def test_a_read_only_store_reads_and_refuses_writes_with_one_line(open_store, timeline, project, tmp_path):
+    from studio.errors import ReadOnly
+
+    writer = timeline.store
+    timeline.commit(project, "main", {"scene/sc-1": scene_doc("sc-1")}, "One scene")
+    writer.put_media(b"a clip", "video/mp4")
+    head = timeline.head(project, "main")
+    writer.close()
+    before = (tmp_path / "studio.db").read_bytes()
+
+    reader = Store(tmp_path / "studio.db", tmp_path / "media", read_only=True)
+    try:
+        assert reader.read_only
+        read = Timeline(reader)
+        assert read.head(project, "main") == head
+        assert "scene/sc-1" in read.read_tree(reader.get_commit(head).tree)
+        assert reader.fsck() == []
+        with pytest.raises(ReadOnly, match="read-only: the studio database can be read but not changed"):
+            read.commit(project, "main", {"scene/sc-2": scene_doc("sc-2")}, "Another")
+        with pytest.raises(ReadOnly):
+            reader.put_media(b"new bytes")
+    finally:
+        reader.close()
+    assert (tmp_path / "studio.db").read_bytes() == before, "reading changed nothing"
+
+
+def test_a_read_only_file_that_needs_migrating_is_not_migrated(tmp_path):
+    one = [["CREATE TABLE a (x)"]]
+    first = SqliteFile(tmp_path / "t.db", name="t", error=StudioError)
+    first.migrate("m", one)
+    first.close()
+    reader = SqliteFile(tmp_path / "t.db", name="t", error=StudioError, read_only=True)
+    assert reader.migrate("m", one) == 1
+    with pytest.raises(StudioError, match="needs an upgrade, but the folder is read-only"):
+        reader.migrate("m", [*one, ["CREATE TABLE b (y)"]])
+    reader.close()
+    check = sqlite3.connect(tmp_path / "t.db")
+    assert [r[0] for r in check.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")] == ["a", "m"]
+    check.close()
+
+
+def test_an_unwritable_database_opens_read_only_by_itself(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes whatever the permissions say (tests/test_cli.py covers it with a read-only mount)")
+    first = SqliteFile(tmp_path / "d" / "t.db", name="t", error=StudioError)
+    first.migrate("m", [["CREATE TABLE a (x)"]])
+    first.close()
+    (tmp_path / "d" / "t.db").chmod(0o444)
+    (tmp_path / "d").chmod(0o555)
+    try:
+        reader = SqliteFile(tmp_path / "d" / "t.db", name="t", error=StudioError)
+        assert reader.read_only
+        assert reader.migrate("m", [["CREATE TABLE a (x)"]]) == 1
+        reader.close()
+    finally:
+        (tmp_path / "d").chmod(0o755)
+
+
+# --------------------------------------------------------------------------- orphan temp media
+
+
+def test_orphan_temp_media_older_than_a_minute_are_removed_young_ones_kept(store):
+    media_id = store.put_media(b"kept")
+    folder = store.media_path(media_id).parent
+    old = folder / ".tmp-crashed"
+    old.write_bytes(b"x" * 1000)
+    past = time.time() - 120
+    os.utime(old, (past, past))
+    young = folder / ".tmp-writing"
+    young.write_bytes(b"y" * 10)
+    listed = store.clean_temp_media(remove=False)
+    assert listed.orphans == (old,) and listed.young == (young,) and listed.size == 1000
+    assert old.exists(), "remove=False only lists"
+    cleaned = store.clean_temp_media()
+    assert cleaned.orphans == (old,) and not old.exists()
+    assert young.exists(), "a live writer may own it"
+    assert store.get_media(media_id) == b"kept"
+    assert store.clean_temp_media().orphans == ()
+    assert store.fsck() == []

@@ -6,6 +6,7 @@
 - ``fountain_out``: ``to_fountain`` writes scenes back as Fountain;
 - ``headings``: ``split_heading``; ``cues``: cue shapes;
 - ``asset_sheet``: JSON asset sheets;
+- ``limits``: how many scenes and shots a project holds, checked before the work;
 - ``fidelity``: agreement with the Fountain peer suites (``studio bench fidelity``).
 """
 

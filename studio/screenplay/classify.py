@@ -142,6 +142,15 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
     n = len(text)
     line_no = first_number
     while i < n:
+        # Copy plain text up to the next possible marker in one piece.
+        nxt = _next_marker(text, i)
+        if nxt > i:
+            chunk = text[i:nxt]
+            out_chars.append(chunk)
+            line_no += chunk.count("\n")
+            i = nxt
+            if i >= n:
+                break
         if text.startswith("/*", i):
             end = text.find("*/", i + 2)
             if end < 0:
@@ -206,13 +215,19 @@ def _remove_markup(lines: list[str], first_number: int) -> list[_Line]:
     return result
 
 
+def _next_marker(text: str, start: int) -> int:
+    """Where the next ``/*`` or ``[[`` starts at or after ``start`` (``len(text)`` if none)."""
+    ends = [k for k in (text.find("/*", start), text.find("[[", start)) if k >= 0]
+    return min(ends) if ends else len(text)
+
+
 def _gap(out_chars: list[str], text: str, after_index: int) -> int:
     """Mend the spacing where a note or boneyard was cut out; return how far to skip.
 
     ``waits[[x]] for`` and ``waits [[x]] for`` both give ``waits for``; ``a[[x]]b`` gives
     ``a b`` (the note stood between two words).
     """
-    before = out_chars[-1] if out_chars else "\n"
+    before = out_chars[-1][-1] if out_chars else "\n"  # pieces are never empty
     after = text[after_index] if after_index < len(text) else "\n"
     if not before.isspace() and not after.isspace() and after not in ".,;:!?)'\"":
         out_chars.append(" ")

@@ -16,6 +16,7 @@ from typing import Literal
 from studio.errors import BadInput
 from studio.headings import split_heading
 from studio.model import ElementKind, Scene, ScriptElement
+from studio.screenplay import limits
 from studio.screenplay.classify import (
     ACTION,
     BONEYARD,
@@ -76,6 +77,7 @@ def parse_screenplay(
     text = text.replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")
     if not text.strip():
         raise BadInput(f"{name} is empty: {_NO_HEADINGS}")
+    limits.precheck_scenes(text, name)  # a far-too-long script is refused before parsing
     line_map: list[int] | None = None
     if not fountain and _reads_as_plain_layout(text, name):
         text, line_map = _plain_to_fountain(text)
@@ -100,6 +102,7 @@ def parse_screenplay(
     scenes = assembler.finish()
     if not scenes:
         raise _no_headings_error(document, text, line_of, name)
+    limits.check_scenes(len(scenes), name)
 
     title_page = document.title_page
     characters = _unique(c for scene in scenes for c in scene.characters)

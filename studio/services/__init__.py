@@ -238,6 +238,7 @@ class Studio:
     fsck = _Verb("health", HealthService.fsck)
     settings_fields = _Verb("health", HealthService.settings_fields)
     save_settings = _Verb("health", HealthService.save_settings)
+    clean_temp_media = _Verb("health", HealthService.clean_temp_media)
 
 
 __all__ = [

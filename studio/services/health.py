@@ -12,6 +12,7 @@ from studio.config import Settings
 from studio.errors import StudioError
 from studio.ports import Probe, ProbeResult
 from studio.services.workspace import Workspace
+from studio.store import TempMedia
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ class HealthService:
     def _probe_store(self) -> ProbeResult:
         try:
             version = self.store.schema_version()
+            mode = ", read-only: nothing can be saved" if self.store.read_only else ""
             return ProbeResult(
-                "store", "ok", f"SQLite WAL at {self.settings.db_path} (schema v{version})", True
+                "store", "ok", f"SQLite WAL at {self.settings.db_path} (schema v{version}{mode})", True
             )
         except Exception as exc:  # the probe reports, never raises
             return ProbeResult("store", "down", str(exc))
@@ -79,3 +81,8 @@ class HealthService:
         settings now in force; the app opens a new Studio with them. Refuses a field an
         AIUTEUR_* variable sets, and invalid values, writing nothing."""
         return config.save_settings(self.settings.home, changes)
+
+    def clean_temp_media(self, *, remove: bool = True) -> TempMedia:
+        """Orphan ``media/.tmp-*`` files left by a crash mid-write: removed once a minute old
+        (``remove=False`` only lists them); younger ones may be a live writer's."""
+        return self.store.clean_temp_media(remove=remove)

@@ -4,7 +4,8 @@ with its asset sheet, and the bundled samples."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from studio.screenplay import (
     AssetSheetEntry,
     ParsedScript,
     fountain_source,
+    limits,
     parse_asset_sheet,
     parse_screenplay,
 )
@@ -68,6 +70,19 @@ class ImportResult:
     locations: tuple[str, ...]
     assets: int
     warnings: tuple[str, ...] = ()
+
+
+_Prepared = tuple[str, str, ParsedScript, tuple[AssetSheetEntry, ...], str | None]
+
+
+@dataclass(frozen=True)
+class _ImportPlan:
+    """An import, ready to commit: the change, its vault entries, message and result."""
+
+    compute: Callable[[ProjectState], dict[str, BaseModel | None]]
+    vault: list[VaultEntry]
+    message: str
+    result: Callable[[CommitRow], ImportResult]
 
 
 def check_project_name(name: str) -> str:
@@ -150,40 +165,64 @@ def assets_from_script(
 class IntakeService:
     """Projects and stage 1; an import runs stage 5's deterministic extraction (planning)."""
 
+    # Project cards by (id, name, branch, head): see list_projects.
+    _summaries: dict[tuple[str, str, str, str], ProjectSummary]
+
     def __init__(self, workspace: Workspace, planning: PlanningService) -> None:
         self._ws = workspace
         self.settings = workspace.settings
         self.store = workspace.store
         self.timeline = workspace.timeline
         self._planning = planning
+        self._summaries = {}
 
     def create_project(self, name: str) -> Project:
         """A new, empty project on branch ``main``."""
+        project_id, cleaned = self._new_project_id(name)
+        with self.store.write() as conn:
+            self._insert_project(conn, project_id, cleaned)
+        return self._ws.project(project_id)
+
+    def _new_project_id(self, name: str) -> tuple[str, str]:
+        """A free id for a project named ``name`` (checked), and the cleaned name."""
         cleaned = check_project_name(name)
         base = slugify(cleaned, 40)
-        taken = {row["id"] for row in self.store.project_rows()}
-        if any(row["name"].lower() == cleaned.lower() for row in self.store.project_rows()):
-            raise Conflict(f"a project named {cleaned!r} exists already: pick another name")
+        rows = self.store.project_rows()
+        taken = {row["id"] for row in rows}
+        same = next((row for row in rows if row["name"].lower() == cleaned.lower()), None)
+        if same is not None:
+            hint = ""
+            if self._ws.state(same["id"]).script is None:
+                hint = f" (it has no script yet: import one into it, e.g. `studio import {same['id']} FILE`)"
+            raise Conflict(f"a project named {cleaned!r} exists already: pick another name{hint}")
         project_id, n = base, 2
         while project_id in taken:
             project_id, n = f"{base}-{n}", n + 1
-        with self.store.write() as conn:
-            try:
-                self.store.insert_project(conn, project_id, cleaned)
-            except Exception as exc:  # sqlite3.IntegrityError from a racing create
-                raise Conflict(f"a project named {cleaned!r} exists already") from exc
-            self.timeline.create_root(conn, project_id, ProjectState())
-        return self._ws.project(project_id)
+        return project_id, cleaned
+
+    def _insert_project(self, conn: sqlite3.Connection, project_id: str, name: str) -> CommitRow:
+        """The project row and its root commit, inside the caller's write transaction."""
+        try:
+            self.store.insert_project(conn, project_id, name)
+        except sqlite3.IntegrityError as exc:  # a racing create took the name or the id
+            raise Conflict(f"a project named {name!r} exists already") from exc
+        return self.timeline.create_root(conn, project_id, ProjectState())
 
     def list_projects(self) -> list[ProjectSummary]:
+        """Every project's card. A card is a function of the project's name and branch head
+        (commits never change), so it is built once per head: listing again (the sidebar, on
+        every rerun) reads one ref per project, whatever the project's size."""
         summaries = []
+        cache = self._summaries
         for row in self.store.project_rows():
             branch = row["active_branch"]
             head = self.timeline.head(row["id"], branch)
-            state = self.timeline.load_state(head)
-            commit = self.store.get_commit(head)
-            summaries.append(
-                ProjectSummary(
+            key = (row["id"], row["name"], branch, head)
+            summary = cache.get(key)
+            if summary is None:
+                state = self.timeline.load_state(head)
+                commit = self.store.get_commit(head)
+                summary = ProjectSummary(
                     id=row["id"],
                     name=row["name"],
                     branch=branch,
@@ -193,7 +232,10 @@ class IntakeService:
                     updated_at=commit.created_at,
                     title=state.script.title if state.script else "",
                 )
-            )
+                if len(cache) > 1000:
+                    cache.clear()
+                cache[key] = summary
+            summaries.append(summary)
         return summaries
 
     def save_params(
@@ -323,6 +365,36 @@ class IntakeService:
         """
         prepared = self._prepare_import(name, data, asset_sheet)
         project = self._ws.project(project_ref)
+        existing = self._ws.state(project.id, self._ws.branch(project, branch))
+        if existing.script is not None and not new_branch:
+            raise BranchRequired(
+                "this branch already has a script: importing another would replace it and "
+                "invalidate its scenes; import on a new branch (give a branch name) or a new project"
+            )
+        plan = self._import_plan(prepared, data, asset_sheet, params)
+        if new_branch:
+            commit = self.timeline.commit_on_new_branch(
+                project.id, self._ws.branch(project, branch), new_branch, plan.compute, plan.message,
+                action="import", vault=plan.vault,
+            )
+            self.store.set_active_branch(project.id, new_branch)
+        else:
+            commit = self.timeline.update(
+                project.id, self._ws.branch(project, branch), plan.compute, plan.message,
+                action="import", vault=plan.vault,
+            )
+        return plan.result(commit)
+
+    def _import_plan(
+        self,
+        prepared: _Prepared,
+        data: bytes,
+        asset_sheet: tuple[str, bytes] | None,
+        params: ProjectParams | None,
+    ) -> _ImportPlan:
+        """What an import commits, from a validated screenplay: the media it stages (written
+        now: content-addressed, so a file no commit names yet is harmless), the state change
+        and the vault entries."""
         safe, text, parsed, sheet, sheet_name = prepared
         assets, warnings = assets_from_script(parsed, sheet)
         media = self.store.put_media(text.encode("utf-8"), "text/plain; charset=utf-8")
@@ -338,7 +410,7 @@ class IntakeService:
             files = [f for f in state.input.staging.files if f.name not in {safe, sheet_name}]
             files = [f.model_copy(update={"role": FileRole.CONTEXT}) for f in files]
             files.append(StagedFile(name=safe, media=media, size=len(data), role=FileRole.PRIMARY))
-            if sheet_name and sheet_media:
+            if sheet_name and sheet_media and asset_sheet:
                 files.append(
                     StagedFile(
                         name=sheet_name, media=sheet_media, size=len(asset_sheet[1]), tag=ASSET_SHEET_TAG
@@ -370,38 +442,25 @@ class IntakeService:
             VaultEntry(Stage.SCRIPT, "scene", s.heading, key=scene_key(s.id), scene_id=s.id)
             for s in parsed.scenes
         ]
-        message = f"Import screenplay {safe}"
-        existing = self._ws.state(project.id, self._ws.branch(project, branch))
-        if existing.script is not None and not new_branch:
-            raise BranchRequired(
-                "this branch already has a script: importing another would replace it and "
-                "invalidate its scenes; import on a new branch (give a branch name) or a new project"
+
+        def result(commit: CommitRow) -> ImportResult:
+            return ImportResult(
+                commit=commit,
+                scenes=len(parsed.scenes),
+                characters=parsed.characters,
+                locations=parsed.locations,
+                assets=len(assets),
+                warnings=(*parsed.warnings, *warnings),  # unusual layouts kept as written first
             )
-        if new_branch:
-            commit = self.timeline.commit_on_new_branch(
-                project.id, self._ws.branch(project, branch), new_branch, compute, message,
-                action="import", vault=vault,
-            )
-            self.store.set_active_branch(project.id, new_branch)
-        else:
-            commit = self.timeline.update(
-                project.id, self._ws.branch(project, branch), compute, message,
-                action="import", vault=vault,
-            )
-        return ImportResult(
-            commit=commit,
-            scenes=len(parsed.scenes),
-            characters=parsed.characters,
-            locations=parsed.locations,
-            assets=len(assets),
-            warnings=(*parsed.warnings, *warnings),  # unusual layouts kept as written first
-        )
+
+        return _ImportPlan(compute, vault, f"Import screenplay {safe}", result)
 
     def _prepare_import(
         self, name: str, data: bytes, asset_sheet: tuple[str, bytes] | None
-    ) -> tuple[str, str, ParsedScript, tuple[AssetSheetEntry, ...], str | None]:
+    ) -> _Prepared:
         """Validate a screenplay (and asset sheet) completely before anything is written."""
         safe = check_filename(name)
+        limits.check_script_bytes(len(data), safe)  # before decoding: a cheap bound first
         text = decode_text(data, safe, max_bytes=self.settings.max_upload_bytes)
         parsed = parse_screenplay(text, name=safe)
         sheet: tuple[AssetSheetEntry, ...] = ()
@@ -420,17 +479,26 @@ class IntakeService:
         asset_sheet: tuple[str, bytes] | None = None,
         params: ProjectParams | None = None,
     ) -> tuple[Project, ImportResult | None]:
-        """Create a project, importing a screenplay when given; a bad file creates nothing."""
-        check_project_name(name)
-        if script is not None:
-            self._prepare_import(script[0], script[1], asset_sheet)
-        project = self.create_project(name)
+        """Create a project, importing a screenplay when given.
+
+        One transaction writes the project, its root commit and the import commit: a bad
+        file, a full disk or a kill mid-way leaves no project at all, never a named project
+        without its script."""
         if script is None:
-            return project, None
-        result = self.import_screenplay(
-            project.id, script[0], script[1], asset_sheet=asset_sheet, params=params
-        )
-        return self._ws.project(project.id), result
+            return self.create_project(name), None
+        check_project_name(name)
+        prepared = self._prepare_import(script[0], script[1], asset_sheet)
+        project_id, cleaned = self._new_project_id(name)
+        plan = self._import_plan(prepared, script[1], asset_sheet, params)
+        # The import's documents are computed from the new project's empty state before the
+        # write lock is taken; the transaction only writes them.
+        changes = plan.compute(ProjectState())
+        with self.store.write() as conn:
+            root = self._insert_project(conn, project_id, cleaned)
+            commit = self.timeline.commit_in(
+                conn, project_id, "main", root, changes, plan.message, action="import", vault=plan.vault
+            )
+        return self._ws.project(project_id), plan.result(commit)
 
     def import_staged(
         self, project_ref: str, *, branch: str | None = None, new_branch: str | None = None

@@ -36,6 +36,7 @@ from studio.model import (
 )
 from studio.names import clean_name, name_problem
 from studio.ports import FrameRenderer, FrameSpec, ReferenceImages
+from studio.screenplay import limits
 from studio.services.workspace import Workspace, validation_message
 from studio.store import CommitRow
 from studio.timeline import VaultEntry, scene_key
@@ -599,6 +600,8 @@ class PlanningService:
         problems = breakdown.validate_shots(edit.shots, doc.scene)
         if problems:
             raise BadInput("the shot list has problems: " + "; ".join(problems[:4]))
+        others = sum(len(d.work.shots) for key, d in state.scenes.items() if key != scene_id)
+        limits.check_shots(others + len(edit.shots))
         work = doc.work.model_copy(update={"shots": edit.shots})
         if edit.renamed is not None:
             work = _follow_shots(work, edit.renamed)
