@@ -271,6 +271,14 @@ with st.container(horizontal=True, vertical_alignment="center"):
         if common.act(studio.refresh_assets, project.id) is not None:
             done("Assets extracted again from the script (your edits and locks are kept).")
     add_asset_form(studio, project, editable)
+    missing_keys = studio.image_keys_estimate(project.id)
+    if st.button(f"Image keys for all ({missing_keys.count})", key="all_image_keys",
+                 icon=":material/photo_library:", disabled=not editable or missing_keys.count == 0,
+                 help="Draws an image key for every unlocked asset that has none."):
+        if common.act(studio.generate_missing_image_keys, project.id) is not None:
+            done(f"Image keys drawn for {missing_keys.count} assets.")
+if missing_keys.count:
+    st.caption(f"Image keys for all: {missing_keys.describe()}.")
 st.caption(
     "Extraction is deterministic: characters from dialogue cues, locations from scene headings, "
     "props from capitalised objects in the action, each description pre-filled from its "

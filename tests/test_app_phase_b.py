@@ -607,3 +607,23 @@ def test_stage8_drawer_brings_a_global_asset_into_the_scene(studio, assets_locke
     at.button(key="vs_unpick_sc-1_prop-rope-ladder").click().run()
     assert_ok(at)
     assert "prop-rope-ladder" not in {r.asset.id for r in studio.visual_state(pid, 1)}
+
+
+def test_stage5_bulk_image_keys_show_their_cost_before_they_run(studio):
+    project, _ = studio.new_project("Keys", ("keys.fountain", b"INT. HALL - DAY\n\nMARA lights a LANTERN.\n\nMARA\nThere.\n"))
+    pid = project.id
+    studio.approve_script(pid)
+    studio.choose_style(pid, STYLE)
+    missing = [a.id for a in studio.state(pid).assets.assets if a.image_key is None]
+    assert len(missing) >= 3  # MARA, the hall, the lantern
+    at = open_app(pid)
+    at.switch_page(STAGE5).run()
+    assert_ok(at)
+    shown = texts(at.caption)
+    assert f"Image keys for all: {len(missing)} image keys on animatic" in shown and "CPU only" in shown
+    assert all(a.image_key is None for a in studio.state(pid).assets.assets)  # nothing ran yet
+    at.button(key="all_image_keys").click().run()
+    assert_ok(at)
+    assert all(a.image_key for a in studio.state(pid).assets.assets)
+    assert studio.image_keys_estimate(pid).count == 0
+    assert at.button(key="all_image_keys").disabled

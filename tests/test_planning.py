@@ -611,3 +611,25 @@ def test_a_project_takes_twenty_thousand_shots_and_no_more(studio, project):
     with pytest.raises(TooLarge, match="20,001 shots; a project can have at most 20,000"):
         studio.split_shot(project, 2, studio.shot_list(project, 2).shots[0].id)
     assert studio.head(project) == head, "nothing was written"
+
+
+def test_missing_image_keys_are_drawn_in_one_commit_and_locked_ones_are_left(studio):
+    project, _ = studio.new_project("Keys", ("keys.fountain", b"INT. HALL - DAY\n\nMARA lights a LANTERN.\n\nMARA\nThere.\n"))
+    pid = project.id
+    studio.approve_script(pid)
+    with pytest.raises(GateClosed, match="visual style"):
+        studio.generate_missing_image_keys(pid)
+    studio.choose_style(pid, "neo-noir")
+    first = studio.state(pid).assets.assets[0]
+    studio.generate_image_key(pid, first.id)
+    studio.lock_asset(pid, first.id)
+    kept = studio.state(pid).assets.get(first.id).image_key
+    before = studio.head(pid)
+    assert studio.image_keys_estimate(pid).count == len(studio.state(pid).assets.assets) - 1
+    studio.generate_missing_image_keys(pid)
+    log = studio.log(pid, limit=2)
+    assert log[1].id == before  # one commit for all of them
+    state = studio.state(pid)
+    assert all(a.image_key for a in state.assets.assets) and state.assets.get(first.id).image_key == kept
+    with pytest.raises(Conflict, match="already"):
+        studio.generate_missing_image_keys(pid)

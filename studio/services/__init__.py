@@ -171,6 +171,7 @@ class Studio:
     merge_assets = _Verb("planning", PlanningService.merge_assets)
     upload_image_key = _Verb("planning", PlanningService.upload_image_key)
     generate_image_key = _Verb("planning", PlanningService.generate_image_key)
+    generate_missing_image_keys = _Verb("planning", PlanningService.generate_missing_image_keys)
     lock_asset = _Verb("planning", PlanningService.lock_asset)
     choose_style = _Verb("planning", PlanningService.choose_style)
     lock_style = _Verb("planning", PlanningService.lock_style)

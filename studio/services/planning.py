@@ -461,6 +461,36 @@ class PlanningService:
             project_ref, f"Image key for {asset.name}", "image_key", change
         )
 
+    def generate_missing_image_keys(self, project_ref: str) -> CommitRow:
+        """Draw an image key for every unlocked asset that has none, in one commit (the
+        stage 5 bulk action; its cost is ``image_keys_estimate``, shown before it runs)."""
+        state = self._ws.state(project_ref)
+        self._ws.require(state, Stage.ASSETS)
+        style = self.style_pack(state.assets.style_pack)
+        if style is None:
+            raise GateClosed("choose a visual style first: image keys are drawn in the style")
+        missing = [a for a in state.assets.assets if not a.locked and a.image_key is None]
+        if not missing:
+            raise Conflict("every unlocked asset has an image key already")
+        drawn = {
+            a.id: self._render_card(a.kind.value, a.name, a.description, style, a.id) for a in missing
+        }
+
+        def change(current: ProjectState) -> Any:
+            assets = current.assets
+            for asset_id, media in drawn.items():
+                found = assets.get(asset_id)
+                if found is not None and not found.locked and found.image_key is None:
+                    assets = assets.model_copy(update={"assets": tuple(
+                        a.model_copy(update={"image_key": media}) if a.id == asset_id else a
+                        for a in assets.assets
+                    )})
+            return assets
+
+        return self._edit_assets(
+            project_ref, f"Image keys for {len(drawn)} assets", "image_key", change
+        )
+
     def _render_card(self, kind: str, title: str, description: str, style: StylePack, asset_id: str,
                      condition_tags: Sequence[str] = ()) -> str:
         # A character's card is drawn in the colour its panels use (one table, by asset id):
