@@ -76,7 +76,7 @@ def show_verdict(level: str, reasons: list[str], what: str) -> None:
 
 def vram_chart(board: dict) -> None:
     if not board["telemetry"]:
-        st.info("No VRAM samples: the CPU animatic uses no GPU.", icon=":material/memory:")
+        st.info("No VRAM samples: none of these renders ran on a GPU (the CPU animatic and a ComfyUI server started with --cpu use none).", icon=":material/memory:")
         return
     frame = pd.DataFrame(board["telemetry"])
     frame["job"] = frame["job_id"].fillna("(between jobs)")

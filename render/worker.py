@@ -722,10 +722,12 @@ class Worker:
         text = str(exc) or cls
         if cls == "oom":
             target = lower(preset)
+            # A --cpu ComfyUI server runs out of system RAM, not GPU memory (comfy_client says which).
+            memory = "memory (system RAM)" if "system RAM" in text else "GPU memory"
             if job.fallback_from is None and target is not None:
                 new_spec = lowered_spec(spec, preset, target)
                 message = (
-                    f"out of GPU memory at {preset.name}; retrying once at {target.name} "
+                    f"out of {memory} at {preset.name}; retrying once at {target.name} "
                     f"({new_spec.width}x{new_spec.height})"
                 )
                 q.requeue(job.id, wid, message=message, failure_class="oom", spec=new_spec,
@@ -736,8 +738,8 @@ class Worker:
                     else "and there is no lower preset"
                 )
                 message = (
-                    f"out of GPU memory at {preset.name} {why}: close other programs using the GPU, "
-                    f"or render fewer frames ({text})"
+                    f"out of {memory} at {preset.name} {why}: close other programs using the "
+                    f"{'memory' if memory != 'GPU memory' else 'GPU'}, or render fewer frames ({text})"
                 )
                 if q.finish(job.id, wid, "failed", message=message, failure_class="oom"):
                     self.processed += 1

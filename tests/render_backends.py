@@ -68,7 +68,8 @@ class StepBackend:
             if times is None or runs_before < int(times):
                 if fail.startswith("oom@"):
                     if spec.preset in fail[4:].split(","):
-                        raise RenderFailed("CUDA out of memory (test)", "oom", retryable=True)
+                        raise RenderFailed(prompts.get("test_oom_text", "CUDA out of memory (test)"),
+                                           "oom", retryable=True)
                 else:
                     raise RenderFailed(f"scripted {fail} failure", fail, retryable=retryable)
         out = out_dir / "out.txt"

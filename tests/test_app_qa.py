@@ -112,7 +112,7 @@ def test_run_qa_charts_frames_and_stage12(studio, rendered):
     assert plotted == subjects  # built from the run's real metric rows
     assert plotted and all(x.startswith("Shot ") for x in plotted)  # shot ids a reviewer reads
     assert all(len(point) == 2 for trace in coherence["data"] for point in trace["customdata"])
-    assert "No VRAM samples: the CPU animatic uses no GPU." in texts(at.info)
+    assert "No VRAM samples: none of these renders ran on a GPU (the CPU animatic and a ComfyUI server started with --cpu use none)." in texts(at.info)
     identity = next(s for s in specs if "Identity drift per character" in json.dumps(s["layout"]["title"]))
     labels = board["scene_labels"]
     measured = {(r["subject"], labels[r["scene_id"]]) for r in board["run_metrics"] if r["scope"] == "character"}

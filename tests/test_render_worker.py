@@ -333,6 +333,16 @@ def test_oom_retries_once_at_the_lower_preset(settings: Settings, queue: SqliteR
     assert manifest.attempt == 2
 
 
+def test_a_cpu_servers_out_of_memory_is_said_as_system_ram(settings: Settings, queue: SqliteRenderQueue):
+    text = "ComfyUI ran out of memory (system RAM) in KSampler (node 3): DefaultCPUAllocator"
+    job = queue.enqueue(make_spec(test_fail="oom@fast", test_oom_text=text), backend="comfyui", idempotency_key="m")
+    run_worker(settings, {"comfyui": StepBackend("comfyui", needs_gpu=True)}, FakeGpuProbe(BIG_GPU),
+               once=True, options=FAST)
+    info = queue.job(job.id)
+    assert info.status == "failed" and info.failure_class == "oom"
+    assert info.message.startswith("out of memory (system RAM) at fast") and "GPU" not in info.message
+
+
 def test_oom_twice_or_at_the_floor_fails(settings: Settings, queue: SqliteRenderQueue):
     twice = queue.enqueue(
         make_spec(shot="1A", preset="cinematic", width=1280, height=720,
