@@ -88,7 +88,7 @@ def start_studio() -> Studio | None:
 def project_picker(studio: Studio) -> None:
     """The sidebar project selector, kept in step with ``session_state["project_id"]``."""
     try:
-        projects = studio.list_projects()
+        projects = studio.list_projects(progress=False)  # reads no project state
     except StudioError as exc:
         st.error(str(exc))
         return
