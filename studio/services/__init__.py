@@ -30,7 +30,7 @@ from studio.ports import (
     RunRecorder,
 )
 from studio.services.health import HealthService
-from studio.services.history import HistoryService, VaultGroup
+from studio.services.history import HistoryService, VaultGroup, VaultItem
 from studio.services.intake import (
     ASSET_SHEET_TAG,
     ImportResult,
@@ -226,6 +226,7 @@ __all__ = [
     "Scene",
     "Studio",
     "VaultGroup",
+    "VaultItem",
     "Workspace",
     "assets_from_script",
     "check_project_name",
