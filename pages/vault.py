@@ -46,7 +46,7 @@ def media_card(item, scene_label: str) -> None:
         if item.is_image or item.is_video:
             data = common.act(studio.media_bytes, item.media_id)
             if data and item.is_image:
-                st.image(data, width="stretch")
+                st.image(data, width="stretch", output_format=common.image_format(data))
             elif data:
                 st.video(data, format=item.mime)
         else:

@@ -346,7 +346,7 @@ def bench_pages(
             # argv list, no shell: this interpreter and a module of this checkout.
             done = subprocess.run(  # noqa: S603
                 [sys.executable, "-m", "pages.bench", str(home), pid, scene_id, str(reruns)],
-                cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                cwd=root, env=env, capture_output=True, check=False,
             )
             if done.returncode != 0:
                 tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]

@@ -117,6 +117,9 @@ class ProductionService:
         self.drain_queue = drain_queue
         self.start_worker = start_worker
         self.drift_check = drift_check
+        # Drift of (previous frame, start frame) media pairs: content hashes, so a measured
+        # pair never changes (stage 10 showed every shot's drift, measured on each page run).
+        self._drift: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -323,9 +326,14 @@ class ProductionService:
             if self.drift_check is None or start is None or previous is None:
                 result[shot.id] = None
                 continue
-            result[shot.id] = round(
-                float(self.drift_check.drift(self.store.get_media(previous.media), self.store.get_media(start.media))), 3
-            )
+            pair = (previous.media, start.media)
+            if pair not in self._drift:
+                if len(self._drift) > 10_000:
+                    self._drift.clear()
+                self._drift[pair] = round(
+                    float(self.drift_check.drift(self.store.get_media(previous.media), self.store.get_media(start.media))), 3
+                )
+            result[shot.id] = self._drift[pair]
         return result
 
     def render_frames(
