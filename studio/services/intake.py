@@ -158,8 +158,8 @@ class IntakeService:
         self._planning = planning
         # Immutable facts, kept by the id they derive from: scene counts by tree id,
         # (progress, title) by head commit id.
-        self._scene_counts: dict[str, int] = {}
-        self._progress_by_head: dict[str, tuple[float, str]] = {}
+        self._scene_counts = dict[str, int]()
+        self._progress_by_head = dict[str, tuple[float, str]]()
 
     def create_project(self, name: str) -> Project:
         """A new, empty project on branch ``main``."""

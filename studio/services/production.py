@@ -119,7 +119,8 @@ class ProductionService:
         self.drift_check = drift_check
         # Drift of (previous frame, start frame) media pairs: content hashes, so a measured
         # pair never changes (stage 10 showed every shot's drift, measured on each page run).
-        self._drift: dict[tuple[str, str], float] = {}
+        self._drift = dict[tuple[str, str], float]()
+        self._drift_by = drift_check  # the check that measured them (a new one starts afresh)
 
     # ------------------------------------------------------------------ helpers
 
@@ -327,6 +328,9 @@ class ProductionService:
                 result[shot.id] = None
                 continue
             pair = (previous.media, start.media)
+            if self._drift_by is not self.drift_check:
+                self._drift.clear()
+                self._drift_by = self.drift_check
             if pair not in self._drift:
                 if len(self._drift) > 10_000:
                     self._drift.clear()
