@@ -63,3 +63,21 @@ def test_figures_say_when_git_was_not_measured():
     text = format_figures({**figures, "git_log_ms_median": 3.25, "git_log_devnull_ms_median": 2.5})
     assert "median 3.25 ms read through a pipe, 2.5 ms to /dev/null" in text
     assert "fresh Store" in text
+
+
+@pytest.mark.slow
+def test_page_bench_times_every_page_on_both_projects():
+    """``studio bench pages`` end to end on a small synthetic project: every page is timed
+    on both projects and none raised (the figures themselves are printed, not checked)."""
+    from pages.bench import PAGES
+    from studio.bench import bench_pages, format_page_figures
+    from studio.wiring import build_studio
+
+    figures = bench_pages(build_studio, scenes=30, shots_per_scene=2, reruns=1)
+    assert figures["large"]["scenes"] == 30 and figures["sample"]["scenes"] >= 3
+    for label in ("sample", "large"):
+        pages = figures[label]["pages"]
+        assert set(PAGES) <= set(pages)
+        assert not {page: row["error"] for page, row in pages.items() if row.get("error")}
+    text = format_page_figures(figures)
+    assert "pages/stage10_frames.py" in text and "30-scene project" in text
