@@ -96,7 +96,7 @@ def project_picker(studio: Studio) -> None:
     """The sidebar project selector, kept in step with ``session_state["project_id"]``; the
     selection (project, branch, scene) goes into the URL."""
     try:
-        projects = studio.list_projects()
+        projects = studio.list_projects(progress=False)  # reads no project state
     except StudioError as exc:
         st.error(str(exc))
         return

@@ -360,11 +360,21 @@ def current_scene(studio: Studio, project: Project, stage: Stage) -> tuple[int, 
     return number, scenes[number - 1]
 
 
+def image_format(data: bytes) -> str:
+    """The format to hand ``st.image`` for stored image bytes: their own, so Streamlit sends
+    them as they are ("auto" re-encodes a PNG without alpha as JPEG on every run)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    return "auto"
+
+
 def show_image(studio: Studio, media_id: str | None, caption: str | None = None, *, missing: str = "No image key yet") -> None:
     """A stored image (an image key, a frame) by media id, or a placeholder box."""
     data = act(studio.media_bytes, media_id) if media_id else None
     if data:
-        st.image(data, caption=caption, width="stretch")
+        st.image(data, caption=caption, width="stretch", output_format=image_format(data))
         return
     with st.container(border=True, height=140, vertical_alignment="center", horizontal_alignment="center"):
         st.caption(f":material/image: {missing}", text_alignment="center")

@@ -11,6 +11,7 @@ import streamlit as st
 from PIL import Image, UnidentifiedImageError
 
 from pages import common
+from studio.errors import StudioError
 from studio.model import Stage
 
 ACTIVE = ("queued", "waiting_vram", "running")
@@ -72,6 +73,22 @@ def mask_preview(frame: Image.Image, mask_png: bytes) -> np.ndarray:
     alpha = (np.asarray(mask, dtype=np.float32) / 255.0)[..., None] * 0.45
     tinted = pixels * (1 - alpha) + np.array([230.0, 40.0, 40.0]) * alpha
     return tinted.astype(np.uint8)
+
+
+def png(pixels: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def rectangle_edit(media_id: str, x: float, y: float, w: float, h: float, _studio) -> tuple[bytes, bytes]:
+    """(mask PNG, preview PNG) of a rectangle on a stored frame, kept per frame and
+    rectangle (media ids are content hashes): every frame of the page has a region editor,
+    and decoding and tinting each one on every run made stage 10 take seconds."""
+    image = decode(_studio.media_bytes(media_id))
+    mask = rectangle_mask(image.size, x, y, w, h)
+    return mask, png(mask_preview(image, mask))
 
 
 def job_monitor(watched: tuple[str, ...]) -> None:
@@ -170,10 +187,6 @@ def region_edit(row, which: str, frame) -> None:
         source = st.radio("Mask", ["rectangle", "upload"], key=f"fr_mask_src_{stem}", horizontal=True,
                           format_func={"rectangle": "Rectangle", "upload": "Upload a PNG mask"}.get,
                           disabled=not editable)
-        data = common.act(studio.media_bytes, frame.media)
-        if data is None:
-            return
-        image = decode(data)
         mask: bytes | None = None
         if source == "rectangle":
             cols = st.columns(4)
@@ -183,17 +196,25 @@ def region_edit(row, which: str, frame) -> None:
                 for col, name, default in zip(cols, ("x", "y", "w", "h"), (25.0, 25.0, 50.0, 50.0), strict=True)
             )
             if w > 0 and h > 0:
-                mask = rectangle_mask(image.size, x, y, w, h)
+                try:
+                    mask, preview = rectangle_edit(frame.media, x, y, w, h, studio)
+                except StudioError as exc:
+                    st.error(common.escape_markdown(str(exc)), icon=":material/error:")
+                    return
+                st.image(preview, width="stretch", caption="Red: the region that changes", output_format="PNG")
         else:
             upload = st.file_uploader("Mask PNG (white = change, black = keep)", type=["png"],
                                       key=f"fr_mask_file_{stem}", disabled=not editable)
             mask = upload.getvalue() if upload is not None else None
-        if mask is not None:
-            try:
-                st.image(mask_preview(image, mask), width="stretch", caption="Red: the region that changes")
-            except (UnidentifiedImageError, OSError, ValueError):
-                st.error("That mask is not a readable PNG image.", icon=":material/error:")
+            data = common.act(studio.media_bytes, frame.media) if mask is not None else None
+            if data is None:
                 mask = None
+            else:
+                try:
+                    st.image(mask_preview(decode(data), mask), width="stretch", caption="Red: the region that changes")
+                except (UnidentifiedImageError, OSError, ValueError):
+                    st.error("That mask is not a readable PNG image.", icon=":material/error:")
+                    mask = None
         prompt = st.text_input("What the region should show", key=f"fr_region_prompt_{stem}",
                                disabled=not editable, placeholder="e.g. a red umbrella, closed")
         if st.button("Edit region", key=f"fr_region_{stem}", icon=":material/auto_fix_high:",

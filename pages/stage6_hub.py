@@ -23,6 +23,8 @@ STATUS_COLOURS = {
     SceneStatus.OUTDATED: "red",
 }
 
+CARDS_PER_PAGE = 25
+
 
 def asset_label(state, asset_id: str) -> str:
     asset = state.assets.get(asset_id)
@@ -163,5 +165,17 @@ st.caption(
 )
 
 st.subheader("Scenes", anchor=False)
-for row in rows:
+shown = rows
+if len(rows) > CARDS_PER_PAGE:
+    # A card per scene is a dozen elements: a long script shows them a page at a time (the
+    # table above lists every scene).
+    starts = list(range(0, len(rows), CARDS_PER_PAGE))
+    start = st.selectbox(
+        "Scenes",
+        starts,
+        format_func=lambda i: f"{i + 1}–{min(i + CARDS_PER_PAGE, len(rows))} of {len(rows)}",
+        key="hub_cards_page",
+    )
+    shown = rows[start : start + CARDS_PER_PAGE]
+for row in shown:
     scene_card(studio, project, state, row)

@@ -1,4 +1,5 @@
-"""``studio bench store``: figures for the store on a synthetic 100-scene / 800-shot project.
+"""``studio bench store``: figures for the store on a synthetic 100-scene / 800-shot project;
+``studio bench pages``: seconds per page rerun on the sample and on a 1,000-scene project.
 
 Measures, on a fresh store in a temporary dir: the median time to commit a one-scene edit
 and what such a commit writes, the time to switch branch, and the time to list a long log.
@@ -9,6 +10,7 @@ Timing lives here and in the closing notes, never in pass/fail tests.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.config import Settings
+from studio.errors import StudioError
 from studio.model import (
     ElementKind,
     InputDoc,
@@ -398,3 +401,128 @@ def bench_import(repeats: int = 3, script: Path | None = None) -> dict[str, Any]
         "cli_new_feature_s_median": round(statistics.median(cli_s), 3),
         "cli_help_s_median": round(statistics.median(help_s), 3),
     }
+
+
+# --------------------------------------------------------------------------- pages
+
+PAGE_TARGETS_S = {"sample": 0.5, "large": 1.0}
+
+
+def _sample_project(studio: Studio) -> tuple[str, str]:
+    """The bundled sample as a filmmaker leaves it mid-way: Phase A locked, every scene
+    planned to its prompts, scene 1's anchor frames, clips and scene cut rendered (CPU
+    animatic); returns (project id, scene 1's id)."""
+    name = "the_long_rain.fountain"
+    data, sheet = studio.sample(name if name in studio.list_samples() else studio.list_samples()[0])
+    project, _ = studio.new_project("The Long Rain", (name, data), asset_sheet=sheet)
+    pid = project.id
+    studio.approve_script(pid)
+    studio.choose_style(pid, "neo-noir")
+    for asset in studio.state(pid).assets.assets:
+        studio.generate_image_key(pid, asset.id)
+        studio.lock_asset(pid, asset.id)
+    studio.lock_style(pid)
+    scenes = [doc.scene.id for doc in studio.state(pid).ordered_scenes()]
+    for number, scene_id in enumerate(scenes, 1):
+        studio.lock_shots(pid, scene_id)
+        for asset_id, tag in studio.hub(pid)[number - 1].pending_carry:
+            studio.decide_carry(pid, scene_id, asset_id, tag, True)
+        studio.lock_visual_state(pid, scene_id)
+        studio.lock_prompts(pid, scene_id)
+    first = scenes[0]
+    if studio.drain_queue is not None:
+        studio.set_frame_mode(pid, first, "quick")
+        studio.render_frames(pid, first, backend="animatic")
+        studio.drain_queue()
+        studio.sync_renders(pid)
+        for row in studio.frames_view(pid, first).rows:
+            studio.approve_frame(pid, first, row.shot.id, "start")
+            if row.needs_end:
+                studio.approve_frame(pid, first, row.shot.id, "end")
+        studio.lock_frames(pid, first)
+        studio.confirm_render(pid, first, backend="animatic")
+        for _ in range(2):  # the clips, then the scene cut queued once they are in
+            studio.drain_queue()
+            studio.sync_renders(pid)
+    return pid, first
+
+
+def bench_pages(
+    build: Any, scenes: int = 1000, shots_per_scene: int = 8, reruns: int = 3
+) -> dict[str, Any]:
+    """Seconds per AppTest rerun of every page, on the sample (rendered part-way) and on a
+    synthetic ``scenes``-scene project, each in a data dir of its own with a second project
+    beside it (the sidebar lists every project). ``build(settings)`` makes the Studio that
+    prepares them (the wiring, for the animatic renders); the pages are timed in a child
+    process, ``python -m pages.bench``, from the checkout (the core never imports Streamlit).
+    """
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "streamlit_app.py").exists() or not (root / "pages" / "bench.py").exists():
+        raise StudioError("the page benchmark runs from a checkout (streamlit_app.py and pages/ not found)")
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="studio-bench-pages-") as tmp:
+        for label in ("sample", "large"):
+            home = Path(tmp) / label
+            settings = Settings(home=home, autostart_worker=False)
+            studio = build(settings)
+            start = time.perf_counter()
+            if label == "sample":
+                pid, scene_id = _sample_project(studio)
+                studio.create_project("Bench: another project")
+            else:
+                studio.create_project("Bench: another project")
+                project = studio.create_project(f"Bench {scenes} scenes")
+                base = synthetic_state(scenes, shots_per_scene)
+                studio.timeline.commit(project.id, "main", diff_states(ProjectState(), base), "Synthetic project")
+                pid, scene_id = project.id, "sc-1"
+            prepare_s = time.perf_counter() - start
+            scene_count = len(studio.state(pid).scenes)
+            studio.store.close()
+            env = {**os.environ, "AIUTEUR_HOME": str(home), "AIUTEUR_AUTOSTART_WORKER": "0",
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+            # argv list, no shell: this interpreter and a module of this checkout.
+            done = subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "pages.bench", str(home), pid, scene_id, str(reruns)],
+                cwd=root, env=env, capture_output=True, check=False,
+            )
+            if done.returncode != 0:
+                tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+                raise StudioError(f"the page benchmark failed: {tail[0]}")
+            pages = json.loads(done.stdout.decode().strip().splitlines()[-1])
+            results[label] = {
+                "project": pid,
+                "scenes": scene_count,
+                "prepare_s": round(prepare_s, 1),
+                "pages": pages,
+            }
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    results["load_average_1min"] = round(load, 2) if load is not None else None
+    results["cpus"] = os.cpu_count()
+    return results
+
+
+def format_page_figures(figures: dict[str, Any]) -> str:
+    lines = []
+    for label in ("sample", "large"):
+        block = figures[label]
+        target = PAGE_TARGETS_S[label]
+        what = "the sample (scene 1 rendered)" if label == "sample" else f"a {block['scenes']}-scene project"
+        lines.append(f"page reruns on {what} (prepared in {block['prepare_s']} s), target <= {target} s")
+        worst = 0.0
+        for page, row in block["pages"].items():
+            if page == "(first run)":
+                lines.append(f"  first run of the app (cold Studio): {row['first_s']:.2f} s")
+                continue
+            worst = max(worst, row["max_s"])
+            mark = "" if row["max_s"] <= target else "   over target"
+            error = f"   ERROR {row['error']}" if row["error"] else ""
+            lines.append(
+                f"  {page:<26} median {row['median_s']:.3f} s  max {row['max_s']:.3f} s"
+                f"  (on opening {row['first_s']:.3f} s){mark}{error}"
+            )
+        lines.append(f"  slowest rerun: {worst:.3f} s")
+    lines.append(
+        f"  machine: {figures.get('cpus')} CPUs, 1-minute load average {figures.get('load_average_1min')}"
+        " at the end (timings grow with it)"
+    )
+    return "\n".join(lines)

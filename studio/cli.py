@@ -385,7 +385,12 @@ def cmd_bench(studio: Studio | None, args: argparse.Namespace) -> tuple[Any, str
 
         settings = load_settings(getattr(args, "home", None))
         return (wiring.bench_render if args.name == "render" else wiring.bench_qa)(settings)
-    figures = bench.bench_store(scenes=args.scenes, shots_per_scene=args.shots, log_commits=args.commits)
+    if args.name == "pages":
+        from studio import wiring
+
+        figures = bench.bench_pages(wiring.build_studio, scenes=args.scenes or 1000, shots_per_scene=args.shots)
+        return figures, bench.format_page_figures(figures)
+    figures = bench.bench_store(scenes=args.scenes or 100, shots_per_scene=args.shots, log_commits=args.commits)
     figures.update(bench.bench_import(repeats=args.imports))
     return figures, bench.format_figures(figures)
 
@@ -463,9 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "the bundled sample from import to an assembled animatic film, offline")
     p.add_argument("--out", type=Path, default=None, help="where to put the film (default: exports/)")
     p.add_argument("--preset", default="fast")
-    p = add("bench", cmd_bench, "print benchmark figures (store, render, qa, fidelity)")
-    p.add_argument("name", choices=["store", "render", "qa", "fidelity"])
-    p.add_argument("--scenes", type=int, default=100)
+    p = add("bench", cmd_bench, "print benchmark figures (store, render, qa, fidelity, pages)")
+    p.add_argument("name", choices=["store", "render", "qa", "fidelity", "pages"])
+    p.add_argument("--scenes", type=int, default=None, help="scenes (default: store 100, pages 1000)")
     p.add_argument("--shots", type=int, default=8, help="shots per scene")
     p.add_argument("--commits", type=int, default=10_000, help="commits in the log benchmark")
     p.add_argument("--imports", type=int, default=3, help="runs of the feature-import benchmark")

@@ -46,7 +46,7 @@ the hall), so only a location change that nobody carries over is flagged.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -225,13 +225,6 @@ def _scene_sentences(scene: Scene) -> frozenset[str]:
     return frozenset(s for p in action_paragraphs(scene) for s in split_sentences(p))
 
 
-def _established(description: str, so_far: frozenset[str], later: frozenset[str]) -> str:
-    """``description`` without the sentences that only later scenes' action lines hold."""
-    sentences = split_sentences(description)
-    kept = [s for s in sentences if s in so_far or s not in later]
-    return description if len(kept) == len(sentences) else " ".join(kept)
-
-
 def _resolve(
     asset: Asset, doc: SceneDoc, number: int, prev: _Track | None, established: str
 ) -> _Track:
@@ -316,33 +309,86 @@ def _locate(state: ProjectState, scene_id: str) -> tuple[list[SceneDoc], int]:
     raise NotFound(f"scene {scene_id!r} does not exist")
 
 
-def _walk(
-    state: ProjectState, scene_id: str
-) -> tuple[list[SceneDoc], int, dict[str, _Track], dict[str, _Track], dict[str, _Track]]:
-    """Resolve every scene up to ``scene_id`` in order. Returns the scenes, the index, this
-    scene's tracks, each asset's last track before it, and the previous scene's tracks."""
-    ordered, index = _locate(state, scene_id)
-    sentences = [_scene_sentences(doc.scene) for doc in ordered]
+def _established_at(
+    description: str, number: int, first: Mapping[str, int], last: Mapping[str, int]
+) -> str:
+    """The master ``description`` as far as the script has got at scene ``number``
+    (1-based), from the index of the first and the last scene each action sentence appears
+    in: a sentence is kept once a scene up to this one holds it, and left out while only
+    later scenes do (what the frozensets of every earlier and later scene said, in O(1))."""
+    sentences = split_sentences(description)
+    kept = [s for s in sentences if first.get(s, number) < number or last.get(s, -1) < number]
+    return description if len(kept) == len(sentences) else " ".join(kept)
+
+
+@dataclass(frozen=True)
+class _Walked:
+    """Every scene resolved in order: per scene index its tracks, each asset's last track
+    before it, and the previous scene's tracks."""
+
+    ordered: list[SceneDoc]
+    index_of: dict[str, int]
+    tracks: list[dict[str, _Track]]
+    last: list[dict[str, _Track]]
+    previous: list[dict[str, _Track]]
+
+
+# The walks of the last few state objects (frozen; the timeline hands out one per commit):
+# the hub asks for every scene's resolution, which walked the script from the start each time
+# (a 1,000-scene hub took minutes).
+_WALKS: list[tuple[ProjectState, _Walked]] = []
+
+
+def _walk_all(state: ProjectState) -> _Walked:
+    for known, walked in _WALKS:
+        if known is state:
+            return walked
+    ordered = state.ordered_scenes()
+    first: dict[str, int] = {}
+    last_seen: dict[str, int] = {}
+    for index, doc in enumerate(ordered):
+        for sentence in _scene_sentences(doc.scene):
+            first.setdefault(sentence, index)
+            last_seen[sentence] = index
+    all_tracks: list[dict[str, _Track]] = []
+    lasts: list[dict[str, _Track]] = []
+    previouses: list[dict[str, _Track]] = []
     last: dict[str, _Track] = {}
     previous: dict[str, _Track] = {}
-    for number, doc in enumerate(ordered[: index + 1], 1):
-        so_far = frozenset().union(*sentences[:number])
-        later = frozenset().union(*sentences[number:])
+    for number, doc in enumerate(ordered, 1):
         tracks = {
             asset.id: _resolve(
                 asset,
                 doc,
                 number,
                 last.get(asset.id),
-                _established(asset.description, so_far, later),
+                _established_at(asset.description, number, first, last_seen),
             )
             for asset in scene_assets(state, doc.scene)
         }
-        if number == index + 1:
-            return ordered, index, tracks, last, previous
+        all_tracks.append(tracks)
+        lasts.append(dict(last))
+        previouses.append(previous)
         last.update(tracks)
         previous = tracks
-    raise NotFound(f"scene {scene_id!r} does not exist")  # pragma: no cover - _locate found it
+    index_of = {doc.scene.id: index for index, doc in enumerate(ordered)}
+    walked = _Walked(ordered, index_of, all_tracks, lasts, previouses)
+    _WALKS.insert(0, (state, walked))
+    del _WALKS[4:]
+    return walked
+
+
+def _walk(
+    state: ProjectState, scene_id: str
+) -> tuple[list[SceneDoc], int, dict[str, _Track], dict[str, _Track], dict[str, _Track]]:
+    """Resolve every scene up to ``scene_id`` in order. Returns the scenes, the index, this
+    scene's tracks, each asset's last track before it, and the previous scene's tracks
+    (shared with later calls on the same state: read them, never change them)."""
+    walked = _walk_all(state)
+    index = walked.index_of.get(scene_id)
+    if index is None:  # a 1-based number, or no such scene (NotFound)
+        _, index = _locate(state, scene_id)
+    return walked.ordered, index, walked.tracks[index], walked.last[index], walked.previous[index]
 
 
 def resolve_visual_state(state: ProjectState, scene_id: str) -> tuple[ResolvedAsset, ...]:

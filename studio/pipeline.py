@@ -27,6 +27,13 @@ from studio.objects import canonical_json, document_id, sha256_hex
 
 LOCK_LEVELS = ("shot list", "visual state", "prompts", "frames", "render confirmation", "video")
 
+# scene_hash by (id(doc), level), holding the doc so its id cannot be reused while cached. A
+# SceneDoc is frozen and the timeline hands out one object per stored document, so the gates
+# and the hub, which fingerprint every scene several times per page run, hash each scene once
+# (a 1,000-scene project spent 3 s a page run here).
+_SCENE_HASHES: dict[tuple[int, str], tuple[SceneDoc, str]] = {}
+_SCENE_HASHES_MAX = 50_000
+
 
 def _parts(doc: SceneDoc, names: Sequence[str]) -> dict[str, object]:
     """What a scene's locks are built on, part by part (see :func:`scene_hash`); only the
@@ -71,6 +78,20 @@ _COVERS = {
 
 
 def scene_hash(doc: SceneDoc, level: str = "shot list") -> str:
+    """Fingerprint of what a scene lock at ``level`` is built on (memoised per document
+    object: see :func:`_scene_hash` for what it covers)."""
+    key = (id(doc), level)
+    cached = _SCENE_HASHES.get(key)
+    if cached is not None and cached[0] is doc:
+        return cached[1]
+    value = _scene_hash(doc, level)
+    if len(_SCENE_HASHES) >= _SCENE_HASHES_MAX:
+        _SCENE_HASHES.clear()
+    _SCENE_HASHES[key] = (doc, value)
+    return value
+
+
+def _scene_hash(doc: SceneDoc, level: str) -> str:
     """Fingerprint of what a scene lock at ``level`` is built on.
 
     Every lock covers the scene's script content and shot list; from the visual state up it
@@ -217,7 +238,23 @@ def scene_reports(state: ProjectState) -> list[SceneReport]:
     - local: a scene whose own content changed since a lock is Outdated; a scene whose
       earlier scenes changed since its locks is continuity-broken.
     A Draft scene has nothing to invalidate, so it is never Outdated or broken.
+
+    Memoised for the last few state objects (frozen, one per commit from the timeline): the
+    gates of one page run ask for the reports of the same state ten times.
     """
+    for cached_state, cached in _REPORTS:
+        if cached_state is state:
+            return list(cached)
+    reports = _scene_reports(state)
+    _REPORTS.insert(0, (state, tuple(reports)))
+    del _REPORTS[4:]
+    return reports
+
+
+_REPORTS: list[tuple[ProjectState, tuple[SceneReport, ...]]] = []
+
+
+def _scene_reports(state: ProjectState) -> list[SceneReport]:
     ordered = state.ordered_scenes()
     generation = state.script.generation if state.script else 0
     reports: list[SceneReport] = []

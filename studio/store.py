@@ -309,6 +309,16 @@ class Store(SqliteBacked):
             )
         return media_id
 
+    def media_mimes(self, media_ids: Iterable[str]) -> dict[str, str]:
+        """The MIME type of each indexed media file (ids that are not media are left out)."""
+        wanted = list(dict.fromkeys(media_ids))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            marks = ", ".join("?" * len(chunk))
+            found.update(self.conn.execute(f"SELECT id, mime FROM media WHERE id IN ({marks})", chunk))
+        return found
+
     def get_media(self, media_id: str) -> bytes:
         path = self.media_path(media_id)
         try:
@@ -333,6 +343,39 @@ class Store(SqliteBacked):
             raise NotFound(f"no project {ref!r}: `studio projects` lists them")
         exact = [r for r in rows if r["id"] == ref]
         return exact[0] if exact else rows[0]
+
+    def project_heads(self) -> list[dict[str, Any]]:
+        """Every project with its active branch's head commit, that commit's time and tree, in
+        one query that reads no state: what a project list needs, whatever the projects' size
+        (the sidebar ran this on every page view; loading each full state there made a
+        229,000-scene project slow down every page)."""
+        rows = self.conn.execute(
+            "SELECT p.id, p.name, p.created_at, p.active_branch, r.commit_id, c.created_at, c.tree"
+            " FROM projects p"
+            " LEFT JOIN refs r ON r.project_id = p.id AND r.name = p.active_branch"
+            " LEFT JOIN commits c ON c.id = r.commit_id"
+            " ORDER BY p.created_at"
+        )
+        keys = ("id", "name", "created_at", "active_branch", "head", "updated_at", "tree")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def tree_scene_counts(self, tree_ids: Iterable[str], prefix: str) -> dict[str, int]:
+        """How many entries of each tree start with ``prefix``, counted by SQLite's JSON
+        functions without building the tree in Python (a tree is immutable: callers cache
+        the count by tree id)."""
+        wanted = list(dict.fromkeys(tree_ids))
+        counts: dict[str, int] = {}
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            marks = ", ".join("?" * len(chunk))
+            # CAST: a BLOB argument is JSONB to SQLite >= 3.45; ours is JSON text.
+            rows = self.conn.execute(
+                "SELECT o.id, (SELECT COUNT(*) FROM json_each(CAST(o.data AS TEXT), '$.entries')"
+                f" e WHERE substr(e.key, 1, ?) = ?) FROM objects o WHERE o.id IN ({marks})",
+                [len(prefix), prefix, *chunk],
+            )
+            counts.update((tree_id, int(n)) for tree_id, n in rows)
+        return counts
 
     def set_active_branch(self, project_id: str, branch: str) -> None:
         with self.write() as conn:

@@ -155,6 +155,9 @@ class Timeline:
         self.store = store
         self._models: dict[str, BaseModel] = {}
         self._models_lock = threading.Lock()
+        # The last few states loaded, by commit id: a commit never changes, and every page
+        # run loads the head state several times (sidebar, gates, the page itself).
+        self._states: dict[str, ProjectState] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -221,6 +224,18 @@ class Timeline:
         return {k: docs.get(k) for k in keys}
 
     def load_state(self, commit_id: str) -> ProjectState:
+        """The state a commit holds (one frozen object per commit, the last 8 kept)."""
+        cached = self._states.get(commit_id)
+        if cached is not None:
+            return cached
+        state = self._load_state(commit_id)
+        with self._models_lock:
+            if len(self._states) >= 8:
+                self._states.pop(next(iter(self._states)))
+            self._states[commit_id] = state
+        return state
+
+    def _load_state(self, commit_id: str) -> ProjectState:
         entries = self.read_tree(self.store.get_commit(commit_id).tree)
         values: dict[str, Any] = {}
         scenes: dict[str, SceneDoc] = {}

@@ -101,3 +101,21 @@ def test_the_synthetic_feature_imports_as_its_scene_count(tmp_path):
     _, result = Studio(settings, store, presets={}).new_project("F", ("f.fountain", feature_screenplay(30).encode()))
     assert result is not None and result.scenes == 30
     store.close()
+
+
+@pytest.mark.slow
+def test_page_bench_times_every_page_on_both_projects():
+    """``studio bench pages`` end to end on a small synthetic project: every page is timed
+    on both projects and none raised (the figures themselves are printed, not checked)."""
+    from pages.bench import PAGES
+    from studio.bench import bench_pages, format_page_figures
+    from studio.wiring import build_studio
+
+    figures = bench_pages(build_studio, scenes=30, shots_per_scene=2, reruns=1)
+    assert figures["large"]["scenes"] == 30 and figures["sample"]["scenes"] >= 3
+    for label in ("sample", "large"):
+        pages = figures[label]["pages"]
+        assert set(PAGES) <= set(pages)
+        assert not {page: row["error"] for page, row in pages.items() if row.get("error")}
+    text = format_page_figures(figures)
+    assert "pages/stage10_frames.py" in text and "30-scene project" in text

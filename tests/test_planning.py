@@ -633,3 +633,5 @@ def test_missing_image_keys_are_drawn_in_one_commit_and_locked_ones_are_left(stu
     assert all(a.image_key for a in state.assets.assets) and state.assets.get(first.id).image_key == kept
     with pytest.raises(Conflict, match="already"):
         studio.generate_missing_image_keys(pid)
+    keys = [i for g in studio.vault(pid) for i in g.items if i.kind == "image key"]
+    assert len(keys) == len(state.assets.assets)  # the first one's, then the bulk's, in the vault

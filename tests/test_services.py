@@ -81,6 +81,27 @@ def test_bad_project_names_write_nothing(studio, name):
     assert studio.list_projects() == []
 
 
+def test_listing_projects_reads_no_state(studio, sample_project):
+    """The sidebar's listing works from the heads alone: name, branch, scene count, head."""
+    state = studio.state(sample_project.id)
+    full = {p.id: p for p in studio.list_projects()}[sample_project.id]
+    assert full.scenes == len(state.scenes) and full.title == state.script.title
+    assert full.head == studio.head(sample_project.id) and 0 <= full.progress < 1
+    # Take away every scene document of the head: a listing that loaded the state would fail.
+    conn = studio.store.conn
+    marks = ", ".join("?" * len(state.scenes))
+    tree = studio.timeline.read_tree(studio.store.get_commit(full.head).tree)
+    conn.execute(f"DELETE FROM objects WHERE id IN ({marks})", [tree[f"scene/{s}"] for s in state.scenes])
+    fresh = build_studio(studio.settings)
+    [light] = fresh.list_projects(progress=False)
+    assert (light.id, light.name, light.branch, light.head, light.scenes, light.updated_at) == (
+        full.id, full.name, full.branch, full.head, full.scenes, full.updated_at
+    )
+    assert light.progress is None
+    with pytest.raises(NotFound):
+        fresh.list_projects()  # progress needs the state
+
+
 def test_sample_import_lands_in_stage_4_and_5(studio, sample_project):
     state = studio.state(sample_project.id)
     assert state.input.submitted and state.input.params.input_mode is InputMode.SCRIPT

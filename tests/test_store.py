@@ -869,3 +869,31 @@ def test_orphan_temp_media_older_than_a_minute_are_removed_young_ones_kept(store
     assert store.get_media(media_id) == b"kept"
     assert store.clean_temp_media().orphans == ()
     assert store.fsck() == []
+
+
+# --------------------------------------------------------------------------- listing summaries
+
+
+def test_project_heads_and_scene_counts_read_no_state(store, timeline, make_project):
+    first = make_project("first")
+    second = make_project("second")
+    docs = {f"scene/sc-{n}": scene_doc(f"sc-{n}") for n in range(1, 4)}
+    commit = timeline.commit(first, "main", docs, "three scenes")
+    # Break every scene document of the head: a listing must not need them.
+    with raw_connect(store) as conn:
+        for doc in docs.values():
+            conn.execute("DELETE FROM objects WHERE id = ?", (sha256_hex(canonical_json(doc.model_dump(mode="json"))),))
+    with pytest.raises(NotFound):
+        Timeline(store).load_state(commit.id)
+    heads = {row["id"]: row for row in store.project_heads()}
+    assert heads[first]["head"] == commit.id == timeline.head(first, "main")
+    assert heads[first]["tree"] == commit.tree and heads[first]["updated_at"] == commit.created_at
+    assert heads[second]["active_branch"] == "main"
+    counts = store.tree_scene_counts([commit.tree, heads[second]["tree"], "f" * 64], "scene/")
+    assert counts == {commit.tree: 3, heads[second]["tree"]: 0}
+
+
+def test_media_mimes_names_only_media(store):
+    png = store.put_media(b"\x89PNG fake", "image/png")
+    mp4 = store.put_media(b"fake mp4", "video/mp4")
+    assert store.media_mimes([png, mp4, "0" * 64, png]) == {png: "image/png", mp4: "video/mp4"}

@@ -31,7 +31,7 @@ from studio.ports import (
     RunRecorder,
 )
 from studio.services.health import HealthService, SettingField
-from studio.services.history import HistoryService, VaultGroup
+from studio.services.history import HistoryService, VaultGroup, VaultItem
 from studio.services.intake import (
     ASSET_SHEET_TAG,
     ImportResult,
@@ -252,6 +252,7 @@ __all__ = [
     "SettingField",
     "Studio",
     "VaultGroup",
+    "VaultItem",
     "Workspace",
     "assets_from_script",
     "check_project_name",

@@ -19,6 +19,47 @@ from studio.services.workspace import Workspace
 from studio.store import CommitRow
 from studio.timeline import GraphData, SwitchResult
 
+MEDIA_SUFFIXES = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "application/json": ".json",
+}
+
+
+@dataclass(frozen=True)
+class VaultItem:
+    """One artifact of the vault: what made it, where, and its media file when it is one
+    (an image key, a frame, a clip, a scene cut, a staged file) for showing and download."""
+
+    id: int
+    branch: str
+    stage: Stage
+    scene_id: str | None
+    kind: str
+    label: str
+    commit_id: str
+    created_at: str
+    cost_gpu_s: float = 0.0
+    media_id: str | None = None
+    mime: str | None = None
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.media_id and self.mime and self.mime.startswith("image/"))
+
+    @property
+    def is_video(self) -> bool:
+        return bool(self.media_id and self.mime and self.mime.startswith("video/"))
+
+    @property
+    def file_name(self) -> str:
+        """A download name: the label as a slug and the media's suffix."""
+        mime = (self.mime or "").split(";")[0].strip()
+        suffix = MEDIA_SUFFIXES.get(mime, ".txt" if mime.startswith("text/") else ".bin")
+        return f"{slugify(self.label, 60) or self.kind.replace(' ', '-')}-{self.commit_id[:7]}{suffix}"
+
 
 @dataclass(frozen=True)
 class VaultGroup:
@@ -26,7 +67,11 @@ class VaultGroup:
 
     branch: str
     stage: Stage
-    by_scene: dict[str | None, list[Any]] = field(default_factory=dict)
+    by_scene: dict[str | None, list[VaultItem]] = field(default_factory=dict)
+
+    @property
+    def items(self) -> list[VaultItem]:
+        return [item for items in self.by_scene.values() for item in items]
 
 
 class HistoryService:
@@ -65,13 +110,30 @@ class HistoryService:
         return self.store.reflog(self._ws.project(project_ref).id, ref)
 
     def vault(self, project_ref: str, branch: str | None = None) -> list[VaultGroup]:
-        """The Artifact Vault: every artifact grouped by branch -> stage -> scene."""
+        """The Artifact Vault: every artifact grouped by branch -> stage -> scene, each with
+        its media file (id and type) where the artifact is one."""
         project = self._ws.project(project_ref)
+        rows = self.store.artifact_rows(project.id, branch)
+        mimes = self.store.media_mimes(row["object_id"] for row in rows)
         groups: dict[tuple[str, int], VaultGroup] = {}
-        for row in self.store.artifact_rows(project.id, branch):
+        for row in rows:
             key = (row["branch"], row["stage"])
             group = groups.setdefault(key, VaultGroup(row["branch"], Stage(row["stage"])))
-            group.by_scene.setdefault(row["scene_id"], []).append(row)
+            mime = mimes.get(row["object_id"])
+            item = VaultItem(
+                id=row["id"],
+                branch=row["branch"],
+                stage=Stage(row["stage"]),
+                scene_id=row["scene_id"],
+                kind=row["kind"],
+                label=row["label"],
+                commit_id=row["commit_id"],
+                created_at=row["created_at"],
+                cost_gpu_s=float(row.get("cost_gpu_s") or 0.0),
+                media_id=row["object_id"] if mime is not None else None,
+                mime=mime,
+            )
+            group.by_scene.setdefault(row["scene_id"], []).append(item)
         return [groups[k] for k in sorted(groups)]
 
     def promote_to_global(self, project_ref: str, asset_id: str) -> GlobalAsset:

@@ -41,7 +41,7 @@ from studio.screenplay import (
 from studio.services.planning import PlanningService
 from studio.services.workspace import Workspace, validation_message
 from studio.store import CommitRow
-from studio.timeline import VaultEntry, diff_states, scene_key
+from studio.timeline import SCENE_PREFIX, VaultEntry, diff_states, scene_key
 from studio.uploads import check_filename, decode_text
 
 ASSET_SHEET_TAG = "asset sheet"
@@ -56,7 +56,7 @@ class ProjectSummary:
     name: str
     branch: str
     head: str
-    progress: float
+    progress: float | None  # None: not asked for (list_projects(progress=False))
     scenes: int
     updated_at: str
     title: str = ""
@@ -165,16 +165,16 @@ def assets_from_script(
 class IntakeService:
     """Projects and stage 1; an import runs stage 5's deterministic extraction (planning)."""
 
-    # Project cards by (id, name, branch, head): see list_projects.
-    _summaries: dict[tuple[str, str, str, str], ProjectSummary]
-
     def __init__(self, workspace: Workspace, planning: PlanningService) -> None:
         self._ws = workspace
         self.settings = workspace.settings
         self.store = workspace.store
         self.timeline = workspace.timeline
         self._planning = planning
-        self._summaries = {}
+        # Immutable facts, kept by the id they derive from: scene counts by tree id,
+        # (progress, title) by head commit id.
+        self._scene_counts = dict[str, int]()
+        self._progress_by_head = dict[str, tuple[float, str]]()
 
     def create_project(self, name: str) -> Project:
         """A new, empty project on branch ``main``."""
@@ -208,35 +208,53 @@ class IntakeService:
             raise Conflict(f"a project named {name!r} exists already") from exc
         return self.timeline.create_root(conn, project_id, ProjectState())
 
-    def list_projects(self) -> list[ProjectSummary]:
-        """Every project's card. A card is a function of the project's name and branch head
-        (commits never change), so it is built once per head: listing again (the sidebar, on
-        every rerun) reads one ref per project, whatever the project's size."""
+    def list_projects(self, *, progress: bool = True) -> list[ProjectSummary]:
+        """Every project: active branch, head, scene count, last change; with ``progress``
+        also its progress and script title, from the head's state.
+
+        Listing reads no state: one query for the heads, the scene counts by SQLite from the
+        head trees (kept per tree id); progress and title are kept per head commit (a commit
+        never changes), so only a project that changed since the last listing is loaded.
+        ``progress=False`` (the sidebar, on every page run) loads no state at all.
+        """
+        rows = self.store.project_heads()
+        counts = self._scene_counts
+        missing = [r["tree"] for r in rows if r["tree"] and r["tree"] not in counts]
+        if missing:
+            if len(counts) > 4096:
+                counts.clear()
+            counts.update(self.store.tree_scene_counts(missing, SCENE_PREFIX))
         summaries = []
-        cache = self._summaries
-        for row in self.store.project_rows():
-            branch = row["active_branch"]
-            head = self.timeline.head(row["id"], branch)
-            key = (row["id"], row["name"], branch, head)
-            summary = cache.get(key)
-            if summary is None:
-                state = self.timeline.load_state(head)
-                commit = self.store.get_commit(head)
-                summary = ProjectSummary(
+        for row in rows:
+            if row["head"] is None:  # no head on the active branch: the store is damaged
+                raise NotFound(
+                    f"project {row['id']!r} has no branch {row['active_branch']!r} (run `studio fsck`)"
+                )
+            done, title = self._progress(row["head"]) if progress else (None, "")
+            summaries.append(
+                ProjectSummary(
                     id=row["id"],
                     name=row["name"],
-                    branch=branch,
-                    head=head,
-                    progress=pipeline.progress(state),
-                    scenes=len(state.scenes),
-                    updated_at=commit.created_at,
-                    title=state.script.title if state.script else "",
+                    branch=row["active_branch"],
+                    head=row["head"],
+                    progress=done,
+                    scenes=counts.get(row["tree"], 0),
+                    updated_at=row["updated_at"],
+                    title=title,
                 )
-                if len(cache) > 1000:
-                    cache.clear()
-                cache[key] = summary
-            summaries.append(summary)
+            )
         return summaries
+
+    def _progress(self, head: str) -> tuple[float, str]:
+        """(progress, script title) of a head commit, kept per commit id."""
+        known = self._progress_by_head.get(head)
+        if known is None:
+            state = self.timeline.load_state(head)
+            known = (pipeline.progress(state), state.script.title if state.script else "")
+            if len(self._progress_by_head) > 4096:
+                self._progress_by_head.clear()
+            self._progress_by_head[head] = known
+        return known
 
     def save_params(
         self, project_ref: str, params: ProjectParams | dict[str, Any], *, branch: str | None = None

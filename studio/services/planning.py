@@ -215,12 +215,14 @@ class PlanningService:
 
         return self._ws.commit(project_ref, compute, "Extract assets from the script", action="assets")
 
-    def _edit_assets(self, project_ref: str, message: str, action: str, change: Any) -> CommitRow:
+    def _edit_assets(
+        self, project_ref: str, message: str, action: str, change: Any, vault: Sequence[VaultEntry] = ()
+    ) -> CommitRow:
         def compute(state: ProjectState) -> dict[str, BaseModel]:
             self._ws.require(state, Stage.ASSETS)
             return {"assets": change(state)}
 
-        return self._ws.commit(project_ref, compute, message, action=action)
+        return self._ws.commit(project_ref, compute, message, action=action, vault=vault)
 
     def _replace_asset(self, state: ProjectState, asset_id: str, **updates: Any) -> Any:
         asset = state.assets.get(asset_id)
@@ -438,7 +440,10 @@ class PlanningService:
                 raise GateClosed(f"{found.name} is locked: unlock it to give it a new image key")
             return self._replace_asset(current, asset_id, image_key=media)
 
-        return self._edit_assets(project_ref, f"Reference image for {asset.name}", "image_key", change)
+        vault = [VaultEntry(Stage.ASSETS, "image key", f"{asset.name} (your reference)", object_id=media)]
+        return self._edit_assets(
+            project_ref, f"Reference image for {asset.name}", "image_key", change, vault
+        )
 
     def generate_image_key(self, project_ref: str, asset_id: str) -> CommitRow:
         """Render an asset's image key in the chosen style through the FrameRenderer port."""
@@ -457,8 +462,9 @@ class PlanningService:
         def change(current: ProjectState) -> Any:
             return self._replace_asset(current, asset_id, image_key=media)
 
+        vault = [VaultEntry(Stage.ASSETS, "image key", asset.name, object_id=media)]
         return self._edit_assets(
-            project_ref, f"Image key for {asset.name}", "image_key", change
+            project_ref, f"Image key for {asset.name}", "image_key", change, vault
         )
 
     def generate_missing_image_keys(self, project_ref: str) -> CommitRow:
@@ -487,8 +493,10 @@ class PlanningService:
                     )})
             return assets
 
+        names = {a.id: a.name for a in missing}
+        vault = [VaultEntry(Stage.ASSETS, "image key", names[i], object_id=m) for i, m in drawn.items()]
         return self._edit_assets(
-            project_ref, f"Image keys for {len(drawn)} assets", "image_key", change
+            project_ref, f"Image keys for {len(drawn)} assets", "image_key", change, vault
         )
 
     def _render_card(self, kind: str, title: str, description: str, style: StylePack, asset_id: str,
@@ -1046,8 +1054,14 @@ class PlanningService:
             work = doc.work.model_copy(update={"visual_state": tuple(states.values())})
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
+        vault = [
+            VaultEntry(Stage.VISUAL_STATE, "image key", f"{resolved[a].asset.name} in this scene",
+                       scene_id=scene_id, object_id=media)
+            for a, media in keys.items()
+        ]
         return self._ws.commit(
-            project_ref, compute, f"Image keys for {len(keys)} asset(s) in this scene", action="image_key"
+            project_ref, compute, f"Image keys for {len(keys)} asset(s) in this scene", action="image_key",
+            vault=vault,
         )
 
     def lock_visual_state(self, project_ref: str, scene_ref: str | int) -> CommitRow:
@@ -1072,7 +1086,17 @@ class PlanningService:
             work = doc.work.model_copy(update={"visual_lock": record})
             return {scene_key(scene_id): doc.model_copy(update={"work": work})}
 
-        return self._ws.commit(project_ref, compute, "Lock scene visual state", action="lock_visual")
+        def vault(state: ProjectState) -> list[VaultEntry]:
+            # What the lock fixes, in words: each asset as it is in this scene.
+            shown = [
+                r.asset.name + (f" ({', '.join(r.state.condition_tags)})" if r.state.condition_tags else "")
+                for r in continuity.resolve_visual_state(state, scene_id)
+            ]
+            label = "Visual state: " + ("; ".join(shown) if shown else "no assets in this scene")
+            return [VaultEntry(Stage.VISUAL_STATE, "visual state", label[:300], key=scene_key(scene_id),
+                               scene_id=scene_id)]
+
+        return self._ws.commit(project_ref, compute, "Lock scene visual state", action="lock_visual", vault=vault)
 
     # ------------------------------------------------------------------ stage 9
 

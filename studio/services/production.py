@@ -176,6 +176,10 @@ class ProductionService:
         self.drain_queue = drain_queue
         self.start_worker = start_worker
         self.drift_check = drift_check
+        # Drift of (previous frame, start frame) media pairs: content hashes, so a measured
+        # pair never changes (stage 10 showed every shot's drift, measured on each page run).
+        self._drift = dict[tuple[str, str], float]()
+        self._drift_by = drift_check  # the check that measured them (a new one starts afresh)
 
     # ------------------------------------------------------------------ helpers
 
@@ -383,9 +387,17 @@ class ProductionService:
             if self.drift_check is None or start is None or previous is None:
                 result[shot.id] = None
                 continue
-            result[shot.id] = round(
-                float(self.drift_check.drift(self.store.get_media(previous.media), self.store.get_media(start.media))), 3
-            )
+            pair = (previous.media, start.media)
+            if self._drift_by is not self.drift_check:
+                self._drift.clear()
+                self._drift_by = self.drift_check
+            if pair not in self._drift:
+                if len(self._drift) > 10_000:
+                    self._drift.clear()
+                self._drift[pair] = round(
+                    float(self.drift_check.drift(self.store.get_media(previous.media), self.store.get_media(start.media))), 3
+                )
+            result[shot.id] = self._drift[pair]
         return result
 
     def render_frames(
@@ -577,9 +589,13 @@ class ProductionService:
         current = self._ws.state(project.id)
         fresh = sum(1 for j in done if (d := current.scenes.get(j.scene_id)) is not None and is_new(d, j))
 
+        artifacts: list[VaultEntry] = []  # what the commit brings in, for the vault
+
         def compute(state: ProjectState) -> dict[str, BaseModel]:
             nonlocal ingested
             changes: dict[str, BaseModel] = {}
+            artifacts.clear()  # a lost race computes again
+            ingested = 0
             for job in done:
                 doc = changes.get(scene_key(job.scene_id)) or state.scenes.get(job.scene_id)
                 if doc is None or not is_new(doc, job):
@@ -588,12 +604,16 @@ class ProductionService:
                 if updated is not None:
                     changes[scene_key(job.scene_id)] = updated
                     ingested += 1
+                    artifacts.extend(render_artifact(job, updated))
             if not changes:
                 raise _NothingNew
             return changes
 
         try:
-            self._ws.commit(project.id, compute, f"Bring in {fresh} finished render(s)", action="renders")
+            self._ws.commit(
+                project.id, compute, f"Bring in {fresh} finished render(s)", action="renders",
+                vault=lambda _state: list(artifacts),
+            )
         except _NothingNew:
             return 0
         self._queue_assembly(project.id)
@@ -931,6 +951,25 @@ class ProductionService:
 
 class _NothingNew(Exception):
     """Internal: every finished job was brought in already."""
+
+
+def render_artifact(job: JobInfo, doc: SceneDoc) -> list[VaultEntry]:
+    """The vault entry of a render just brought into ``doc``: a frame, a clip or a scene cut,
+    indexed by its media file (GPU-seconds for the GPU backends; the animatic is CPU)."""
+    work = doc.work
+    cost = float(job.duration_s or 0.0) if job.backend != "animatic" else 0.0
+    if job.kind == "frame" and work.frames and work.frames[-1].job_id == job.id:
+        frame = work.frames[-1]
+        label = f"Shot {frame.shot_id} {frame.which} frame" + (" (region edit)" if job.region_prompt else "")
+        return [VaultEntry(Stage.FRAMES, "frame", label, scene_id=doc.scene.id, object_id=frame.media, cost_gpu_s=cost)]
+    if job.kind == "clip" and work.clips and work.clips[-1].manifest == f"job:{job.id}":
+        clip = work.clips[-1]
+        return [VaultEntry(Stage.VIDEO, "clip", f"Shot {clip.shot_id} clip v{clip.version}",
+                           scene_id=doc.scene.id, object_id=clip.media, cost_gpu_s=cost)]
+    if job.kind == "assemble" and work.assembled:
+        return [VaultEntry(Stage.VIDEO, "scene cut", f"Scene cut: {doc.scene.heading}",
+                           scene_id=doc.scene.id, object_id=work.assembled)]
+    return []
 
 
 def _start_times(shots: Sequence[Shot]) -> dict[str, float]:
