@@ -313,6 +313,16 @@ def test_promote_to_global(studio, sample_project):
     assert studio.global_assets()[0].name == character.name
 
 
+def test_names_without_latin_letters_promote_to_two_global_assets(studio, sample_project):
+    studio.approve_script(sample_project.id)
+    for name in ("李", "王"):
+        studio.add_asset(sample_project.id, AssetKind.CHARACTER, name)
+    ids = {a.name: a.id for a in studio.state(sample_project.id).assets.assets}
+    first = studio.promote_to_global(sample_project.id, ids["李"])
+    second = studio.promote_to_global(sample_project.id, ids["王"])
+    assert first.id != second.id and {a.name for a in studio.global_assets()} == {"李", "王"}
+
+
 def test_doctor_reports_every_backend_without_raising(studio):
     results = {r.name: r for r in studio.doctor()}
     assert results["store"].state == "ok"

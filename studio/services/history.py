@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from studio.assets import asset_id as asset_id_of
 from studio.errors import BadInput, Conflict, NotFound
 from studio.model import (
     AssetKind,
@@ -143,7 +144,7 @@ class HistoryService:
         asset = state.assets.get(asset_id)
         if asset is None:
             raise NotFound(f"no asset {asset_id!r} in this project")
-        global_id = f"{asset.kind.value}-{slugify(asset.name)}"
+        global_id = asset_id_of(asset.kind, asset.name)  # as stage 5 names it: 李 and 王 differ
         row = {
             "id": global_id,
             "kind": asset.kind.value,
