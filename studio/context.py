@@ -120,7 +120,11 @@ class LeftOut:
 @dataclass(frozen=True)
 class AssembledContext:
     """The context of one call: sections in reading order, their total, the budget, what
-    was left out, and ``digest`` (sha256 of all of it) so a call can be reproduced."""
+    was left out, and ``digest`` (sha256 of all of it) so a call can be reproduced.
+
+    ``total`` is the sum of the sections' counts; ``text`` joins them with blank lines, which a
+    real tokenizer may count as a token or so each (keep a little of the reply reserve for it).
+    ``counter`` names what counted: :data:`ESTIMATE_LABEL` for the default estimate."""
 
     stage: Stage
     scene_id: str | None
@@ -189,8 +193,9 @@ def assemble(
     room = budget.available
     kept: list[tuple[_Draft, Section]] = []
     left_out: list[LeftOut] = []
-    mandatory = [pair for pair in sections if pair[0].name == SCENE_SCRIPT]
-    for _, section in mandatory:
+    for draft, section in sections:
+        if draft.name != SCENE_SCRIPT:
+            continue
         if section.tokens > room:
             raise ContextOverflow(
                 f"scene {doc.scene.id if doc else '?'}'s script is {section.tokens} tokens and the "
@@ -199,7 +204,7 @@ def assemble(
                 f"longer context, a smaller reply reserve, or split the scene"
             )
         room -= section.tokens
-        kept.append((mandatory[0][0], section))
+        kept.append((draft, section))
     for draft, section in sorted(
         (pair for pair in sections if pair[0].name != SCENE_SCRIPT), key=lambda p: p[0].rank
     ):
@@ -213,7 +218,9 @@ def assemble(
     ordered = tuple(
         s for d, s in sorted(kept, key=lambda p: (order[_kind(p[0].name)], positions[id(p[0])]))
     )
-    label = counter_label or (ESTIMATE_LABEL if count is estimate_tokens else "backend tokenizer")
+    label = counter_label or (
+        ESTIMATE_LABEL if count is estimate_tokens else getattr(count, "__name__", "injected counter")
+    )
     assembled = AssembledContext(
         stage=stage,
         scene_id=doc.scene.id if doc else None,
