@@ -34,6 +34,7 @@ from studio.model import (
     ScriptElement,
     Shot,
     ShotCharacter,
+    Stage,
 )
 from studio.objects import canonical_json
 from studio.services import Studio
@@ -177,6 +178,14 @@ def bench_store(scenes: int = 100, shots_per_scene: int = 8, log_commits: int = 
             cold_switch_ms.append((time.perf_counter() - start) * 1000)
             cold_store.close()
 
+        # Context assembly (studio.context): a Phase B call's context for every scene, through
+        # the facade (state load, sections, counts, budget, hash).
+        context_ms: list[float] = []
+        for number in range(1, scenes + 1):
+            start = time.perf_counter()
+            studio.context_for(project.id, Stage.SHOTS, number)
+            context_ms.append((time.perf_counter() - start) * 1000)
+
         # A long log: append commits straight through the store (same rows a commit writes).
         log_project = studio.create_project("Bench log")
         head = studio.timeline.head(log_project.id, "main")
@@ -232,6 +241,8 @@ def bench_store(scenes: int = 100, shots_per_scene: int = 8, log_commits: int = 
                 round(statistics.median(git_devnull_ms), 2) if git_devnull_ms else None
             ),
             "fsck_problems": len(problems),
+            "context_ms_median": round(statistics.median(context_ms), 2),
+            "context_ms_max": round(max(context_ms), 2),
             "load_average_1min": round(load, 2) if load is not None else None,
             "cpus": os.cpu_count(),
         }
@@ -275,6 +286,13 @@ def format_figures(figures: dict[str, Any]) -> str:
                 else "git not found, not measured"
             ),
             f"  fsck problems: {figures['fsck_problems']}",
+            *(
+                [f"  assemble a stage 7 call's context (each scene): median"
+                 f" {figures['context_ms_median']} ms (max {figures['context_ms_max']} ms)"
+                 "   target <= 20 ms"]
+                if "context_ms_median" in figures
+                else []
+            ),
             *_import_lines(figures),
             f"  machine: {figures.get('cpus')} CPUs, 1-minute load average"
             f" {figures.get('load_average_1min')} at the end (timings grow with it)",

@@ -97,7 +97,7 @@ def test_every_attribute_a_service_uses_is_its_own() -> None:
     ("intake", services.IntakeService), ("script", services.ScriptService),
     ("history", services.HistoryService), ("planning", services.PlanningService),
     ("production", services.ProductionService), ("quality", services.QualityService),
-    ("health", services.HealthService),
+    ("health", services.HealthService), ("story", services.StoryService),
 ])
 def test_the_facade_offers_every_verb_of_a_service(attr: str, cls: type) -> None:
     public = {name for name, fn in inspect.getmembers(cls, inspect.isfunction)

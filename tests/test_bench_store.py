@@ -119,3 +119,24 @@ def test_page_bench_times_every_page_on_both_projects():
         assert not {page: row["error"] for page, row in pages.items() if row.get("error")}
     text = format_page_figures(figures)
     assert "pages/stage10_frames.py" in text and "30-scene project" in text
+
+
+def test_context_figure_is_printed_when_measured():
+    figures = {
+        "project": {"scenes": 1, "shots": 1},
+        "commit_one_scene_edit_ms_median": 1.0,
+        "commit_one_scene_edit_ms_p95": 1.0,
+        "objects_per_edit_commit": 2,
+        "bytes_per_edit_commit": 10,
+        "switch_branch_ms_median": 1.0,
+        "switch_branch_cold_ms_median": 2.0,
+        "log_commits": 5,
+        "log_ms_median": 1.0,
+        "log_fresh_store_ms_median": 1.5,
+        "git_log_ms_median": None,
+        "git_log_devnull_ms_median": None,
+        "fsck_problems": 0,
+    }
+    assert "context" not in format_figures(figures)
+    text = format_figures({**figures, "context_ms_median": 0.75, "context_ms_max": 1.5})
+    assert "stage 7 call's context (each scene): median 0.75 ms (max 1.5 ms)" in text

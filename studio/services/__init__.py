@@ -44,6 +44,7 @@ from studio.services.planning import AssetChanges, AssetStateChanges, PlanningSe
 from studio.services.production import ProductionService
 from studio.services.quality import QualityService
 from studio.services.script import ScriptService
+from studio.services.story import StoryService
 from studio.services.workspace import Workspace
 from studio.store import Store
 
@@ -110,6 +111,7 @@ class Studio:
         )
         self.intake = IntakeService(self.workspace, self.planning)
         self.script = ScriptService(self.workspace)
+        self.story = StoryService(self.workspace, self.planning)
         self.history = HistoryService(self.workspace)
         self.health = HealthService(self.workspace, probes)
         # What the app shell and notebooks read besides the verbs.
@@ -146,6 +148,9 @@ class Studio:
     scene_reports = _Verb("script", ScriptService.scene_reports)
     scene = _Verb("script", ScriptService.scene)
     gates = _Verb("script", ScriptService.gates)
+
+    # StoryService
+    context_for = _Verb("story", StoryService.context_for)
 
     # HistoryService
     log = _Verb("history", HistoryService.log)
