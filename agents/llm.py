@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ class LlmOptions:
     num_ctx: int = 8192
     max_tokens: int = 2048
     busy_backoff_s: tuple[float, ...] = (2.0, 5.0, 10.0)
+    # After this long without a byte, ``on_wait`` hears "loading the model" (a cold load).
+    waiting_notice_s: float = 5.0
     temperature: float = 0.7
 
 
@@ -169,6 +172,9 @@ class ChatTextModel:
     options: LlmOptions = field(default_factory=LlmOptions)
     log: LlmCallLog | None = None
     sleep: Callable[[float], None] = time.sleep
+    # Told once per attempt when the server has sent nothing for ``waiting_notice_s`` (the
+    # page shows it as a status: a cold model load sends its headers only after loading).
+    on_wait: Callable[[str], None] | None = None
 
     # -- the port ---------------------------------------------------------------------------
     def generate(self, system: str, prompt: str) -> str:
@@ -282,6 +288,19 @@ class ChatTextModel:
                 return name
         return "error"
 
+    def _waiting(self) -> threading.Timer | None:
+        """A timer that says "loading the model" unless cancelled by the first byte."""
+        if self.on_wait is None:
+            return None
+        notice = (
+            f"waiting for {self.backend} to answer: loading the model {self.model} "
+            f"(up to {self.options.first_byte_timeout_s:.0f} s on a cold start)"
+        )
+        timer = threading.Timer(self.options.waiting_notice_s, self.on_wait, [notice])
+        timer.daemon = True
+        timer.start()
+        return timer
+
     def _absorb(self, attempt: _Attempt, chunk: Any) -> None:
         meta = getattr(chunk, "response_metadata", None) or {}
         attempt.meta.update({k: v for k, v in meta.items() if v is not None})
@@ -315,8 +334,11 @@ class ChatTextModel:
                 attempt = _Attempt()
                 yielded = False
                 source = self.chat.stream(messages, **kwargs)
+                timer = self._waiting()
                 try:
                     for chunk in source:
+                        if timer is not None:
+                            timer.cancel()
                         if cancel is not None and cancel.is_set():
                             raise Cancelled(
                                 "the model call was cancelled; its partial text was not kept"
@@ -352,6 +374,8 @@ class ChatTextModel:
                         )
                     raise typed from exc
                 finally:
+                    if timer is not None:
+                        timer.cancel()
                     close = getattr(source, "close", None)
                     if close is not None:
                         close()
@@ -405,6 +429,7 @@ class ChatTextModel:
             self._check_fits(messages)
             while True:
                 attempt = _Attempt()
+                timer = self._waiting()
                 try:
                     reply = self.chat.invoke(messages, response_format=response_format)
                 except Exception as exc:
@@ -418,6 +443,9 @@ class ChatTextModel:
                         retries += 1
                         continue
                     raise typed from exc
+                finally:
+                    if timer is not None:
+                        timer.cancel()
                 break
             attempt.first_token_s = time.monotonic() - started
             self._absorb(attempt, reply)

@@ -269,3 +269,28 @@ def test_doctor_says_reachable_model_present_and_context(tmp_path):
         Settings(home=tmp_path, llm_backend="llamacpp", llamacpp_model_path="x.gguf")
     )
     assert llamacpp.state == "not installed" and "pip install llama-cpp-python" in llamacpp.detail
+
+
+def test_studio_doctor_shows_the_ollama_model_and_its_context(tmp_path, monkeypatch, capsys):
+    from studio.cli import main
+
+    with OllamaLoopback(context_length=16384) as loop:
+        monkeypatch.setenv("AIUTEUR_LLM_BACKEND", "ollama")
+        monkeypatch.setenv("AIUTEUR_OLLAMA_URL", loop.url)
+        main(["doctor", "--home", str(tmp_path / "home")])
+    out = capsys.readouterr().out
+    (line,) = [ln for ln in out.splitlines() if "llm" in ln and "ollama" in ln]
+    assert "mistral:latest present" in line and "context 16384 tokens" in line
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_slow_first_byte_is_shown_as_loading_the_model(kind, tmp_path):
+    notices: list[str] = []
+    with _loop(kind, ["ready", BEAT, "quick"], ["slow", "slow"], slow_s=1.5) as loop:
+        model = _model(kind, loop, tmp_path, waiting_notice_s=0.6)
+        model.on_wait = notices.append
+        assert model.generate("", "hi") == "ready"
+        assert model.generate_structured("", "a beat", Beat).minutes == 3
+        assert len(notices) == 2 and "loading the model" in notices[0]
+        assert model.generate("", "hi") == "quick"  # a fast answer says nothing
+    assert len(notices) == 2
