@@ -442,6 +442,10 @@ class ChatTextModel:
                         self.sleep(self.options.busy_backoff_s[retries])
                         retries += 1
                         continue
+                    if isinstance(typed, BackendBusy):
+                        typed = BackendBusy(
+                            f"{typed} after {retries} back-offs; try again when it is free"
+                        )
                     raise typed from exc
                 finally:
                     if timer is not None:

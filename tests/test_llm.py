@@ -43,6 +43,18 @@ class Beat(BaseModel):
 BEAT = '{"title": "Mara waits", "minutes": 3}'
 
 
+@pytest.fixture(autouse=True)
+def _no_tokenizer_download(monkeypatch):
+    """tiktoken downloads its BPE files on first use: nothing here may reach it."""
+    import tiktoken
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tiktoken was asked for an encoding (it would download)")
+
+    monkeypatch.setattr(tiktoken, "get_encoding", refuse)
+    monkeypatch.setattr(tiktoken, "encoding_for_model", refuse)
+
+
 def _settings(kind: str, loop, tmp_path) -> Settings:
     if kind == "ollama":
         return Settings(
@@ -294,3 +306,14 @@ def test_a_slow_first_byte_is_shown_as_loading_the_model(kind, tmp_path):
         assert len(notices) == 2 and "loading the model" in notices[0]
         assert model.generate("", "hi") == "quick"  # a fast answer says nothing
     assert len(notices) == 2
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_structured_calls_back_off_when_busy_too(kind, tmp_path):
+    with _loop(kind, [BEAT], ["503"]) as loop:
+        model = _model(kind, loop, tmp_path)
+        assert model.generate_structured("", "a beat", Beat).minutes == 3
+        assert model.sleeps == [2.0] and len(loop.chat_requests()) == 2
+    with _loop(kind, faults=["503"] * 10) as loop:
+        with pytest.raises(BackendBusy, match="after 3 back-offs"):
+            _model(kind, loop, tmp_path).generate_structured("", "a beat", Beat)
