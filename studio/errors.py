@@ -47,3 +47,27 @@ class ReadOnly(StudioError):
 
 class TooLarge(BadInput):
     """An input is beyond a documented size bound; it was refused before any work."""
+
+
+class ModelNotPulled(BackendUnavailable):
+    """The LLM server answered but does not have the model (Ollama 404: ``ollama pull NAME``)."""
+
+
+class BackendBusy(BackendUnavailable):
+    """The LLM server stayed busy (HTTP 503/429) through every bounded back-off."""
+
+
+class LlmTimeout(BackendUnavailable):
+    """The LLM server sent nothing within the first-byte timeout; the call was not retried."""
+
+
+class ReplyTruncated(StudioError):
+    """The model's reply was cut by the token limit (``length``); it is never kept as complete."""
+
+
+class StructuredOutputInvalid(BadInput):
+    """The model's answer did not validate against the schema, even after repair and one retry."""
+
+
+class Cancelled(StudioError):
+    """The user cancelled a running model call; its partial text is not kept."""

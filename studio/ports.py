@@ -6,7 +6,7 @@ that tests use instead of patching; the adapters live in their packages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -48,6 +48,50 @@ class TextModel(Protocol):
     def generate(self, system: str, prompt: str) -> str: ...
 
     def generate_structured(self, system: str, prompt: str, schema: type[T]) -> T: ...
+
+
+@runtime_checkable
+class ProseStream(Protocol):
+    """A text model that can stream prose chunk by chunk; ``cancel`` is checked between chunks
+    (set it to stop the call: the stream raises ``studio.errors.Cancelled``)."""
+
+    def stream(self, system: str, prompt: str, cancel: CancelFlag | None = None) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class CancelFlag(Protocol):
+    """What a cancellable call polls (``threading.Event`` satisfies it)."""
+
+    def is_set(self) -> bool: ...
+
+
+LlmOutcome = Literal[
+    "ok", "truncated", "invalid", "not pulled", "busy", "timeout", "down", "cancelled", "too long", "error"
+]
+
+
+@dataclass(frozen=True)
+class LlmCall:
+    """One model call, as the run log keeps it: no prompt text, only its sha256."""
+
+    backend: str
+    model: str
+    kind: Literal["text", "structured", "stream"]
+    prompt_sha256: str
+    outcome: LlmOutcome
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    first_token_s: float | None = None
+    total_s: float = 0.0
+    retries: int = 0
+    detail: str = ""
+
+
+@runtime_checkable
+class LlmCallLog(Protocol):
+    """Where every model call is recorded (the QA run log, a list in tests)."""
+
+    def __call__(self, call: LlmCall) -> None: ...
 
 
 @dataclass(frozen=True)

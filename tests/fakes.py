@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from studio.errors import BackendUnavailable, BadInput
+from studio.errors import BackendUnavailable, BadInput, Cancelled
 from studio.ports import (
+    CancelFlag,
     FrameSpec,
     GpuSnapshot,
     ProbeResult,
@@ -36,6 +38,13 @@ class FakeTextModel:
 
     def generate(self, system: str, prompt: str) -> str:
         return self._next(system, prompt)
+
+    def stream(self, system: str, prompt: str, cancel: CancelFlag | None = None) -> Iterator[str]:
+        """The next reply word by word; ``cancel`` is checked between words, like the adapter."""
+        for word in self._next(system, prompt).split(" "):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("the model call was cancelled; its partial text was not kept")
+            yield word + " "
 
     def generate_structured(self, system: str, prompt: str, schema: type[T]) -> T:
         raw = self._next(system, prompt)

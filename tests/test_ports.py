@@ -19,6 +19,7 @@ from studio.errors import BackendUnavailable, BadInput
     "fake,protocol",
     [
         (FakeTextModel(), ports.TextModel),
+        (FakeTextModel(), ports.ProseStream),
         (FakeStyleStore(), ports.StyleStore),
         (FakeFrameRenderer(), ports.FrameRenderer),
         (FakeGpuProbe(), ports.GpuProbe),
@@ -61,3 +62,17 @@ def test_fake_renderers_are_deterministic():
 def test_no_gpu_is_a_state():
     snapshot = FakeGpuProbe().snapshot()
     assert snapshot.available is False and snapshot.free_mb == 0
+
+
+def test_fake_text_model_streams_and_can_be_cancelled():
+    import threading
+
+    from studio.errors import Cancelled
+
+    assert "".join(FakeTextModel(replies=["Mara waits."]).stream("sys", "p")) == "Mara waits. "
+    cancel = threading.Event()
+    stream = FakeTextModel(replies=["one two three"]).stream("sys", "p", cancel)
+    assert next(stream) == "one "
+    cancel.set()
+    with pytest.raises(Cancelled):
+        next(stream)
