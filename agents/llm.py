@@ -360,19 +360,10 @@ class ChatTextModel:
                     )
                     if typed is None:
                         raise
-                    if (
-                        isinstance(typed, BackendBusy)
-                        and not yielded
-                        and retries < len(self.options.busy_backoff_s)
-                    ):
-                        self.sleep(self.options.busy_backoff_s[retries])
+                    if not yielded and self._backed_off(typed, retries):
                         retries += 1
                         continue
-                    if isinstance(typed, BackendBusy):
-                        typed = BackendBusy(
-                            f"{typed} after {retries} back-offs; try again when it is free"
-                        )
-                    raise typed from exc
+                    raise self._final(typed, retries) from exc
                 finally:
                     if timer is not None:
                         timer.cancel()
@@ -391,6 +382,20 @@ class ChatTextModel:
             self._record(kind, messages, self._outcome(exc), attempt, started, retries, str(exc))
             raise
         self._record(kind, messages, "ok", attempt, started, retries)
+
+    def _backed_off(self, typed: Exception, retries: int) -> bool:
+        """Wait the next bounded back-off for a busy backend; False when none is left (or
+        the error is not 'busy')."""
+        if isinstance(typed, BackendBusy) and retries < len(self.options.busy_backoff_s):
+            self.sleep(self.options.busy_backoff_s[retries])
+            return True
+        return False
+
+    @staticmethod
+    def _final(typed: Exception, retries: int) -> Exception:
+        if isinstance(typed, BackendBusy):
+            return BackendBusy(f"{typed} after {retries} back-offs; try again when it is free")
+        return typed
 
     def _structured_once(self, messages: list[BaseMessage], schema: type[T]) -> T:
         json_schema = schema.model_json_schema()
@@ -436,17 +441,10 @@ class ChatTextModel:
                     typed = self._translate(exc)
                     if typed is None:
                         raise
-                    if isinstance(typed, BackendBusy) and retries < len(
-                        self.options.busy_backoff_s
-                    ):
-                        self.sleep(self.options.busy_backoff_s[retries])
+                    if self._backed_off(typed, retries):
                         retries += 1
                         continue
-                    if isinstance(typed, BackendBusy):
-                        typed = BackendBusy(
-                            f"{typed} after {retries} back-offs; try again when it is free"
-                        )
-                    raise typed from exc
+                    raise self._final(typed, retries) from exc
                 finally:
                     if timer is not None:
                         timer.cancel()
