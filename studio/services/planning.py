@@ -415,6 +415,18 @@ class PlanningService:
 
         return self._ws.commit(project_ref, compute, f"Merge asset {asset_id} into {into}", action="merge_assets")
 
+    def _unlocked_asset(self, project_ref: str, asset_id: str, doing: str) -> tuple[ProjectState, Asset]:
+        """The state and the asset to change in stage 5: it exists and is unlocked (else a
+        message)."""
+        state = self._ws.state(project_ref)
+        self._ws.require(state, Stage.ASSETS)
+        asset = state.assets.get(asset_id)
+        if asset is None:
+            raise NotFound(f"no asset {asset_id!r} in this project")
+        if asset.locked:
+            raise GateClosed(f"{asset.name} is locked: unlock it to {doing}")
+        return state, asset
+
     def upload_image_key(self, project_ref: str, asset_id: str, filename: str, data: bytes) -> CommitRow:
         """Use the user's own reference image as an asset's image key (checked to be a real
         PNG, JPEG or WebP picture, re-encoded as PNG)."""
@@ -425,13 +437,7 @@ class PlanningService:
                 "`make run` or `studio`, which wire it"
             )
         png = self.reference_images.to_image_key(data, shown)
-        state = self._ws.state(project_ref)
-        self._ws.require(state, Stage.ASSETS)
-        asset = state.assets.get(asset_id)
-        if asset is None:
-            raise NotFound(f"no asset {asset_id!r} in this project")
-        if asset.locked:
-            raise GateClosed(f"{asset.name} is locked: unlock it to give it a new image key")
+        _, asset = self._unlocked_asset(project_ref, asset_id, "give it a new image key")
         media = self.store.put_media(png, "image/png")
 
         def change(current: ProjectState) -> Any:
@@ -447,13 +453,7 @@ class PlanningService:
 
     def generate_image_key(self, project_ref: str, asset_id: str) -> CommitRow:
         """Render an asset's image key in the chosen style through the FrameRenderer port."""
-        state = self._ws.state(project_ref)
-        self._ws.require(state, Stage.ASSETS)
-        asset = state.assets.get(asset_id)
-        if asset is None:
-            raise NotFound(f"no asset {asset_id!r} in this project")
-        if asset.locked:
-            raise GateClosed(f"{asset.name} is locked: unlock it to make a new image key")
+        state, asset = self._unlocked_asset(project_ref, asset_id, "make a new image key")
         style = self.style_pack(state.assets.style_pack)
         if style is None:
             raise GateClosed("choose a visual style first: image keys are drawn in the style")
