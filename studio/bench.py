@@ -434,20 +434,10 @@ def _sample_project(studio: Studio) -> tuple[str, str]:
     data, sheet = studio.sample(name if name in studio.list_samples() else studio.list_samples()[0])
     project, _ = studio.new_project("The Long Rain", (name, data), asset_sheet=sheet)
     pid = project.id
-    studio.approve_script(pid)
-    studio.choose_style(pid, "neo-noir")
-    for asset in studio.state(pid).assets.assets:
-        studio.generate_image_key(pid, asset.id)
-        studio.lock_asset(pid, asset.id)
-    studio.lock_style(pid)
-    scenes = [doc.scene.id for doc in studio.state(pid).ordered_scenes()]
-    for number, scene_id in enumerate(scenes, 1):
-        studio.lock_shots(pid, scene_id)
-        for asset_id, tag in studio.hub(pid)[number - 1].pending_carry:
-            studio.decide_carry(pid, scene_id, asset_id, tag, True)
-        studio.lock_visual_state(pid, scene_id)
-        studio.lock_prompts(pid, scene_id)
-    first = scenes[0]
+    from studio.demo import lock_phase_a, plan_every_scene
+
+    lock_phase_a(studio, pid, "neo-noir")
+    first = plan_every_scene(studio, pid)[0]
     if studio.drain_queue is not None:
         studio.set_frame_mode(pid, first, "quick")
         studio.render_frames(pid, first, backend="animatic")

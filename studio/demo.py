@@ -36,6 +36,29 @@ class DemoResult:
     qa_run: str | None = None
 
 
+
+def lock_phase_a(studio: Studio, pid: str, style: str) -> None:
+    """Approve the script, draw and lock every asset's image key, lock the style."""
+    studio.approve_script(pid)
+    studio.choose_style(pid, style)
+    for asset in studio.state(pid).assets.assets:
+        studio.generate_image_key(pid, asset.id)
+        studio.lock_asset(pid, asset.id)
+    studio.lock_style(pid)
+
+
+def plan_every_scene(studio: Studio, pid: str) -> list[str]:
+    """Lock every scene's shot list, visual state (carrying each condition tag forward)
+    and prompts, in script order; returns the scene ids."""
+    scenes = [d.scene.id for d in studio.state(pid).ordered_scenes()]
+    for number, scene_id in enumerate(scenes, 1):
+        studio.lock_shots(pid, scene_id)
+        for asset_id, tag in studio.hub(pid)[number - 1].pending_carry:
+            studio.decide_carry(pid, scene_id, asset_id, tag, True)
+        studio.lock_visual_state(pid, scene_id)
+        studio.lock_prompts(pid, scene_id)
+    return scenes
+
 def _drain(studio: Studio) -> None:
     if studio.drain_queue is None:
         raise BackendUnavailable("the render worker is not available: install the render extras")
@@ -63,22 +86,12 @@ def run_demo(
     pid = project.id
     say(f"imported {sample} as project {pid}")
 
-    studio.approve_script(pid)
-    studio.choose_style(pid, DEMO_STYLE)
-    for asset in studio.state(pid).assets.assets:
-        studio.generate_image_key(pid, asset.id)
-        studio.lock_asset(pid, asset.id)
-    studio.lock_style(pid)
+    lock_phase_a(studio, pid, DEMO_STYLE)
     say("stage 5: assets and style locked")
 
-    scenes = [d.scene.id for d in studio.state(pid).ordered_scenes()]
+    scenes = plan_every_scene(studio, pid)
     shots = 0
-    for number, scene_id in enumerate(scenes, 1):
-        studio.lock_shots(pid, scene_id)
-        for asset_id, tag in studio.hub(pid)[number - 1].pending_carry:
-            studio.decide_carry(pid, scene_id, asset_id, tag, True)
-        studio.lock_visual_state(pid, scene_id)
-        studio.lock_prompts(pid, scene_id)
+    for scene_id in scenes:
         studio.set_frame_mode(pid, scene_id, "quick")
         shots += len(studio.shot_list(pid, scene_id).shots)
     say(f"stages 7-9: {len(scenes)} scenes, {shots} shots planned")
