@@ -43,22 +43,26 @@ def test_time_git_log_checks_it_listed_every_commit(tmp_path):
         time_git_log(GIT, repo, 13)
 
 
+# The store bench's own figures, as bench_store returns them (git not measured).
+STORE_FIGURES = {
+    "project": {"scenes": 1, "shots": 1},
+    "commit_one_scene_edit_ms_median": 1.0,
+    "commit_one_scene_edit_ms_p95": 1.0,
+    "objects_per_edit_commit": 2,
+    "bytes_per_edit_commit": 10,
+    "switch_branch_ms_median": 1.0,
+    "switch_branch_cold_ms_median": 2.0,
+    "log_commits": 5,
+    "log_ms_median": 1.0,
+    "log_fresh_store_ms_median": 1.5,
+    "git_log_ms_median": None,
+    "git_log_devnull_ms_median": None,
+    "fsck_problems": 0,
+}
+
+
 def test_figures_say_when_git_was_not_measured():
-    figures = {
-        "project": {"scenes": 1, "shots": 1},
-        "commit_one_scene_edit_ms_median": 1.0,
-        "commit_one_scene_edit_ms_p95": 1.0,
-        "objects_per_edit_commit": 2,
-        "bytes_per_edit_commit": 10,
-        "switch_branch_ms_median": 1.0,
-        "switch_branch_cold_ms_median": 2.0,
-        "log_commits": 5,
-        "log_ms_median": 1.0,
-        "log_fresh_store_ms_median": 1.5,
-        "git_log_ms_median": None,
-        "git_log_devnull_ms_median": None,
-        "fsck_problems": 0,
-    }
+    figures = dict(STORE_FIGURES)
     assert "git not found, not measured" in format_figures(figures)
     text = format_figures({**figures, "git_log_ms_median": 3.25, "git_log_devnull_ms_median": 2.5})
     assert "median 3.25 ms read through a pipe, 2.5 ms to /dev/null" in text
@@ -66,21 +70,7 @@ def test_figures_say_when_git_was_not_measured():
 
 
 def test_import_figures_are_printed_when_measured():
-    base = {
-        "project": {"scenes": 1, "shots": 1},
-        "commit_one_scene_edit_ms_median": 1.0,
-        "commit_one_scene_edit_ms_p95": 1.0,
-        "objects_per_edit_commit": 2,
-        "bytes_per_edit_commit": 10,
-        "switch_branch_ms_median": 1.0,
-        "switch_branch_cold_ms_median": 2.0,
-        "log_commits": 5,
-        "log_ms_median": 1.0,
-        "log_fresh_store_ms_median": 1.5,
-        "git_log_ms_median": None,
-        "git_log_devnull_ms_median": None,
-        "fsck_problems": 0,
-    }
+    base = dict(STORE_FIGURES)
     assert "feature" not in format_figures(base)
     text = format_figures(
         {**base, "import_script": "Big Fish.fountain", "import_scenes": 190, "import_bytes": 148439,
@@ -122,21 +112,7 @@ def test_page_bench_times_every_page_on_both_projects():
 
 
 def test_context_figure_is_printed_when_measured():
-    figures = {
-        "project": {"scenes": 1, "shots": 1},
-        "commit_one_scene_edit_ms_median": 1.0,
-        "commit_one_scene_edit_ms_p95": 1.0,
-        "objects_per_edit_commit": 2,
-        "bytes_per_edit_commit": 10,
-        "switch_branch_ms_median": 1.0,
-        "switch_branch_cold_ms_median": 2.0,
-        "log_commits": 5,
-        "log_ms_median": 1.0,
-        "log_fresh_store_ms_median": 1.5,
-        "git_log_ms_median": None,
-        "git_log_devnull_ms_median": None,
-        "fsck_problems": 0,
-    }
+    figures = dict(STORE_FIGURES)
     assert "context" not in format_figures(figures)
     text = format_figures({**figures, "context_ms_median": 0.75, "context_ms_max": 1.5})
     assert "stage 7 call's context (each scene): median 0.75 ms (max 1.5 ms)" in text
