@@ -14,12 +14,17 @@ CancelledFn = Callable[[], bool]
 
 
 class RenderFailed(Exception):
-    """A backend could not render; ``failure_class`` says why (oom, validation, lost, …)."""
+    """A backend could not render; ``failure_class`` says why (oom, validation, lost, …).
+    ``memory`` names what an ``oom`` ran out of: GPU memory, or system RAM on a CPU server."""
 
-    def __init__(self, message: str, failure_class: str = "error", *, retryable: bool = False) -> None:
+    def __init__(
+        self, message: str, failure_class: str = "error", *, retryable: bool = False,
+        memory: str = "GPU memory",
+    ) -> None:
         super().__init__(message)
         self.failure_class = failure_class
         self.retryable = retryable
+        self.memory = memory
 
 
 @dataclass(frozen=True)

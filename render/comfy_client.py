@@ -855,6 +855,7 @@ class ComfyClient:
                         f"ComfyUI ran out of {memory} in {where}: {first}; retry at a lower "
                         "preset (resolution, frames or steps)",
                         "oom",
+                        memory=memory,
                     )
                 raise RenderFailed(f"ComfyUI failed in {where}: {etype}: {emsg[:300]}", "error")
             if kind == "execution_interrupted":

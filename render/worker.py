@@ -722,8 +722,7 @@ class Worker:
         text = str(exc) or cls
         if cls == "oom":
             target = lower(preset)
-            # A --cpu ComfyUI server runs out of system RAM, not GPU memory (comfy_client says which).
-            memory = "memory (system RAM)" if "system RAM" in text else "GPU memory"
+            memory = exc.memory  # a --cpu ComfyUI server runs out of system RAM
             if job.fallback_from is None and target is not None:
                 new_spec = lowered_spec(spec, preset, target)
                 message = (

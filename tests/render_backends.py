@@ -69,7 +69,8 @@ class StepBackend:
                 if fail.startswith("oom@"):
                     if spec.preset in fail[4:].split(","):
                         raise RenderFailed(prompts.get("test_oom_text", "CUDA out of memory (test)"),
-                                           "oom", retryable=True)
+                                           "oom", retryable=True,
+                                           memory=prompts.get("test_oom_memory", "GPU memory"))
                 else:
                     raise RenderFailed(f"scripted {fail} failure", fail, retryable=retryable)
         out = out_dir / "out.txt"

@@ -335,7 +335,8 @@ def test_oom_retries_once_at_the_lower_preset(settings: Settings, queue: SqliteR
 
 def test_a_cpu_servers_out_of_memory_is_said_as_system_ram(settings: Settings, queue: SqliteRenderQueue):
     text = "ComfyUI ran out of memory (system RAM) in KSampler (node 3): DefaultCPUAllocator"
-    job = queue.enqueue(make_spec(test_fail="oom@fast", test_oom_text=text), backend="comfyui", idempotency_key="m")
+    job = queue.enqueue(make_spec(test_fail="oom@fast", test_oom_text=text, test_oom_memory="memory (system RAM)"),
+                        backend="comfyui", idempotency_key="m")
     run_worker(settings, {"comfyui": StepBackend("comfyui", needs_gpu=True)}, FakeGpuProbe(BIG_GPU),
                once=True, options=FAST)
     info = queue.job(job.id)
